@@ -1,0 +1,178 @@
+"""Start an exec-server (reference, codex, or a user's command) confined, and stop it without orphans."""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from pytest_execserver.codex import codex_binary
+from pytest_execserver.confine import Confinement, confine
+
+LISTEN_LOOPBACK = "ws://127.0.0.1:0"
+
+
+class ServerStartError(RuntimeError):
+    """The server did not come up; the message carries the tail of its log."""
+
+
+@dataclass
+class ServerProcess:
+    """A running exec-server: its URL, its scratch directory and its log file."""
+
+    kind: str
+    url: str
+    scratch: Path
+    log_path: Path
+    confinement: Confinement
+    popen: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def http_url(self) -> str:
+        return "http://" + self.url.removeprefix("ws://")
+
+    def is_running(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, limit: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+    def stop(self, grace_s: float = 2.0) -> int | None:
+        """SIGTERM the server's process group, then SIGKILL it; returns the exit status."""
+        return _stop_group(self.popen, grace_s)
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def server_argv(kind: str, extra_args: list[str] | None = None) -> list[str]:
+    """The command line for a server kind: ``ref``, ``codex``, or a shell-quoted command."""
+    extra = list(extra_args or [])
+    if kind == "ref":
+        return [sys.executable, "-m", "execserver_ref", "--listen", LISTEN_LOOPBACK, *extra]
+    if kind == "codex":
+        return [str(codex_binary()), "exec-server", "--listen", LISTEN_LOOPBACK, *extra]
+    return [*shlex.split(kind), *extra]
+
+
+def start_server(
+    kind: str,
+    scratch: Path,
+    *,
+    confinement: Confinement,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+) -> ServerProcess:
+    """Start a confined server and wait until it printed its URL and answers ``/readyz``."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    log_path = scratch.parent / f"{scratch.name}.server.log"
+    command = confine(server_argv(kind, extra_args), scratch, confinement=confinement, env=env)
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
+    try:
+        popen = subprocess.Popen(
+            command.argv,
+            cwd=command.cwd,
+            env=command.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=command.preexec,  # noqa: PLW1509 - only set for the privilege drop
+        )
+    finally:
+        log.close()
+    try:
+        url = _read_url(popen, timeout_s, log_path)
+        server = ServerProcess(kind, url, scratch, log_path, command.confinement, popen)
+        _wait_ready(server, timeout_s)
+    except BaseException:
+        _stop_group(popen, 0.5)
+        raise
+    return server
+
+
+def _read_url(popen: subprocess.Popen[bytes], timeout_s: float, log_path: Path) -> str:
+    assert popen.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    buffer = b""
+    fd = popen.stdout.fileno()
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ServerStartError(f"server printed no URL within {timeout_s}s; log: {_tail(log_path)}")
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.2))
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise ServerStartError(
+                    f"server exited (status {popen.wait()}) before printing its URL; log: {_tail(log_path)}"
+                )
+            buffer += chunk
+    line = buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+    if not line.startswith("ws://"):
+        raise ServerStartError(f"server's first stdout line is not a ws:// URL: {line!r}")
+    return line
+
+
+def _wait_ready(server: ServerProcess, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(server.http_url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if not server.is_running():
+            raise ServerStartError(f"server exited during start-up; log: {server.log_tail()}")
+        if time.monotonic() > deadline:
+            raise ServerStartError(f"{server.http_url}/readyz not ready within {timeout_s}s")
+        time.sleep(0.02)
+
+
+def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> int | None:
+    if popen.stdout is not None:
+        popen.stdout.close()
+    if popen.poll() is not None:
+        _kill_group(popen.pid, signal.SIGKILL)  # reap anything it left in its group
+        return popen.returncode
+    _kill_group(popen.pid, signal.SIGTERM)
+    try:
+        return popen.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(popen.pid, signal.SIGKILL)
+        return popen.wait(timeout=5)
+    finally:
+        _kill_group(popen.pid, signal.SIGKILL)
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _tail(path: Path, limit: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-limit:]
+    except OSError:
+        return ""
