@@ -1,0 +1,1 @@
+"""pytest-execserver: a pytest plugin and fault-injection harness for exec-servers."""

@@ -1,0 +1,1 @@
+"""pytest-execserver plugin (being built)."""
