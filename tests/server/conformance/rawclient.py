@@ -122,7 +122,9 @@ class RawClient:
                 f"no {what} within {timeout}s from {self.url}; last frames: {self._tail()}"
             ) from None
         if found is None:
-            raise RawClosed(f"connection closed (code {self.close_code}) before {what}; frames: {self._tail()}")
+            raise RawClosed(
+                f"connection closed (code {self.close_code}) before {what}; frames: {self._tail()}"
+            )
         return found
 
     async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT_S) -> int | None:

@@ -1,0 +1,53 @@
+"""Deliberate protocol bugs (``--inject-bug KIND``) so the harness can prove its invariant checks fire.
+
+Each kind changes only what it names (see docs/protocol.md §10 and ``execserver-ref --help``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BUG_HELP: dict[str, str] = {
+    "drop-chunk": (
+        "the 2nd output chunk of every process is lost for good: no process/output notification, not "
+        "retained for process/read; its seq is consumed (seq hole). Processes with <2 chunks are unaffected."
+    ),
+    "duplicate-chunk": (
+        "the 1st process/output notification of every process is sent twice (same seq and bytes); "
+        "retention holds it once."
+    ),
+    "reorder": (
+        "the 1st and 2nd process/output notifications of every process are sent swapped (seq 2 before "
+        "seq 1); retained order is unchanged. If a process has only one chunk it is sent normally."
+    ),
+    "lose-closed": "process/closed is never sent; process/read still reports closed: true.",
+    "stall-exit": (
+        "process/exited and process/closed are never sent and process/read reports exited: false, "
+        "closed: false, exitCode: null forever."
+    ),
+}
+
+KINDS = tuple(BUG_HELP)
+
+
+@dataclass(frozen=True)
+class Bugs:
+    drop_chunk: bool = False
+    duplicate_chunk: bool = False
+    reorder: bool = False
+    lose_closed: bool = False
+    stall_exit: bool = False
+
+    @classmethod
+    def from_kinds(cls, kinds: list[str] | tuple[str, ...]) -> Bugs:
+        unknown = [k for k in kinds if k not in BUG_HELP]
+        if unknown:
+            raise ValueError(f"unknown bug kind(s): {', '.join(unknown)}; known: {', '.join(KINDS)}")
+        return cls(**{k.replace("-", "_"): True for k in kinds})
+
+    @property
+    def any(self) -> bool:
+        return self.drop_chunk or self.duplicate_chunk or self.reorder or self.lose_closed or self.stall_exit
+
+
+NO_BUGS = Bugs()

@@ -1,0 +1,230 @@
+"""One websocket connection: frame loop, init rules, request ordering/concurrency, session attachment."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from execserver_ref.envelope import (
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    FrameError,
+    Notification,
+    Request,
+    RpcError,
+    encode_error,
+    encode_result,
+    invalid_request,
+    parse_frame,
+)
+from execserver_ref.handlers import Route
+from execserver_ref.handlers.environment import environment_info
+from execserver_ref.outbound import Outbound
+from execserver_ref.params import Field, Opt, Str, Struct
+from execserver_ref.session import ServerConfig, Session, SessionRegistry
+from execserver_ref.tracing import Tracing
+
+log = logging.getLogger("execserver_ref.connection")
+T = TypeVar("T")
+
+INITIALIZE = Struct(
+    "InitializeParams",
+    [Field("clientName", Str()), Field("resumeSessionId", Opt(Str()), required=False)],
+)
+
+
+class Disconnected(Exception):
+    """The transport closed while a request was being handled; no response is sent."""
+
+
+class ServerContext:
+    def __init__(self, config: ServerConfig, routes: dict[str, Route], tracing: Tracing) -> None:
+        self.config = config
+        self.routes = routes
+        self.tracing = tracing
+        self.registry = SessionRegistry(config)
+        self.connections: set[Connection] = set()
+
+
+class Connection:
+    def __init__(self, ws: ServerConnection, ctx: ServerContext) -> None:
+        self.ws = ws
+        self.ctx = ctx
+        self.config = ctx.config
+        self.routes = ctx.routes
+        self.outbound = Outbound()
+        self.session: Session | None = None
+        self.initialize_requested = False
+        self.initialized = False
+        self._after: list[Callable[[], None]] = []
+        self._closed_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        address = ws.remote_address
+        peer = f"{address[0]}:{address[1]}" if address else "unknown"
+        self.label = f"exec-server websocket {peer}"
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        writer = loop.create_task(self._writer())
+        self._closed_task = loop.create_task(self.ws.wait_closed())
+        limit = max(1, self.config.concurrent_requests)
+        slots = asyncio.Semaphore(limit)
+        try:
+            async for message in self.ws:
+                try:
+                    msg = parse_frame(message)
+                except FrameError as exc:
+                    self.outbound.put_nowait(
+                        encode_error(
+                            -1,
+                            INVALID_REQUEST,
+                            f"failed to parse websocket JSON-RPC message from {self.label}: {exc}",
+                        )
+                    )
+                    continue
+                if isinstance(msg, Request):
+                    if limit == 1:
+                        await self.handle_request(msg)
+                    else:
+                        await slots.acquire()
+                        task = loop.create_task(self._handle_concurrent(msg, slots))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+                elif isinstance(msg, Notification):
+                    if not self._notification(msg):
+                        self._drop()
+                        break
+                else:
+                    log.warning("closing connection after unexpected client response/error")
+                    self._drop()
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self.session is not None:
+                self.ctx.registry.detach(self.session, self.outbound)
+            self.outbound.close()
+            writer.cancel()
+            self._closed_task.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+
+    def _drop(self) -> None:
+        """Drop the TCP connection without a close frame (codex aborts the transport)."""
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _writer(self) -> None:
+        try:
+            while True:
+                frames = await self.outbound.get_batch()
+                if not frames:
+                    return
+                for frame in frames:
+                    await self.ws.send(frame)
+        except ConnectionClosed:
+            self.outbound.close()
+
+    async def _handle_concurrent(self, request: Request, slots: asyncio.Semaphore) -> None:
+        try:
+            await self.handle_request(request)
+        finally:
+            slots.release()
+
+    # ------------------------------------------------------------------ requests
+
+    async def handle_request(self, request: Request) -> None:
+        method = request.method
+        try:
+            if method == "initialize":
+                params = INITIALIZE.decode(request.params)
+                with self.ctx.tracing.span(method, request.trace):
+                    result: Any = self._initialize(params)
+            else:
+                route = self.routes.get(method)
+                if route is None:
+                    raise RpcError(METHOD_NOT_FOUND, f"exec-server stub does not implement `{method}` yet")
+                params = route.schema.decode(request.params)
+                if route.family is not None:
+                    self._require_initialized(route.family)
+                with self.ctx.tracing.span(method, request.trace):
+                    result = await route.handler(self, params)
+            frame = encode_result(request.id, result)
+        except RpcError as exc:
+            frame = encode_error(request.id, exc.code, exc.message)
+        except Disconnected:
+            self._after.clear()
+            return
+        except Exception as exc:
+            log.exception("internal error handling %s", method)
+            frame = encode_error(request.id, INTERNAL_ERROR, f"internal error: {exc}")
+        self.outbound.put_nowait(frame)
+        if self._after:
+            after, self._after = self._after, []
+            for callback in after:
+                callback()
+
+    def after_response(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` right after this request's response was queued (start output pumps)."""
+        self._after.append(callback)
+
+    async def race_disconnect(self, awaitable: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(awaitable)
+        closed = self._closed_task
+        if closed is None:
+            return await task
+        done, _ = await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        task.cancel()
+        raise Disconnected
+
+    def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.initialize_requested:
+            raise invalid_request("initialize may only be sent once per connection")
+        self.initialize_requested = True
+        try:
+            session = self.ctx.registry.attach(params["resumeSessionId"], self.outbound)
+        except RpcError:
+            self.initialize_requested = False
+            raise
+        self.session = session
+        return {"sessionId": session.session_id, "environmentInfo": environment_info()}
+
+    def _require_initialized(self, family: str) -> None:
+        if not self.initialize_requested:
+            raise invalid_request(f"client must call initialize before using {family} methods")
+        if self.session is None:
+            raise invalid_request("client must call initialize before using methods")
+        if self.session.sink is not self.outbound:
+            raise invalid_request("session has been resumed by another connection")
+        if not self.initialized:
+            raise invalid_request(f"client must send initialized before using {family} methods")
+
+    def require_session(self) -> Session:
+        assert self.session is not None
+        return self.session
+
+    # ------------------------------------------------------------------ notifications
+
+    def _notification(self, notification: Notification) -> bool:
+        if notification.method == "initialized":
+            if not self.initialize_requested:
+                log.warning("closing connection: `initialized` before `initialize`")
+                return False
+            self.initialized = True
+            return True
+        log.warning("closing connection after unexpected notification: %s", notification.method[:200])
+        return False

@@ -1,0 +1,256 @@
+"""Serde-like decoding of request params, reproducing codex's -32602 messages.
+
+A schema is a tree of :class:`Kind` objects. ``Struct`` reports type errors in input key order and then the
+first missing required field in declaration order, like ``#[derive(Deserialize)]`` does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from execserver_ref.envelope import RpcError, invalid_params, invalid_request
+
+_U64_MAX = 2**64 - 1
+
+
+def describe(value: Any) -> str:
+    """serde's ``Unexpected`` rendering (codex uses arbitrary-precision numbers: just ``number``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    if isinstance(value, list):
+        return "sequence"
+    return "map"
+
+
+def type_error(value: Any, expected: str) -> RpcError:
+    return invalid_params(f"invalid type: {describe(value)}, expected {expected}")
+
+
+class Kind:
+    expected = "a value"
+
+    def decode(self, value: Any) -> Any:
+        raise NotImplementedError
+
+
+class Str(Kind):
+    expected = "a string"
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise type_error(value, self.expected)
+        return value
+
+
+class Bool(Kind):
+    expected = "a boolean"
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise type_error(value, self.expected)
+        return value
+
+
+class UInt(Kind):
+    def __init__(self, name: str = "u64") -> None:
+        self.expected = name
+
+    def decode(self, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise type_error(value, self.expected)
+        if isinstance(value, float) or value < 0 or value > _U64_MAX:
+            raise invalid_params("invalid number")
+        return value
+
+
+class Opt(Kind):
+    def __init__(self, inner: Kind) -> None:
+        self.inner = inner
+        self.expected = inner.expected
+
+    def decode(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return self.inner.decode(value)
+
+
+class Seq(Kind):
+    expected = "a sequence"
+
+    def __init__(self, inner: Kind) -> None:
+        self.inner = inner
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise type_error(value, self.expected)
+        return [self.inner.decode(item) for item in value]
+
+
+class StrMap(Kind):
+    expected = "a map"
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise type_error(value, self.expected)
+        for item in value.values():
+            if not isinstance(item, str):
+                raise type_error(item, "a string")
+        return value
+
+
+class Unit(Kind):
+    expected = "unit"
+
+    def decode(self, value: Any) -> Any:
+        if value is not None and value != {}:
+            raise type_error(value, self.expected)
+        return None
+
+
+class AnyStruct(Kind):
+    """A struct we accept but do not interpret (e.g. ``sandbox``): only its shape is checked."""
+
+    def __init__(self, name: str) -> None:
+        self.expected = f"struct {name}"
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, dict | list):
+            raise type_error(value, self.expected)
+        return value
+
+
+class AnyValue(Kind):
+    def decode(self, value: Any) -> Any:
+        return value
+
+
+class Enum(Kind):
+    def __init__(self, name: str, variants: tuple[str, ...]) -> None:
+        self.expected = f"enum {name}"
+        self.variants = variants
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise type_error(value, self.expected)
+        if value not in self.variants:
+            names = " or ".join(f"`{v}`" for v in self.variants)
+            raise invalid_params(f"unknown variant `{value}`, expected {names}")
+        return value
+
+
+class Base64(Kind):
+    """Standard base64 (padded), decoded to bytes; errors read like the Rust ``base64`` crate."""
+
+    expected = "a string"
+
+    def __init__(self, prefix: str = "", code_request: bool = False) -> None:
+        self.prefix = prefix
+        self.code_request = code_request
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise type_error(value, self.expected)
+        try:
+            return b64decode(value)
+        except ValueError as exc:
+            message = self.prefix + str(exc)
+            raise (invalid_request(message) if self.code_request else invalid_params(message)) from None
+
+
+_B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    for offset, char in enumerate(text):
+        if char not in _B64_ALPHABET and char != "=":
+            raise ValueError(f"Invalid symbol {ord(char)}, offset {offset}.")
+        if char == "=" and text[offset:].strip("=") != "":
+            raise ValueError(f"Invalid symbol {ord(char)}, offset {offset}.")
+    if len(text.rstrip("=")) % 4 == 1:
+        raise ValueError(f"Invalid input length {len(text)}.")
+    raise ValueError("Invalid padding")
+
+
+class FileUri(Kind):
+    """A ``file://`` URI (codex ``PathUri``), decoded to an absolute host path."""
+
+    expected = "a string"
+
+    def decode(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise type_error(value, self.expected)
+        return parse_file_uri(value)
+
+
+def parse_file_uri(value: str) -> str:
+    scheme, sep, _ = value.partition(":")
+    if not sep or not scheme or not scheme[0].isalpha() or not all(
+        c.isalnum() or c in "+-." for c in scheme
+    ):
+        raise invalid_params("invalid URI: relative URL without a base")
+    if scheme.lower() != "file":
+        raise invalid_params(f"unsupported path URI scheme `{scheme.lower()}`")
+    parts = urlsplit(value)
+    if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        raise invalid_request(f"'{value}' is invalid on 'linux'")
+    path = unquote(parts.path)
+    if "\x00" in path:
+        raise invalid_request(f"'{value}' is invalid on 'linux'")
+    return path
+
+
+def to_file_uri(path: str) -> str:
+    from urllib.parse import quote
+
+    return "file://" + quote(path, safe="/-._~!$&'()*+,;=:@")
+
+
+@dataclass
+class Field:
+    name: str
+    kind: Kind
+    required: bool = True
+    default: Any = None
+
+
+@dataclass
+class Struct(Kind):
+    name: str
+    fields: list[Field] = field(default_factory=list)
+    post: Callable[[dict[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.expected = f"struct {self.name}"
+        self._by_name = {f.name: f for f in self.fields}
+
+    def decode(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise type_error(value, self.expected)
+        out: dict[str, Any] = {}
+        by_name = self._by_name
+        for key, item in value.items():
+            spec = by_name.get(key)
+            if spec is not None:
+                out[key] = spec.kind.decode(item)
+        for spec in self.fields:
+            if spec.name not in out:
+                if spec.required:
+                    raise invalid_params(f"missing field `{spec.name}`")
+                out[spec.name] = spec.default
+        return out

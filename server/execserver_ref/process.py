@@ -1,0 +1,459 @@
+"""One child process: spawn (pipes or PTY, own process group), output pumps, exit watch, stdin writer.
+
+Output is read in chunks of at most 8 KiB; each chunk gets the next seq, is retained (capped) and handed to
+the session's notification sink, whose bounded queue applies backpressure to the pump (and so to the child's
+pipe) while a slow client is attached. Exit is observed through a pidfd. ``process/closed`` follows once
+the process exited and every output stream reached EOF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import errno
+import fcntl
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import termios
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from execserver_ref.bugs import NO_BUGS, Bugs
+from execserver_ref.envelope import encode_notification
+from execserver_ref.retention import Chunk, Retention
+
+READ_CHUNK = 8192
+MAX_WRITE_IDS = 65536
+STDIN_QUEUE = 256
+
+Emit = Callable[[str], Awaitable[None]]
+
+
+class SpawnError(Exception):
+    """Spawning failed; the message is codex's (``No such file or directory (os error 2)``)."""
+
+
+def os_error_message(exc: OSError) -> str:
+    if exc.errno is None:
+        return str(exc)
+    return f"{exc.strerror or os.strerror(exc.errno)} (os error {exc.errno})"
+
+
+def resolve_program(program: str) -> str:
+    if "/" in program:
+        return program
+    found = shutil.which(program, path=os.environ.get("PATH", os.defpath)) if program else None
+    if found is None:
+        raise SpawnError(os_error_message(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))))
+    return found
+
+
+def _set_nonblocking(fd: int) -> None:
+    os.set_blocking(fd, False)
+
+
+def _pty_child_setup() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def exit_code_of(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def wait_readable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd, _resolve, future)
+    try:
+        await future
+    finally:
+        loop.remove_reader(fd)
+
+
+async def wait_writable(fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    loop.add_writer(fd, _resolve, future)
+    try:
+        await future
+    finally:
+        loop.remove_writer(fd)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class ManagedProcess:
+    """A spawned child and all protocol state attached to it."""
+
+    def __init__(
+        self,
+        process_id: str,
+        *,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        tty: bool,
+        pipe_stdin: bool,
+        arg0: str | None,
+        emit: Emit,
+        retained_bytes: int,
+        bugs: Bugs = NO_BUGS,
+        on_closed: Callable[[ManagedProcess], None] | None = None,
+    ) -> None:
+        self.process_id = process_id
+        self.tty = tty
+        self.pipe_stdin = pipe_stdin
+        self._emit = emit
+        self._bugs = bugs
+        self._on_closed = on_closed
+        self.retention = Retention(retained_bytes)
+        self.next_seq = 1
+        self.exit_code: int | None = None
+        self.exited = False  # exited as reported to clients (stall-exit hides it)
+        self.closed = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._write_ids: OrderedDict[str, None] = OrderedDict()
+        self._outputs = 0
+        self._held: str | None = None
+        self._stdin_fd: int | None = None
+        self._stdin_queue: asyncio.Queue[bytes] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._open_fds: list[int] = []
+        self._pidfd: int | None = None
+        self._emit_lock = asyncio.Lock()
+        self._spawn(argv, cwd, env, arg0)
+
+    # ------------------------------------------------------------------ spawn
+
+    def _spawn(self, argv: list[str], cwd: str, env: dict[str, str], arg0: str | None) -> None:
+        for item in argv:
+            if "\x00" in item:
+                raise SpawnError("nul byte found in provided data")
+        if "\x00" in cwd or any("\x00" in k or "\x00" in v for k, v in env.items()):
+            raise SpawnError("nul byte found in provided data")
+        if arg0 is not None and "\x00" in arg0:
+            raise SpawnError("nul byte found in provided data")
+        child_env = {k: v for k, v in env.items() if k and "=" not in k}
+        executable = resolve_program(argv[0])
+        args = [arg0 if arg0 is not None else argv[0], *argv[1:]]
+        to_close: list[int] = []
+        parent_fds: list[tuple[int, str]] = []
+        try:
+            if self.tty:
+                master, slave = os.openpty()
+                to_close.append(slave)
+                with contextlib.suppress(OSError):
+                    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+                stdin: Any = slave
+                stdout: Any = slave
+                stderr: Any = slave
+                parent_fds.append((master, "pty"))
+                self._stdin_fd = master
+                preexec: Callable[[], None] | None = _pty_child_setup
+            else:
+                out_r, out_w = os.pipe()
+                err_r, err_w = os.pipe()
+                to_close += [out_w, err_w]
+                parent_fds += [(out_r, "stdout"), (err_r, "stderr")]
+                stdout, stderr = out_w, err_w
+                if self.pipe_stdin:
+                    in_r, in_w = os.pipe()
+                    to_close.append(in_r)
+                    stdin = in_r
+                    self._stdin_fd = in_w
+                else:
+                    stdin = subprocess.DEVNULL
+                preexec = None
+            try:
+                self.popen = subprocess.Popen(
+                    args,
+                    executable=executable,
+                    cwd=cwd,
+                    env=child_env,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                    close_fds=True,
+                    preexec_fn=preexec,  # noqa: PLW1509 - PTY needs TIOCSCTTY in the child
+                )
+            except OSError as exc:
+                raise SpawnError(os_error_message(exc)) from None
+            except (ValueError, subprocess.SubprocessError) as exc:
+                text = str(exc)
+                if "null" in text:
+                    raise SpawnError("nul byte found in provided data") from None
+                raise SpawnError(text) from None
+        except BaseException:
+            for fd, _ in parent_fds:
+                os.close(fd)
+            if self._stdin_fd is not None and not self.tty:
+                os.close(self._stdin_fd)
+            self._stdin_fd = None
+            raise
+        finally:
+            for fd in to_close:
+                os.close(fd)
+        self.pid = self.popen.pid
+        self.pgid = self.pid
+        for fd, _ in parent_fds:
+            _set_nonblocking(fd)
+            self._open_fds.append(fd)
+        if self._stdin_fd is not None and not self.tty:
+            _set_nonblocking(self._stdin_fd)
+        self._parent_fds = parent_fds
+
+    def start(self) -> None:
+        """Start pumps and the exit watch (call after the start response was queued)."""
+        loop = asyncio.get_running_loop()
+        for fd, stream in self._parent_fds:
+            self._tasks.append(loop.create_task(self._pump(fd, stream)))
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except OSError:
+            self._pidfd = None
+        if self._pidfd is not None:
+            loop.add_reader(self._pidfd, self._on_pidfd)
+        else:  # pragma: no cover - kernels without pidfd
+            self._tasks.append(loop.create_task(self._poll_exit()))
+
+    # ------------------------------------------------------------------ output
+
+    async def _pump(self, fd: int, stream: str) -> None:
+        try:
+            while True:
+                try:
+                    data = os.read(fd, READ_CHUNK)
+                except BlockingIOError:
+                    await wait_readable(fd)
+                    continue
+                except OSError:  # EIO: PTY slave closed
+                    data = b""
+                if not data:
+                    break
+                await self._output(stream, data)
+        finally:
+            with contextlib.suppress(ValueError):
+                self._open_fds.remove(fd)
+            if self.tty:
+                self._stdin_fd = None
+            os.close(fd)
+        await self._maybe_closed()
+
+    async def _output(self, stream: str, data: bytes) -> None:
+        seq = self.next_seq
+        self.next_seq += 1
+        self._outputs += 1
+        n = self._outputs
+        bugs = self._bugs
+        if bugs.drop_chunk and n == 2:
+            return
+        self.retention.append(Chunk(seq, stream, data))
+        self._wake()
+        frame = encode_notification(
+            "process/output",
+            {
+                "processId": self.process_id,
+                "seq": seq,
+                "stream": stream,
+                "chunk": base64.b64encode(data).decode("ascii"),
+            },
+        )
+        async with self._emit_lock:
+            if bugs.reorder and n == 1:
+                self._held = frame
+                return
+            await self._emit(frame)
+            if bugs.duplicate_chunk and n == 1:
+                await self._emit(frame)
+            if self._held is not None:
+                held, self._held = self._held, None
+                await self._emit(held)
+
+    async def _flush_held(self) -> None:
+        async with self._emit_lock:
+            if self._held is not None:
+                held, self._held = self._held, None
+                await self._emit(held)
+
+    # ------------------------------------------------------------------ exit
+
+    def _on_pidfd(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._pidfd is not None:
+            loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+        returncode = self.popen.poll()
+        if returncode is None:  # pragma: no cover - pidfd readable means exited
+            returncode = self.popen.wait()
+        self._tasks.append(loop.create_task(self._exited(exit_code_of(returncode))))
+
+    async def _poll_exit(self) -> None:  # pragma: no cover - fallback
+        while (returncode := self.popen.poll()) is None:
+            await asyncio.sleep(0.01)
+        await self._exited(exit_code_of(returncode))
+
+    async def _exited(self, code: int) -> None:
+        # Let pumps emit what the child wrote before it exited, so output usually precedes exited.
+        for _ in range(64):
+            fds = list(self._open_fds)
+            if not fds:
+                break
+            try:
+                readable, _, _ = select.select(fds, [], [], 0)
+            except (OSError, ValueError):
+                break
+            if not readable:
+                break
+            await asyncio.sleep(0)
+        self.exit_code = code
+        if self._bugs.stall_exit:
+            return
+        await self._flush_held()
+        seq = self.next_seq
+        self.next_seq += 1
+        self.exited = True
+        self._wake()
+        await self._emit(
+            encode_notification(
+                "process/exited",
+                {"processId": self.process_id, "seq": seq, "exitCode": code, "sandboxDenied": False},
+            )
+        )
+        await self._maybe_closed()
+
+    async def _maybe_closed(self) -> None:
+        if self.closed or not self.exited or self._open_fds:
+            return
+        self.closed = True
+        await self._flush_held()
+        seq = self.next_seq
+        self.next_seq += 1
+        self._close_stdin()
+        self._wake()
+        if not self._bugs.lose_closed:
+            await self._emit(encode_notification("process/closed", {"processId": self.process_id, "seq": seq}))
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    # ------------------------------------------------------------------ waiting
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_change(self, timeout: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            pass
+
+    def read(self, after_seq: int, max_bytes: int | None) -> tuple[dict[str, Any], bool]:
+        """The ``process/read`` result and whether the long-poll may return now."""
+        chunks, cut = self.retention.select(after_seq, max_bytes)
+        next_seq = chunks[-1].seq + 1 if cut else self.next_seq
+        exited = self.exited
+        result = {
+            "chunks": [
+                {"seq": c.seq, "stream": c.stream, "chunk": base64.b64encode(c.data).decode("ascii")}
+                for c in chunks
+            ],
+            "nextSeq": next_seq,
+            "exited": exited,
+            "exitCode": self.exit_code if exited else None,
+            "closed": self.closed,
+            "failure": None,
+            "sandboxDenied": False,
+        }
+        ready = bool(chunks) or self.closed or (exited and after_seq < next_seq - 1)
+        return result, ready
+
+    # ------------------------------------------------------------------ stdin
+
+    def write(self, data: bytes, write_id: str) -> str:
+        if not self.tty and not self.pipe_stdin:
+            return "stdinClosed"
+        if write_id in self._write_ids:
+            return "accepted"
+        self._write_ids[write_id] = None
+        if len(self._write_ids) > MAX_WRITE_IDS:
+            self._write_ids.popitem(last=False)
+        if self._stdin_fd is None or not data:
+            return "accepted"
+        if self._stdin_queue is None:
+            self._stdin_queue = asyncio.Queue(STDIN_QUEUE)
+            self._tasks.append(asyncio.get_running_loop().create_task(self._stdin_writer(self._stdin_queue)))
+        if self._stdin_queue.full():
+            return "accepted"  # the child is not reading; drop like a full pipe would block forever
+        self._stdin_queue.put_nowait(data)
+        return "accepted"
+
+    async def _stdin_writer(self, queue: asyncio.Queue[bytes]) -> None:
+        while True:
+            data = await queue.get()
+            view = memoryview(data)
+            while view:
+                fd = self._stdin_fd
+                if fd is None:
+                    return
+                try:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                except BlockingIOError:
+                    await wait_writable(fd)
+                except OSError:
+                    return
+
+    def _close_stdin(self) -> None:
+        if self._stdin_fd is not None and not self.tty:
+            with contextlib.suppress(OSError):
+                os.close(self._stdin_fd)
+            self._stdin_fd = None
+
+    # ------------------------------------------------------------------ control
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        if self.exit_code is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+
+    def terminate(self) -> bool:
+        if self.exit_code is not None:
+            return False
+        self.kill()
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (also after the leader exited: grandchildren may remain)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, signal.SIGKILL)
+
+    def dispose(self) -> None:
+        """Kill the group and release every resource (session expiry, server shutdown)."""
+        self.kill()
+        loop = asyncio.get_running_loop()
+        if self._pidfd is not None:
+            loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+            with contextlib.suppress(Exception):
+                self.popen.wait(timeout=2)
+        for task in self._tasks:
+            task.cancel()
+        self._close_stdin()
+        self._wake()

@@ -1,0 +1,67 @@
+"""Failure artifacts: a failing test's history (JSONL), spans (JSON) and server log, saved to one folder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pytest_execserver.history import History
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]+")
+
+
+def folder_for(root: Path, nodeid: str, worker: str | None = None) -> Path:
+    """``root/<sanitized node id>[-<worker>]`` (stable per test, unique per xdist worker)."""
+    name = _UNSAFE.sub("_", nodeid).strip("_")[:150] or "test"
+    return root / (f"{name}-{worker}" if worker else name)
+
+
+def save(
+    root: Path,
+    nodeid: str,
+    *,
+    history: History | None,
+    spans: list[dict[str, Any]] | None,
+    server_log: Path | None,
+    server_log_offset: int = 0,
+    extra: dict[str, Any] | None = None,
+    worker: str | None = None,
+) -> dict[str, str]:
+    """Write what is available; returns ``{"history": path, "spans": path, "server_log": path, ...}``."""
+    folder = folder_for(root, nodeid, worker)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    if history is not None:
+        target = folder / "history.jsonl"
+        history.save(target)
+        paths["history"] = str(target)
+    if spans is not None:
+        target = folder / "spans.json"
+        target.write_text(json.dumps(spans, indent=1, default=str) + "\n")
+        paths["spans"] = str(target)
+    if server_log is not None:
+        target = folder / "server.log"
+        try:
+            with open(server_log, "rb") as src:
+                src.seek(server_log_offset)
+                target.write_bytes(src.read())
+            paths["server_log"] = str(target)
+        except OSError as exc:
+            target.write_text(f"server log {server_log} unreadable: {exc}\n")
+            paths["server_log"] = str(target)
+    if extra:
+        target = folder / "execserver.json"
+        target.write_text(json.dumps(extra, indent=1, default=str) + "\n")
+        paths["summary"] = str(target)
+    return paths
+
+
+def log_size(path: Path | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,0 +1,499 @@
+"""The asyncio exec-server client: :class:`ExecClient` and :func:`connect`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import uuid
+from collections.abc import Coroutine, Generator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from opentelemetry.trace import Status, StatusCode
+
+from pytest_execserver.client.errors import (
+    ExecServerError,
+    RequestTimeout,
+    StartOutcomeUnknown,
+    TransportError,
+)
+from pytest_execserver.client.events import parse_notification
+from pytest_execserver.client.modes import MODES, run_consumer
+from pytest_execserver.client.process import ProcessHandle, ProcessResult
+from pytest_execserver.client.recovery import reconnect
+from pytest_execserver.client.rpc import (
+    PendingCall,
+    error_from_frame,
+    is_notification,
+    is_response,
+    is_server_request,
+)
+from pytest_execserver.client.transport import Frame, Transport, open_transport
+from pytest_execserver.history import History
+from pytest_execserver.tracing import SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
+
+DEFAULT_QUEUE_LIMIT = 4096
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+DEFAULT_LEGACY_WAIT_MS = 250
+_client_numbers = itertools.count(1)
+
+
+class ExecClient:
+    """A JSON-RPC-over-websocket client for one exec-server session (see :func:`connect`)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        mode: str = "event-stream",
+        history: History | None = None,
+        client_id: str | None = None,
+        recovery_deadline_s: float = 10.0,
+        queue_limit: int = DEFAULT_QUEUE_LIMIT,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        headers: Mapping[str, str] | None = None,
+        consumer_delay_s: float = 0.0,
+        legacy_wait_ms: int = DEFAULT_LEGACY_WAIT_MS,
+        client_name: str = "pytest-execserver",
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.url = url
+        self.mode = mode
+        self.history = history if history is not None else History()
+        self.client_id = client_id or f"client-{next(_client_numbers)}"
+        self.recovery_deadline_s = recovery_deadline_s
+        self.queue_limit = queue_limit
+        self.request_timeout_s = request_timeout_s
+        self.headers = dict(headers or {})
+        self.consumer_delay_s = consumer_delay_s
+        self.legacy_wait_ms = legacy_wait_ms
+        self.client_name = client_name
+        self.session_id: str | None = None
+        self.initialize_result: dict[str, Any] = {}
+        self.transport: Transport | None = None
+        self.processes: dict[str, ProcessHandle] = {}
+        self.pending: dict[int, PendingCall] = {}
+        self.failure: TransportError | None = None
+        self.reconnects = 0
+        self._ids = itertools.count(1)
+        self._process_numbers = itertools.count(1)
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._paused_until = 0.0
+        self._recovery: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ connection
+
+    async def __aenter__(self) -> ExecClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the transport (TCP connect + websocket handshake) without initializing."""
+        self.transport = await self.open_transport()
+        self._ready.set()
+
+    async def open_transport(self) -> Transport:
+        return await open_transport(
+            self.url,
+            history=self.history,
+            client_id=self.client_id,
+            on_frame=self._on_frame,
+            on_lost=self._on_transport_lost,
+            headers=self.headers,
+            timeout_s=self.request_timeout_s,
+        )
+
+    async def initialize(self, *, resume_session_id: str | None = None) -> dict[str, Any]:
+        """``initialize`` (keeping ``sessionId``) then the ``initialized`` notification."""
+        if self.transport is None:
+            raise TransportError("not connected")
+        result = await self.initialize_on(self.transport, resume_session_id)
+        self._ready.set()
+        return result
+
+    async def initialize_on(self, transport: Transport, resume_session_id: str | None) -> dict[str, Any]:
+        """Run the initialize handshake on ``transport`` (also used when resuming a session)."""
+        params: dict[str, Any] = {"clientName": self.client_name}
+        if resume_session_id is not None:
+            params["resumeSessionId"] = resume_session_id
+        with tracer().start_as_current_span(SPAN_INITIALIZE) as span:
+            self.history.record("invoke", "initialize", self.client_id, resume=resume_session_id is not None)
+            try:
+                result = await self._call_on(transport, "initialize", params, timeout=self.request_timeout_s)
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                code = exc.code if isinstance(exc, ExecServerError) else None
+                self.history.record("fail", "initialize", self.client_id, code=code, message=str(exc))
+                raise
+            result = result if isinstance(result, dict) else {}
+            self.session_id = str(result.get("sessionId")) if result.get("sessionId") else self.session_id
+            self.initialize_result = result
+            await transport.send({"method": "initialized", "params": {}})
+            self.history.record("ok", "initialize", self.client_id, session_id=self.session_id)
+        return result
+
+    @property
+    def connected(self) -> bool:
+        return self.transport is not None and not self.transport.lost and self._ready.is_set()
+
+    def abort_transport(self) -> None:
+        """Drop the current TCP connection abruptly (the client then reconnects and resumes)."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def close(self) -> None:
+        """Close the connection; pending calls and open process waiters get a :class:`TransportError`."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(BaseException):
+                await self._recovery
+        error = TransportError("client closed")
+        for pending in list(self.pending.values()):
+            if not pending.future.done():
+                pending.future.set_exception(error)
+        self.pending.clear()
+        for handle in self.processes.values():
+            if not handle.done.is_set():
+                handle.fail(error)
+        consumers = [h.consumer for h in self.processes.values() if h.consumer is not None]
+        for task in consumers:
+            task.cancel()
+        for task in consumers:
+            with contextlib.suppress(BaseException):
+                await task
+        if self.transport is not None:
+            await self.transport.close()
+        self._ready.set()
+
+    # ------------------------------------------------------------------ receiver-lag hook
+
+    def pause_consumer(self, ms: float) -> None:
+        """Pause every process consumer for ``ms`` milliseconds (the ``receiver_lag`` fault)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + ms / 1000.0)
+
+    async def consumer_gate(self) -> None:
+        while (remaining := self._paused_until - time.monotonic()) > 0:
+            await asyncio.sleep(remaining)
+
+    # ------------------------------------------------------------------ RPC
+
+    async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
+        """Send a raw request and return its ``result``; raises :class:`ExecServerError` on error."""
+        timeout = self.request_timeout_s if timeout is None else timeout
+        transport = await self._wait_ready(timeout)
+        return await self._call_on(transport, method, params, timeout=timeout)
+
+    async def _wait_ready(self, timeout: float) -> Transport:
+        deadline = time.monotonic() + max(timeout, self.recovery_deadline_s)
+        while True:
+            if self.failure is not None:
+                raise self.failure
+            if self._closing:
+                raise TransportError("client closed")
+            if self._ready.is_set() and self.transport is not None and not self.transport.lost:
+                return self.transport
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TransportError("not connected and recovery did not finish in time")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), min(remaining, 0.5))
+
+    async def _call_on(self, transport: Transport, method: str, params: Any, *, timeout: float) -> Any:
+        rid = next(self._ids)
+        process_id = params.get("processId") if isinstance(params, dict) else None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        with tracer().start_as_current_span(
+            SPAN_RPC_PREFIX + method, attributes={"rpc.method": method, "rpc.jsonrpc.request_id": rid}
+        ) as span:
+            self.history.record("invoke", f"rpc:{method}", self.client_id, process_id=process_id, id=rid)
+            frame: Frame = {"id": rid, "method": method, "params": {} if params is None else params}
+            frame["trace"] = trace_field()
+            pending = PendingCall(rid, method, frame, future, transport, process_id)
+            self.pending[rid] = pending
+            await transport.send(frame)
+            try:
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                self.pending.pop(rid, None)
+                self.history.record(
+                    "info", f"rpc:{method}", self.client_id, process_id=process_id, id=rid, reason="timeout"
+                )
+                span.set_status(Status(StatusCode.ERROR, "timeout"))
+                raise RequestTimeout(f"{method} (id {rid}) got no response within {timeout}s") from None
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                raise
+            finally:
+                if not future.done():
+                    future.cancel()
+
+    def _on_frame(self, transport: Transport, frame: Frame) -> None:
+        if is_response(frame):
+            self._on_response(frame)
+        elif is_notification(frame):
+            self._on_notification(frame)
+        elif is_server_request(frame):
+            reply = {"id": frame["id"], "error": {"code": -32601, "message": "client handles no requests"}}
+            task = asyncio.get_running_loop().create_task(transport.send(reply))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    def _on_response(self, frame: Frame) -> None:
+        rid = frame.get("id")
+        pending = self.pending.pop(rid, None) if isinstance(rid, int) else None
+        if pending is None:
+            return
+        op = f"rpc:{pending.method}"
+        if "error" in frame:
+            error = error_from_frame(frame)
+            self.history.record(
+                "fail", op, self.client_id, process_id=pending.process_id, id=rid, code=error.code,
+                message=error.message,
+            )  # fmt: skip
+            if not pending.future.done():
+                pending.future.set_exception(error)
+        else:
+            self.history.record("ok", op, self.client_id, process_id=pending.process_id, id=rid)
+            if not pending.future.done():
+                pending.future.set_result(frame.get("result"))
+
+    def _on_notification(self, frame: Frame) -> None:
+        method = str(frame.get("method"))
+        params = frame.get("params")
+        if not method.startswith("process/") or not isinstance(params, dict):
+            return
+        process_id = params.get("processId")
+        try:
+            event = parse_notification(method, params)
+        except (KeyError, TypeError, ValueError):
+            return
+        if event is None:
+            return
+        data: dict[str, Any] = {}
+        if method == "process/output":
+            data = {"stream": params.get("stream"), "size": len(getattr(event, "data", b""))}
+        elif method == "process/exited":
+            data = {"code": params.get("exitCode"), "sandbox_denied": params.get("sandboxDenied")}
+        self.history.record(
+            "info", f"wire:{method}", self.client_id, process_id=process_id, seq=event.seq, **data
+        )
+        handle = self.processes.get(str(process_id))
+        if handle is not None and self.mode == "event-stream":
+            handle.on_wire_event(event)
+
+    # ------------------------------------------------------------------ transport loss and recovery
+
+    def _on_transport_lost(self, transport: Transport, error: BaseException | None) -> None:
+        """Fail or park the calls in flight on ``transport``; start session recovery if it was current."""
+        message = f"transport lost: {error!r}" if error is not None else "transport lost"
+        for rid, pending in list(self.pending.items()):
+            if pending.transport is not transport or pending.replayable:
+                continue
+            self.pending.pop(rid)
+            if pending.method == "process/start":
+                exc: TransportError = StartOutcomeUnknown(
+                    f"{message} while process/start (id {rid}) was in flight: outcome unknown, not re-sent"
+                )
+            else:
+                exc = TransportError(f"{message} while {pending.method} (id {rid}) was in flight")
+            self.history.record(
+                "info", f"rpc:{pending.method}", self.client_id, process_id=pending.process_id, id=rid,
+                reason="transport lost",
+            )  # fmt: skip
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+        if transport is not self.transport or self._closing or self.failure is not None:
+            return
+        self._ready.clear()
+        self._recovery = asyncio.get_running_loop().create_task(reconnect(self, message))
+
+    def mark_ready(self) -> None:
+        """The (re)connected transport may carry calls."""
+        self._ready.set()
+
+    def fail_all(self, error: TransportError) -> None:
+        """Give ``error`` to every waiter: pending calls, process waiters and iterators."""
+        self.failure = error
+        self.history.record("info", "transport_error", self.client_id, message=str(error))
+        for rid, pending in list(self.pending.items()):
+            self.pending.pop(rid)
+            self.history.record(
+                "info", f"rpc:{pending.method}", self.client_id, process_id=pending.process_id, id=rid,
+                reason="transport error",
+            )  # fmt: skip
+            if not pending.future.done():
+                pending.future.set_exception(error)
+        for handle in self.processes.values():
+            handle.fail(error)
+        self._ready.set()
+
+    # ------------------------------------------------------------------ processes
+
+    def resolve_cwd(self, cwd: str | Path | None) -> str:
+        """A ``file://`` URI for ``cwd`` (default: the server's own cwd, i.e. its scratch dir)."""
+        if cwd is None:
+            info = self.initialize_result.get("environmentInfo") or {}
+            server_cwd = info.get("cwd") if isinstance(info, dict) else None
+            if not isinstance(server_cwd, str):
+                raise ValueError("the server reported no cwd; pass cwd= (a path inside its scratch dir)")
+            return server_cwd
+        uri = cwd if isinstance(cwd, str) and cwd.startswith("file://") else Path(cwd).as_uri()
+        path = PurePosixPath(unquote(urlsplit(uri).path))
+        if not path.is_absolute() or str(path) == "/" or ".." in path.parts:
+            raise ValueError(f"refusing cwd {cwd!r}: must be an absolute path below the server's scratch dir")
+        return uri
+
+    async def start(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        tty: bool = False,
+        pipe_stdin: bool = False,
+        process_id: str | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+    ) -> ProcessHandle:
+        """``process/start``; returns a :class:`ProcessHandle` whose consumer runs in the background."""
+        if not argv:
+            raise ValueError("argv must not be empty")
+        pid = process_id or f"{self.client_id}-p{next(self._process_numbers)}-{uuid.uuid4().hex[:6]}"
+        params: dict[str, Any] = {
+            "processId": pid,
+            "argv": list(argv),
+            "cwd": self.resolve_cwd(cwd),
+            "env": dict(env or {}),
+            "tty": tty,
+            "pipeStdin": pipe_stdin,
+        }
+        params.update(extra_params or {})
+        handle = ProcessHandle(self, pid, self.queue_limit)
+        self.processes[pid] = handle
+        handle.begin()
+        try:
+            await self.call("process/start", params)
+        except BaseException as exc:
+            self.processes.pop(pid, None)
+            handle.fail(exc)
+            raise
+        handle.started = True
+        handle.consumer = asyncio.get_running_loop().create_task(run_consumer(handle), name=f"consume-{pid}")
+        return handle
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        tty: bool = False,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ProcessResult:
+        """Start ``argv``, feed ``stdin`` (if any), wait for close; terminates it on ``timeout``."""
+        handle = await self.start(argv, cwd=cwd, env=env, tty=tty, pipe_stdin=stdin is not None)
+        if stdin is not None:
+            await handle.write(stdin, close_stdin=True)
+        try:
+            return await handle.wait(timeout)
+        except TimeoutError:
+            with contextlib.suppress(TransportError, ExecServerError):
+                await handle.terminate()
+            raise
+
+
+class Connecting:
+    """What :func:`connect` returns: await it for the client, or use it with ``async with``."""
+
+    def __init__(self, coro: Coroutine[Any, Any, ExecClient]) -> None:
+        self._coro = coro
+        self._client: ExecClient | None = None
+
+    def __await__(self) -> Generator[Any, None, ExecClient]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> ExecClient:
+        self._client = await self._coro
+        return self._client
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def connect(
+    url: str,
+    *,
+    mode: str = "event-stream",
+    history: History | None = None,
+    client_id: str | None = None,
+    recovery_deadline_s: float = 10.0,
+    queue_limit: int = DEFAULT_QUEUE_LIMIT,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    headers: Mapping[str, str] | None = None,
+    consumer_delay_s: float = 0.0,
+    legacy_wait_ms: int = DEFAULT_LEGACY_WAIT_MS,
+    initialize: bool = True,
+) -> Connecting:
+    """Connect to ``url`` (by default also ``initialize`` + ``initialized``).
+
+    ``client = await connect(url)`` or ``async with connect(url) as client:``. ``mode`` is
+    ``"event-stream"`` (pushed notifications) or ``"legacy-read"`` (long-poll ``process/read``).
+    """
+    return Connecting(
+        _connect(
+            url, mode=mode, history=history, client_id=client_id, recovery_deadline_s=recovery_deadline_s,
+            queue_limit=queue_limit, request_timeout_s=request_timeout_s, headers=headers,
+            consumer_delay_s=consumer_delay_s, legacy_wait_ms=legacy_wait_ms, initialize=initialize,
+        )
+    )  # fmt: skip
+
+
+async def _connect(
+    url: str,
+    *,
+    mode: str = "event-stream",
+    history: History | None = None,
+    client_id: str | None = None,
+    recovery_deadline_s: float = 10.0,
+    queue_limit: int = DEFAULT_QUEUE_LIMIT,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    headers: Mapping[str, str] | None = None,
+    consumer_delay_s: float = 0.0,
+    legacy_wait_ms: int = DEFAULT_LEGACY_WAIT_MS,
+    initialize: bool = True,
+) -> ExecClient:
+    client = ExecClient(
+        url,
+        mode=mode,
+        history=history,
+        client_id=client_id,
+        recovery_deadline_s=recovery_deadline_s,
+        queue_limit=queue_limit,
+        request_timeout_s=request_timeout_s,
+        headers=headers,
+        consumer_delay_s=consumer_delay_s,
+        legacy_wait_ms=legacy_wait_ms,
+    )
+    await client.open()
+    if initialize:
+        try:
+            await client.initialize()
+        except BaseException:
+            await client.close()
+            raise
+    return client

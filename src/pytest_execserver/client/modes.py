@@ -1,0 +1,117 @@
+"""Per-process consumers for the two client modes.
+
+- ``event-stream``: consume pushed ``process/output|exited|closed`` notifications from a bounded queue;
+  read back (``process/read afterSeq=<last delivered>``) only to recover from receiver lag (queue
+  overflow), a seq gap, a reconnect, or silence.
+- ``legacy-read``: long-poll ``process/read`` until closed, ignoring notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from pytest_execserver.client.errors import RecoveryError
+from pytest_execserver.client.events import parse_read
+
+if TYPE_CHECKING:
+    from pytest_execserver.client.process import ProcessHandle
+
+MODES = ("event-stream", "legacy-read")
+IDLE_PROBE_S = 5.0
+MAX_PARTIAL_READS = 10_000
+
+
+async def read_back(handle: ProcessHandle, *, wait_ms: int) -> bool:
+    """One ``process/read`` after the last delivered seq, merged and delivered; True if more is needed."""
+    client = handle.client
+    after = handle.reassembler.last_seq
+    result = await client.call(
+        "process/read",
+        {"processId": handle.process_id, "afterSeq": after, "waitMs": wait_ms},
+        timeout=client.request_timeout_s + wait_ms / 1000.0,
+    )
+    need_more = handle.reassembler.apply_read(parse_read(result if isinstance(result, dict) else {}))
+    handle.deliver_ready()
+    return need_more
+
+
+async def recover(handle: ProcessHandle, reason: str) -> None:
+    """Read back everything after the last delivered seq, recording a ``recover`` operation."""
+    client = handle.client
+    history, cid, pid = client.history, client.client_id, handle.process_id
+    history.record(
+        "invoke", "recover", cid, process_id=pid, reason=reason, after_seq=handle.reassembler.last_seq
+    )
+    try:
+        for _ in range(MAX_PARTIAL_READS):
+            if not await read_back(handle, wait_ms=0):
+                break
+    except BaseException as exc:
+        history.record("fail", "recover", cid, process_id=pid, reason=reason, message=str(exc))
+        raise
+    history.record("ok", "recover", cid, process_id=pid, reason=reason, last_seq=handle.reassembler.last_seq)
+
+
+async def consume_event_stream(handle: ProcessHandle) -> None:
+    """Deliver queued notifications in order; recover by read-back on lag, gap or reconnect."""
+    client = handle.client
+    reassembler = handle.reassembler
+    while not reassembler.closed_released:
+        await client.consumer_gate()
+        if handle.recover_reason is not None:
+            reason, handle.recover_reason = handle.recover_reason, None
+            await recover(handle, reason)
+            continue
+        try:
+            event = await asyncio.wait_for(handle.queue.get(), IDLE_PROBE_S)
+        except TimeoutError:
+            await _idle_probe(handle)
+            continue
+        if client.consumer_delay_s > 0:
+            await asyncio.sleep(client.consumer_delay_s)
+        if reassembler.offer(event):
+            handle.deliver_ready()
+        if reassembler.has_gap():
+            handle.request_recovery("gap")
+
+
+async def _idle_probe(handle: ProcessHandle) -> None:
+    """After a silence, check by read-back that no event was lost; recorded only if one was."""
+    before = handle.reassembler.last_seq
+    if not handle.started:
+        return
+    await read_back(handle, wait_ms=0)
+    if handle.reassembler.last_seq != before:
+        history, cid = handle.client.history, handle.client.client_id
+        history.record(
+            "invoke", "recover", cid, process_id=handle.process_id, reason="idle", after_seq=before
+        )
+        history.record("ok", "recover", cid, process_id=handle.process_id, reason="idle")
+
+
+async def consume_legacy_read(handle: ProcessHandle) -> None:
+    """Long-poll ``process/read`` until the process is closed."""
+    client = handle.client
+    while not handle.reassembler.closed_released:
+        await client.consumer_gate()
+        need_more = await read_back(
+            handle, wait_ms=0 if handle.reassembler.pending else client.legacy_wait_ms
+        )
+        if need_more:
+            continue
+
+
+async def run_consumer(handle: ProcessHandle) -> None:
+    """The consumer task body: runs the mode's loop and turns errors into a failed process."""
+    try:
+        if handle.client.mode == "legacy-read":
+            await consume_legacy_read(handle)
+        else:
+            await consume_event_stream(handle)
+    except asyncio.CancelledError:
+        raise
+    except RecoveryError as exc:
+        handle.fail(exc)
+    except Exception as exc:
+        handle.fail(exc)

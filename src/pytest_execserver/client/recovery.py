@@ -1,0 +1,97 @@
+"""Session recovery after a dropped transport: reconnect with ``resumeSessionId`` inside a deadline.
+
+Order: reconnect (retrying refused connections and ``-32010 session attached`` with backoff),
+re-initialize, re-send in-flight reads and same-``writeId`` writes, then read back every open process
+from its last delivered seq. Past the deadline every waiter gets a :class:`TransportError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from pytest_execserver.client.backoff import Backoff
+from pytest_execserver.client.errors import (
+    SESSION_ALREADY_ATTACHED,
+    ExecServerError,
+    RecoveryError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from pytest_execserver.client.client import ExecClient
+    from pytest_execserver.client.transport import Transport
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a failed resume attempt may be retried before the deadline."""
+    if isinstance(error, ExecServerError):
+        return error.code == SESSION_ALREADY_ATTACHED
+    return isinstance(error, TransportError | OSError | TimeoutError)
+
+
+async def _attempt(client: ExecClient, session_id: str, remaining: float) -> Transport:
+    transport = await asyncio.wait_for(client.open_transport(), remaining)
+    try:
+        await asyncio.wait_for(client.initialize_on(transport, session_id), max(0.01, remaining))
+    except BaseException:
+        await transport.close()
+        raise
+    if transport.lost:
+        raise TransportError("transport lost during re-initialize")
+    return transport
+
+
+async def reconnect(client: ExecClient, reason: str) -> None:
+    """The recovery task started when the current transport is lost."""
+    history, cid = client.history, client.client_id
+    started = time.monotonic()
+    deadline = started + client.recovery_deadline_s
+    history.record("invoke", "reconnect", cid, reason=reason, session_id=client.session_id)
+    if client.session_id is None:
+        error: TransportError = TransportError(f"{reason}; no session to resume (never initialized)")
+        history.record("fail", "reconnect", cid, message=str(error))
+        client.fail_all(error)
+        return
+    backoff = Backoff()
+    attempts = 0
+    last_error: BaseException | None = None
+    transport: Transport | None = None
+    while (remaining := deadline - time.monotonic()) > 0:
+        attempts += 1
+        try:
+            transport = await _attempt(client, client.session_id, remaining)
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            last_error = exc
+            if not is_retryable(exc):
+                break
+        await asyncio.sleep(backoff.next_delay(deadline - time.monotonic()))
+    if transport is None:
+        if last_error is not None and not is_retryable(last_error):
+            error = RecoveryError(f"{reason}; session {client.session_id} cannot be resumed: {last_error}")
+        else:
+            error = TransportError(
+                f"{reason}; could not resume session {client.session_id} within "
+                f"{client.recovery_deadline_s}s ({attempts} attempts, last error: {last_error!r})"
+            )
+        history.record("fail", "reconnect", cid, message=str(error), attempts=attempts)
+        client.fail_all(error)
+        return
+    client.transport = transport
+    client.reconnects += 1
+    for pending in list(client.pending.values()):
+        if pending.replayable and pending.transport is not transport:
+            pending.transport = transport
+            pending.replayed += 1
+            await transport.send(pending.frame)
+    history.record(
+        "ok", "reconnect", cid, attempts=attempts, elapsed_ms=(time.monotonic() - started) * 1000.0
+    )
+    for handle in client.processes.values():
+        if handle.started and not handle.done.is_set():
+            handle.request_recovery("reconnect")
+    client.mark_ready()

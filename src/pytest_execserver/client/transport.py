@@ -1,0 +1,157 @@
+"""One websocket connection: timed TCP connect (``TCP_NODELAY``), handshake, JSON frame reader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import websockets
+from opentelemetry.trace import Status, StatusCode
+from websockets.asyncio.client import ClientConnection
+
+from pytest_execserver.client.errors import TransportError
+from pytest_execserver.history import History
+from pytest_execserver.tracing import SPAN_CONNECT, SPAN_WS_HANDSHAKE, tracer
+
+Frame = dict[str, Any]
+FrameHandler = Callable[["Transport", Frame], None]
+LostHandler = Callable[["Transport", BaseException | None], None]
+
+PING_INTERVAL_S = 5.0
+PING_TIMEOUT_S = 10.0
+
+
+class Transport:
+    """A connected websocket plus its reader task; frames and loss are reported via callbacks."""
+
+    def __init__(self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler) -> None:
+        self.ws = ws
+        self._on_frame = on_frame
+        self._on_lost = on_lost
+        self.closed_by_us = False
+        self.lost = False
+        self._reader = asyncio.create_task(self._read_loop(), name="execserver-reader")
+
+    async def _read_loop(self) -> None:
+        error: BaseException | None = None
+        try:
+            async for message in self.ws:
+                try:
+                    frame = json.loads(message)
+                except ValueError:
+                    continue
+                if isinstance(frame, dict):
+                    self._on_frame(self, frame)
+        except websockets.ConnectionClosed as exc:
+            error = exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = exc
+        self.mark_lost(error)
+
+    def mark_lost(self, error: BaseException | None) -> None:
+        """Report the loss once (unless we closed it ourselves)."""
+        if self.lost:
+            return
+        self.lost = True
+        if not self.closed_by_us:
+            self._on_lost(self, error)
+
+    async def send(self, frame: Frame) -> None:
+        """Send one JSON frame; on failure the transport is marked lost (callers await their futures)."""
+        try:
+            await self.ws.send(json.dumps(frame, separators=(",", ":")))
+        except (websockets.ConnectionClosed, OSError) as exc:
+            self.mark_lost(exc)
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake (used by fault injection and tests)."""
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def close(self) -> None:
+        self.closed_by_us = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(), 1.0)
+        self._reader.cancel()
+        with contextlib.suppress(BaseException):
+            await self._reader
+
+
+async def _tcp_connect(host: str, port: int) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    last: OSError | None = None
+    for family, kind, proto, _name, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise last or OSError(f"cannot resolve {host}:{port}")
+
+
+async def open_transport(
+    url: str,
+    *,
+    history: History,
+    client_id: str,
+    on_frame: FrameHandler,
+    on_lost: LostHandler,
+    headers: Mapping[str, str] | None = None,
+    timeout_s: float = 10.0,
+) -> Transport:
+    """TCP connect then websocket handshake, each timed as a span and a history operation."""
+    parts = urlsplit(url)
+    if parts.scheme != "ws" or parts.hostname is None:
+        raise ValueError(f"unsupported exec-server URL {url!r} (expected ws://host:port)")
+    port = parts.port or 80
+    with tracer().start_as_current_span(SPAN_CONNECT, attributes={"server.address": parts.hostname}) as span:
+        history.record("invoke", "connect", client_id, url=url)
+        try:
+            sock = await asyncio.wait_for(_tcp_connect(parts.hostname, port), timeout_s)
+        except (OSError, TimeoutError) as exc:
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            history.record("fail", "connect", client_id, message=str(exc))
+            raise TransportError(f"TCP connect to {url} failed: {exc!r}") from exc
+        history.record("ok", "connect", client_id)
+    with tracer().start_as_current_span(SPAN_WS_HANDSHAKE) as span:
+        history.record("invoke", "ws_handshake", client_id)
+        try:
+            ws = await websockets.connect(
+                url,
+                sock=sock,
+                additional_headers=dict(headers) if headers else None,
+                open_timeout=timeout_s,
+                max_size=None,
+                max_queue=None,
+                compression=None,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
+                close_timeout=1.0,
+            )
+        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as exc:
+            sock.close()
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            history.record("fail", "ws_handshake", client_id, message=str(exc))
+            raise TransportError(f"websocket handshake with {url} failed: {exc!r}") from exc
+        except BaseException:
+            sock.close()
+            raise
+        history.record("ok", "ws_handshake", client_id)
+    return Transport(ws, on_frame, on_lost)

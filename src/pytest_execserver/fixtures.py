@@ -1,0 +1,339 @@
+"""The harness fixtures (public names are a contract, see docs/DESIGN.md section 4).
+
+Scopes: the server and Toxiproxy are started once per session -- that is once per xdist worker, since
+each worker is its own session -- and the server is restarted if a test killed it. Everything a test can
+perturb is per test: the proxy's toxics are removed and the proxy re-enabled around every test, each
+test gets its own history, scratch subdirectory and clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from pytest_execserver.artifacts import log_size
+from pytest_execserver.client import ExecClient, connect
+from pytest_execserver.codex import CodexUnavailable
+from pytest_execserver.confine import Confinement, ConfinementError, choose_confinement
+from pytest_execserver.faults import Fault
+from pytest_execserver.injector import Injector
+from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState
+from pytest_execserver.schedule import ScheduledFault
+from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+
+UNCONFINED_WARNING = (
+    "pytest-execserver: --execserver-unconfined: servers run WITHOUT confinement and can write anywhere "
+    "this user can. Only do this in a disposable VM or container."
+)
+
+
+def worker_id(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+class ExecServerUnconfinedWarning(UserWarning):
+    """Servers are being started without confinement."""
+
+
+class ServerManager:
+    """Starts the session's server lazily, and again if it died."""
+
+    def __init__(self, config: pytest.Config, root: Path) -> None:
+        self.settings = config.stash[SETTINGS_KEY]
+        self.root = root
+        self.server: ServerProcess | None = None
+        self.starts = 0
+        self.confinement: Confinement | None = None
+
+    def current(self) -> ServerProcess:
+        if self.server is not None and self.server.is_running():
+            return self.server
+        if self.server is not None:
+            self.server.stop(0.5)
+        try:
+            self.confinement = choose_confinement(self.settings.unconfined)
+        except ConfinementError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        if self.confinement is Confinement.NONE:
+            warnings.warn(UNCONFINED_WARNING, ExecServerUnconfinedWarning, stacklevel=1)
+        self.starts += 1
+        scratch = self.root / f"server-{self.starts}"
+        try:
+            self.server = start_server(self.settings.server_kind, scratch, confinement=self.confinement,
+                                       extra_args=list(self.settings.server_args))
+        except CodexUnavailable as exc:
+            pytest.skip(f"real codex exec-server unavailable: {exc}")
+        return self.server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+def _state(request: pytest.FixtureRequest) -> TestState | None:
+    return request.node.stash.get(TEST_KEY, None)
+
+
+@pytest.fixture(scope="session")
+def _execserver_servers(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerManager]:
+    manager = ServerManager(request.config, tmp_path_factory.mktemp("execserver"))
+    yield manager
+    manager.stop()
+
+
+@pytest.fixture
+def exec_server(_execserver_servers: ServerManager, request: pytest.FixtureRequest) -> ServerProcess:
+    """The session's confined exec-server (restarted if a previous test killed it)."""
+    server = _execserver_servers.current()
+    state = _state(request)
+    if state is not None:
+        state.server_log = server.log_path
+        state.server_log_offset = log_size(server.log_path)
+    return server
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@pytest.fixture
+def exec_scratch(exec_server: ServerProcess, request: pytest.FixtureRequest) -> Path:
+    """A fresh directory for this test inside the server's scratch (the only place it may write)."""
+    base = exec_server.scratch / "tests"
+    base.mkdir(exist_ok=True)
+    name = _SAFE.sub("_", request.node.name)[:60]
+    path = base / name
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"{name}-{n}"
+    path.mkdir()
+    if exec_server.confinement is Confinement.UNPRIVILEGED_USER and os.geteuid() == 0:
+        st = exec_server.scratch.stat()
+        os.chown(base, st.st_uid, st.st_gid)
+        os.chown(path, st.st_uid, st.st_gid)
+    return path
+
+
+@pytest.fixture(scope="session")
+def _execserver_toxiproxy(request: pytest.FixtureRequest,
+                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+    settings = request.config.stash[SETTINGS_KEY]
+    server = start_toxiproxy(settings.toxiproxy, log_dir=tmp_path_factory.mktemp("toxiproxy"),
+                             seed=settings.seed)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(_execserver_toxiproxy: ToxiproxyServer) -> ToxiproxyControl:
+    """A :class:`~pytest_execserver.toxi.ToxiproxyControl` for this worker's Toxiproxy."""
+    return _execserver_toxiproxy.control
+
+
+class ExecProxy:
+    """The proxy in front of ``exec_server``, with the fault methods (see :mod:`pytest_execserver.faults`).
+
+    Faults applied here last until removed or until the test ends (the proxy is reset between tests).
+    """
+
+    def __init__(self, control: ToxiproxyControl, name: str, listen: str, upstream: str,
+                 injector: Injector) -> None:
+        self.control = control
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.injector = injector
+
+    @property
+    def url(self) -> str:
+        """The proxy's ``ws://`` URL (what clients connect to)."""
+        return f"ws://{self.listen}"
+
+    def apply(self, fault: Fault | str, **params: Any) -> Fault:
+        """Apply a fault now (or at its ``at_ms``/``after_ms``), e.g. ``apply("latency", ms=50)``."""
+        f = Fault(fault, **params) if isinstance(fault, str) else (fault.replace(**params) if params else fault)
+        self.injector.schedule(f, at_ms=self.injector.elapsed_ms() + f.at_ms)
+        return f
+
+    def latency(self, ms: float, jitter: float = 0, direction: str = "both", **timing: Any) -> Fault:
+        return self.apply("latency", ms=ms, jitter=jitter, direction=direction, **timing)
+
+    def bandwidth(self, kbps: float, direction: str = "both", **timing: Any) -> Fault:
+        return self.apply("bandwidth", kbps=kbps, direction=direction, **timing)
+
+    def slicer(self, average_size: int = 64, size_variation: int = 0, delay_us: int = 0, **kw: Any) -> Fault:
+        return self.apply("slicer", average_size=average_size, size_variation=size_variation,
+                          delay_us=delay_us, **kw)
+
+    def disconnect(self, after_ms: float | None = None, *, after_bytes: int | None = None,
+                   mode: str = "reset", hold_ms: float | None = None) -> Fault:
+        """Cut the connections open at that moment once (then reconnects get through)."""
+        params: dict[str, Any] = {"mode": mode, "hold_ms": hold_ms}
+        if after_bytes is not None:
+            params["after_bytes"] = after_bytes
+        else:
+            params["after_ms"] = after_ms or 0
+        return self.apply("disconnect", **params)
+
+    def receiver_lag(self, pause_ms: float = 500, queue_limit: int | None = None) -> Fault:
+        return self.apply("receiver_lag", pause_ms=pause_ms, queue_limit=queue_limit)
+
+    def down(self) -> contextlib.AbstractContextManager[None]:
+        """``with exec_proxy.down(): ...``: connections dropped and refused inside the block."""
+        return self.injector.down()
+
+    def run_schedule(self, schedule: Sequence[ScheduledFault]) -> None:
+        self.injector.run_schedule(schedule)
+
+    def toxics(self) -> list[dict[str, Any]]:
+        return self.control.toxics(self.name)
+
+    def reset(self) -> None:
+        """Remove every toxic and re-enable the proxy."""
+        for toxic in self.control.toxics(self.name):
+            self.control.remove_toxic(self.name, str(toxic["name"]))
+        self.control.enable(self.name)
+
+
+class _ProxySlot:
+    """The worker's proxy: created once, re-pointed when the server restarts."""
+
+    def __init__(self, control: ToxiproxyControl, name: str) -> None:
+        self.control = control
+        self.name = name
+        self.listen: str | None = None
+        self.upstream: str | None = None
+
+    def ensure(self, upstream: str) -> str:
+        if self.listen is None:
+            with contextlib.suppress(Exception):
+                self.control.destroy_proxy(self.name)
+            info = self.control.create_proxy(self.name, upstream, listen="127.0.0.1:0")
+            self.listen, self.upstream = str(info["listen"]), upstream
+        elif upstream != self.upstream:
+            self.control.update_proxy(self.name, upstream=upstream)
+            self.upstream = upstream
+        return self.listen
+
+
+@pytest.fixture(scope="session")
+def _execserver_proxy_slot(toxiproxy: ToxiproxyControl, request: pytest.FixtureRequest) -> Iterator[_ProxySlot]:
+    slot = _ProxySlot(toxiproxy, f"execserver-{worker_id(request.config)}-{os.getpid()}")
+    yield slot
+    with contextlib.suppress(Exception):
+        toxiproxy.destroy_proxy(slot.name)
+
+
+@pytest.fixture
+def exec_history(request: pytest.FixtureRequest) -> ExecHistory:
+    """This test's :class:`~pytest_execserver.invariants.ExecHistory`; checked after the test."""
+    history = ExecHistory()
+    state = _state(request)
+    if state is not None:
+        state.history = history
+    return history
+
+
+@pytest.fixture
+def exec_mode(request: pytest.FixtureRequest) -> str:
+    """The client output mode of this test (marker, parametrization or ``--execserver-mode``)."""
+    state = _state(request)
+    if state is not None and state.mode is not None:
+        return state.mode
+    return request.config.stash[SETTINGS_KEY].modes[0]
+
+
+class _Clients:
+    def __init__(self) -> None:
+        self.clients: list[ExecClient] = []
+
+
+@pytest.fixture
+def _execserver_clients() -> _Clients:
+    return _Clients()
+
+
+@pytest.fixture
+def exec_proxy(
+    toxiproxy: ToxiproxyControl,
+    exec_server: ServerProcess,
+    _execserver_proxy_slot: _ProxySlot,
+    _execserver_clients: _Clients,
+    exec_history: ExecHistory,
+    request: pytest.FixtureRequest,
+) -> Iterator[ExecProxy]:
+    """A Toxiproxy proxy in front of ``exec_server``; this test's ``fault``/``chaos`` markers applied."""
+    upstream = exec_server.url.removeprefix("ws://")
+    listen = _execserver_proxy_slot.ensure(upstream)
+    injector = Injector(toxiproxy, _execserver_proxy_slot.name, exec_history,
+                        lambda: list(_execserver_clients.clients))
+    proxy = ExecProxy(toxiproxy, _execserver_proxy_slot.name, listen, upstream, injector)
+    proxy.reset()
+    state = _state(request)
+    if state is not None:
+        for fault in state.faults:
+            injector.schedule(fault)
+        injector.run_schedule(state.schedule)
+    try:
+        yield proxy
+    finally:
+        injector.stop()
+        if state is not None:
+            state.applied_kinds.update(f.kind for f in injector.applied)
+            state.record["fault_errors"] = list(injector.errors)
+
+
+ClientFactory = Callable[..., Awaitable[ExecClient]]
+
+
+@pytest_asyncio.fixture
+async def exec_client_factory(
+    exec_proxy: ExecProxy,
+    exec_history: ExecHistory,
+    exec_mode: str,
+    _execserver_clients: _Clients,
+) -> AsyncIterator[ClientFactory]:
+    """``await exec_client_factory(mode=None, direct=False, **connect_kwargs)``: more clients.
+
+    Clients connect through ``exec_proxy`` (``direct=True``: straight to the server), record into
+    ``exec_history`` and are closed after the test. ``receiver_lag`` faults reach every client made here.
+    """
+    made = _execserver_clients
+
+    async def make(mode: str | None = None, *, direct: bool = False, **kwargs: Any) -> ExecClient:
+        url = exec_proxy.upstream if direct else exec_proxy.listen
+        kwargs.setdefault("client_id", f"c{len(made.clients) + 1}")
+        kwargs.setdefault("request_timeout_s", 10.0)
+        client = await connect(f"ws://{url}", mode=mode or exec_mode, history=exec_history, **kwargs)
+        made.clients.append(client)
+        lag = [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]
+        for fault in lag:  # a lag applied before this client existed applies to it from now on
+            if fault.params["queue_limit"] is not None:
+                client.queue_limit = int(fault.params["queue_limit"])
+            client.pause_consumer(float(fault.params["pause_ms"]))
+        return client
+
+    yield make
+    for client in reversed(made.clients):
+        with contextlib.suppress(Exception):
+            await client.close()
+
+
+@pytest_asyncio.fixture
+async def exec_client(exec_client_factory: ClientFactory) -> ExecClient:
+    """A client connected through ``exec_proxy`` in this test's mode, recording to ``exec_history``."""
+    return await exec_client_factory()
+

@@ -1,0 +1,215 @@
+"""Applying faults to a live Toxiproxy proxy (and to clients, for receiver lag) over a test's timeline.
+
+:class:`Injector` owns one proxy for one test: it applies faults now or at ``at_ms`` after its start,
+removes them after their duration, records each apply/remove as a ``fault`` history event, and on
+:meth:`Injector.stop` removes everything and re-enables the proxy. Timed actions run on one daemon thread
+(the Toxiproxy API is synchronous HTTP), so they keep their schedule while the test's event loop is busy.
+
+``disconnect`` cuts the connections open at that moment once, then lets reconnects through: the cutting
+toxic is added, and removed as soon as the history shows the cut (a ``reconnect`` or ``transport_error``
+after the toxic went in) or after ``hold_ms``, whichever comes first (``after_bytes`` cuts wait for the
+byte limit to be reached, so only the observed cut removes them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+from pytest_execserver.faults import Fault, ToxicSpec
+from pytest_execserver.history import History
+from pytest_execserver.schedule import ScheduledFault
+from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError
+
+HARNESS = "harness"
+_POLL_S = 0.005
+
+
+class LaggableClient(Protocol):
+    queue_limit: int
+
+    def pause_consumer(self, ms: float) -> None: ...
+
+
+def record_fault(history: History | None, action: str, fault: Fault, **extra: Any) -> None:
+    """A ``fault`` info event: ``kind`` plus the fault's parameters and ``action`` (apply/remove/...)."""
+    if history is None:
+        return
+    data = {k: v for k, v in fault.describe().items() if k != "kind"}
+    data.update(extra)
+    data["action"] = action
+    try:
+        history.record("info", "fault", HARNESS, kind=fault.kind, **data)  # type: ignore[misc]
+    except TypeError:  # History.record's own ``kind`` parameter shadows the data key
+        history.record("info", "fault", HARNESS, fault_kind=fault.kind, **data)
+
+
+class Injector:
+    """Faults for one proxy during one test."""
+
+    def __init__(
+        self,
+        control: ToxiproxyControl,
+        proxy: str,
+        history: History | None,
+        clients: Callable[[], Sequence[LaggableClient]] = lambda: (),
+    ) -> None:
+        self.control = control
+        self.proxy = proxy
+        self.history = history
+        self.clients = clients
+        self.t0 = time.monotonic()
+        self.applied: list[Fault] = []  # every fault applied (for the report)
+        self.errors: list[str] = []
+        self._active: dict[int, tuple[Fault, list[str]]] = {}
+        self._ids = itertools.count()
+        self._names = itertools.count(1)
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------------------------- timeline
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.t0) * 1000.0
+
+    def _at(self, at_ms: float, action: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (self.t0 + at_ms / 1000.0, next(self._ids), action))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"execserver-faults-{self.proxy}",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._queue or self._queue[0][0] > time.monotonic()):
+                    timeout = (self._queue[0][0] - time.monotonic()) if self._queue else None
+                    self._cond.wait(timeout)
+                if self._stopped:
+                    return
+                _, _, action = heapq.heappop(self._queue)
+            try:
+                action()
+            except Exception as exc:  # recorded, reported by the plugin; never kills the timeline
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------------------------- faults
+
+    def schedule(self, fault: Fault, at_ms: float | None = None, duration_ms: float | None = None) -> None:
+        """Apply ``fault`` at ``at_ms`` (default: its own) for ``duration_ms`` (default: its own)."""
+        start = fault.at_ms if at_ms is None else at_ms
+        length = fault.duration_ms if duration_ms is None else duration_ms
+        if start <= self.elapsed_ms() + 1:
+            self._apply_and_time(fault, length)
+        else:
+            self._at(start, lambda: self._apply_and_time(fault, length))
+
+    def run_schedule(self, schedule: Sequence[ScheduledFault]) -> None:
+        for item in schedule:
+            self.schedule(item.fault, item.at_ms, item.duration_ms)
+
+    def _apply_and_time(self, fault: Fault, duration_ms: float | None) -> None:
+        token = self.apply(fault)
+        if fault.kind == "disconnect":
+            self._watch_cut(token, fault)
+        elif duration_ms is not None and fault.kind != "receiver_lag":
+            self._at(self.elapsed_ms() + duration_ms, lambda: self.remove(token))
+
+    def apply(self, fault: Fault) -> int:
+        """Apply now; returns a token for :meth:`remove`."""
+        with self._lock:
+            token = next(self._ids)
+            names: list[str] = []
+            self.applied.append(fault)
+            if fault.kind == "down":
+                self.control.disable(self.proxy)
+            elif fault.kind == "receiver_lag":
+                for client in self.clients():
+                    if fault.params["queue_limit"] is not None:
+                        client.queue_limit = int(fault.params["queue_limit"])
+                    client.pause_consumer(float(fault.params["pause_ms"]))
+            else:
+                for spec in fault.toxics(prefix=f"x{next(self._names)}-"):
+                    self._add_toxic(spec)
+                    names.append(spec.name)
+            self._active[token] = (fault, names)
+            record_fault(self.history, "apply", fault, at_ms=round(self.elapsed_ms(), 1), toxics=names)
+            return token
+
+    def _add_toxic(self, spec: ToxicSpec) -> None:
+        self.control.add_toxic(self.proxy, spec.type, spec.attributes, name=spec.name, stream=spec.stream,
+                               toxicity=spec.toxicity)
+
+    def remove(self, token: int) -> None:
+        with self._lock:
+            entry = self._active.pop(token, None)
+            if entry is None:
+                return
+            fault, names = entry
+            if fault.kind == "down":
+                self.control.enable(self.proxy)
+            for name in names:
+                with contextlib.suppress(ToxiproxyError):
+                    self.control.remove_toxic(self.proxy, name)
+            record_fault(self.history, "remove", fault, at_ms=round(self.elapsed_ms(), 1))
+
+    def _watch_cut(self, token: int, fault: Fault) -> None:
+        """Remove a disconnect's toxic once the cut was observed (or its hold time passed)."""
+        since_ns = time.monotonic_ns()
+        hold_s = None if fault.params["after_bytes"] is not None else float(fault.params["hold_ms"]) / 1000
+        deadline = None if hold_s is None else time.monotonic() + hold_s
+
+        def poll() -> None:
+            if token not in self._active:
+                return
+            if self._cut_seen(since_ns) or (deadline is not None and time.monotonic() >= deadline):
+                self.remove(token)
+            else:
+                self._at(self.elapsed_ms() + _POLL_S * 1000, poll)
+
+        self._at(self.elapsed_ms() + _POLL_S * 1000, poll)
+
+    def _cut_seen(self, since_ns: int) -> bool:
+        if self.history is None:
+            return False
+        return any(
+            e.time_ns >= since_ns and (e.op == "transport_error" or (e.op == "reconnect" and e.kind == "invoke"))
+            for e in self.history.events[-50:]
+        )
+
+    @contextlib.contextmanager
+    def down(self) -> Iterator[None]:
+        """The proxy is disabled (connections dropped and refused) inside the ``with`` block."""
+        token = self.apply(Fault("down", duration_ms=0))
+        try:
+            yield
+        finally:
+            self.remove(token)
+
+    # ------------------------------------------------------------------------------------- teardown
+
+    def stop(self) -> None:
+        """Stop the timeline, remove every toxic and re-enable the proxy."""
+        with self._cond:
+            self._stopped = True
+            self._queue.clear()
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for token in list(self._active):
+            with contextlib.suppress(ToxiproxyError):
+                self.remove(token)
+        with contextlib.suppress(ToxiproxyError):
+            for toxic in self.control.toxics(self.proxy):
+                self.control.remove_toxic(self.proxy, str(toxic["name"]))
+            self.control.enable(self.proxy)

@@ -1,0 +1,174 @@
+"""Command-line options (each with an ini twin) and their validated, typed form.
+
+Precedence: command line, then (for the budget scale only) ``EXECSERVER_BUDGET_SCALE``, then the ini file,
+then the default. Bad values raise :class:`pytest.UsageError` naming the option and what is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_execserver.schedule import new_seed
+
+MODES = ("event-stream", "legacy-read")
+MODE_CHOICES = (*MODES, "both")
+TOXIPROXY_BACKENDS = ("auto", "embedded", "real")
+BUDGET_SCALE_ENV = "EXECSERVER_BUDGET_SCALE"
+DEFAULT_ARTIFACTS = "execserver-artifacts"
+
+# (option, ini name, help, default shown in help)
+_OPTIONS: list[tuple[str, str, str]] = [
+    ("--execserver-server", "execserver_server",
+     "server under test: 'ref' (reference server, default), 'codex' (real codex exec-server, fetched "
+     "with npm), 'ref --inject-bug KIND' / 'codex ARGS' (extra arguments), or any command that prints "
+     "its ws:// URL on the first stdout line"),
+    ("--execserver-toxiproxy", "execserver_toxiproxy",
+     "Toxiproxy backend: auto (real toxiproxy-server if on PATH, else embedded; default), embedded, "
+     "real, or the http:// URL of a running Toxiproxy API"),
+    ("--execserver-seed", "execserver_seed",
+     "seed for fault schedules (default: random, printed in the header and on failures)"),
+    ("--execserver-mode", "execserver_mode",
+     "client output mode: event-stream (default), legacy-read, or both (every test runs in both)"),
+    ("--execserver-budget-scale", "execserver_budget_scale",
+     f"multiply every latency budget by this factor (also env {BUDGET_SCALE_ENV}; default 1.0)"),
+    ("--execserver-report", "execserver_report",
+     "write the fault x invariant matrix, latency table and span coverage as JSON to this path"),
+    ("--execserver-artifacts", "execserver_artifacts",
+     f"where failing tests' history, spans and server log are saved (default {DEFAULT_ARTIFACTS}/)"),
+]
+
+
+def addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("execserver", "exec-server harness (pytest-execserver)")
+    for opt, ini, help_text in _OPTIONS:
+        group.addoption(opt, dest=ini, default=None, help=help_text)
+        parser.addini(ini, help=help_text, type="string", default="")
+    unconfined_help = (
+        "DANGEROUS: start servers without confinement (no bubblewrap, no unprivileged user). A server "
+        "under test runs arbitrary commands; only use this inside a disposable VM or container"
+    )
+    group.addoption("--execserver-unconfined", dest="execserver_unconfined", action="store_true",
+                    default=None, help=unconfined_help)
+    parser.addini("execserver_unconfined", help=unconfined_help, type="bool", default=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated harness configuration of one session."""
+
+    server: str = "ref"
+    server_kind: str = "ref"  # "ref", "codex" or the full command
+    server_args: tuple[str, ...] = ()
+    toxiproxy: str = "auto"
+    seed: int = 0
+    seed_given: bool = False
+    mode: str = "event-stream"
+    budget_scale: float = 1.0
+    report: Path | None = None
+    unconfined: bool = False
+    artifacts: Path = field(default_factory=lambda: Path(DEFAULT_ARTIFACTS))
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return MODES if self.mode == "both" else (self.mode,)
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "server": self.server,
+            "toxiproxy": self.toxiproxy,
+            "mode": self.mode,
+            "budget_scale": self.budget_scale,
+            "unconfined": self.unconfined,
+        }
+
+
+def _raw(config: pytest.Config, ini: str) -> tuple[str | None, str]:
+    """(value, where) from the command line or the ini file."""
+    value = config.getoption(ini)
+    if value is not None:
+        return str(value), "--" + ini.replace("_", "-")
+    ini_value = config.getini(ini)
+    if isinstance(ini_value, str) and ini_value.strip():
+        return ini_value.strip(), f"ini option {ini}"
+    return None, ""
+
+
+def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, tuple[str, ...]]:
+    """``'ref --inject-bug reorder'`` -> ``("ref", ("--inject-bug", "reorder"))``; a command stays whole."""
+    try:
+        tokens = shlex.split(value)
+    except ValueError as exc:
+        raise pytest.UsageError(f"{where}: cannot parse {value!r}: {exc}") from exc
+    if not tokens:
+        raise pytest.UsageError(f"{where}: empty server; use ref, codex or a command")
+    if tokens[0] in ("ref", "codex"):
+        return tokens[0], tuple(tokens[1:])
+    return value, ()
+
+
+def settings_from_config(config: pytest.Config, worker_seed: int | None = None) -> Settings:
+    """Read and validate every option; raise :class:`pytest.UsageError` on a bad value."""
+    server, where = _raw(config, "execserver_server")
+    server = server or "ref"
+    kind, args = parse_server(server, where or "--execserver-server")
+
+    toxiproxy, where = _raw(config, "execserver_toxiproxy")
+    toxiproxy = toxiproxy or "auto"
+    if toxiproxy not in TOXIPROXY_BACKENDS and not toxiproxy.startswith(("http://", "https://")):
+        raise pytest.UsageError(
+            f"{where}: {toxiproxy!r} is not a Toxiproxy backend; use auto, embedded, real or an http:// URL"
+        )
+
+    seed_raw, where = _raw(config, "execserver_seed")
+    if seed_raw is not None:
+        try:
+            seed = int(seed_raw, 0)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: seed must be a non-negative integer, got {seed_raw!r}") from exc
+        if seed < 0:
+            raise pytest.UsageError(f"{where}: seed must be a non-negative integer, got {seed_raw!r}")
+        seed_given = True
+    else:
+        seed, seed_given = (worker_seed if worker_seed is not None else new_seed()), False
+
+    mode, where = _raw(config, "execserver_mode")
+    mode = mode or "event-stream"
+    if mode not in MODE_CHOICES:
+        raise pytest.UsageError(f"{where}: unknown mode {mode!r}; use {', '.join(MODE_CHOICES)}")
+
+    scale_raw = config.getoption("execserver_budget_scale")
+    where = "--execserver-budget-scale"
+    if scale_raw is None and os.environ.get(BUDGET_SCALE_ENV, "").strip():
+        scale_raw, where = os.environ[BUDGET_SCALE_ENV].strip(), f"environment variable {BUDGET_SCALE_ENV}"
+    if scale_raw is None:
+        scale_raw, where = _raw(config, "execserver_budget_scale")
+    scale = 1.0
+    if scale_raw is not None:
+        try:
+            scale = float(scale_raw)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: budget scale must be a positive number, got {scale_raw!r}") from exc
+        if not (scale > 0 and scale != float("inf")):
+            raise pytest.UsageError(f"{where}: budget scale must be a positive number, got {scale_raw!r}")
+
+    report_raw, _ = _raw(config, "execserver_report")
+    artifacts_raw, _ = _raw(config, "execserver_artifacts")
+    report = _resolve(report_raw) if report_raw else None
+    artifacts = _resolve(artifacts_raw or DEFAULT_ARTIFACTS)
+
+    unconfined_cli = config.getoption("execserver_unconfined")
+    unconfined = bool(unconfined_cli) if unconfined_cli is not None else bool(config.getini("execserver_unconfined"))
+    return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts)
+
+
+def _resolve(value: str) -> Path:
+    """Relative paths are relative to the invocation directory."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path

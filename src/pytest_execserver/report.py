@@ -1,0 +1,114 @@
+"""Session summary: fault x invariant matrix, latency per phase, span coverage; terminal and JSON.
+
+Each test's results travel on its call report as the ``execserver`` attribute (a JSON-able dict), so the
+summary also works under pytest-xdist, where the controller only sees the workers' reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pytest_execserver.budgets import PHASES, LatencyStats
+from pytest_execserver.invariants import INVARIANTS
+
+EXTRA_PHASES = ("reconnect", "recovery")  # reconnect invoke->ok; fault applied -> reconnect ok
+NO_FAULT = "none"
+
+
+class Summary:
+    """Accumulates per-test records (see :meth:`add`)."""
+
+    def __init__(self) -> None:
+        self.matrix: dict[str, dict[str, dict[str, int]]] = defaultdict(
+            lambda: defaultdict(lambda: {"pass": 0, "fail": 0})
+        )
+        self.durations: dict[str, list[float]] = defaultdict(list)
+        self.coverage: dict[str, dict[str, float]] = defaultdict(lambda: {"measured_ms": 0.0, "covered_ms": 0.0})
+        self.tests: list[dict[str, Any]] = []
+        self.budget_failures = 0
+
+    def add(self, record: dict[str, Any], outcome: str) -> None:
+        entry = {"outcome": outcome, **record}
+        self.tests.append(entry)
+        invariants = record.get("invariants")
+        if isinstance(invariants, dict):
+            for kind in record.get("faults") or [NO_FAULT]:
+                for name in INVARIANTS:
+                    if name in invariants:
+                        cell = self.matrix[kind][name]
+                        cell["fail" if invariants[name] else "pass"] += 1
+        for phase, values in (record.get("durations") or {}).items():
+            self.durations[phase].extend(float(v) for v in values)
+        for phase, cov in (record.get("coverage") or {}).items():
+            for k in ("measured_ms", "covered_ms"):
+                self.coverage[phase][k] += float(cov.get(k, 0.0))
+        self.budget_failures += sum(1 for b in record.get("budgets") or [] if not b.get("ok"))
+
+    def latency(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for phase in (*PHASES, *EXTRA_PHASES):
+            stats = LatencyStats.of(self.durations.get(phase, []))
+            if stats is not None:
+                out[phase] = stats.to_json()
+        return out
+
+    def coverage_fractions(self) -> dict[str, dict[str, float | None]]:
+        out: dict[str, dict[str, float | None]] = {}
+        for phase, cov in sorted(self.coverage.items()):
+            measured = cov["measured_ms"]
+            out[phase] = {
+                "measured_ms": round(measured, 3),
+                "covered_ms": round(cov["covered_ms"], 3),
+                "fraction": (cov["covered_ms"] / measured) if measured > 0 else None,
+            }
+        return out
+
+    def to_json(self, header: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "header": header,
+            "matrix": {k: {n: dict(c) for n, c in v.items()} for k, v in sorted(self.matrix.items())},
+            "latency_ms": self.latency(),
+            "span_coverage": self.coverage_fractions(),
+            "tests": self.tests,
+        }
+
+    def write_json(self, path: Path, header: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(header), indent=2, default=str) + "\n")
+
+    # ------------------------------------------------------------------------------------ terminal
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        if self.matrix:
+            names = [n for n in INVARIANTS if any(n in row for row in self.matrix.values())]
+            width = max(12, *(len(k) for k in self.matrix))
+            colw = max(len(n) for n in names) + 1
+            out.append("fault x invariant (pass/fail):")
+            out.append(" " * width + "".join(n.rjust(colw) for n in names))
+            for kind in sorted(self.matrix):
+                row = self.matrix[kind]
+                cells = []
+                for n in names:
+                    c = row.get(n)
+                    cells.append((f"{c['pass']}/{c['fail']}" if c else "-").rjust(colw))
+                out.append(kind.ljust(width) + "".join(cells))
+        latency = self.latency()
+        if latency:
+            out.append("latency per phase (ms):")
+            out.append(f"{'phase':<14}{'n':>7}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
+            for phase, s in latency.items():
+                out.append(f"{phase:<14}{s['n']:>7}{s['p50']:>10.2f}{s['p95']:>10.2f}{s['p99']:>10.2f}"
+                           f"{s['max']:>10.2f}")
+        cov = self.coverage_fractions()
+        if cov:
+            parts = []
+            for phase, c in cov.items():
+                frac = c["fraction"]
+                shown = "n/a" if frac is None else f"{frac * 100:.1f}%"
+                parts.append(f"{phase} {shown} of {c['measured_ms']:.1f} ms")
+            out.append("span coverage: " + ", ".join(parts))
+        return out

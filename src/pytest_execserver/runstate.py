@@ -1,0 +1,44 @@
+"""Per-session and per-test state shared by the plugin's hooks and fixtures (held in pytest stashes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_execserver.budgets import LatencyBudget
+from pytest_execserver.faults import Fault
+from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.markers import ChaosSpec
+from pytest_execserver.options import Settings
+from pytest_execserver.schedule import ScheduledFault
+
+
+@dataclass
+class TestState:
+    """What the plugin knows about one test: its markers, seed, history and outcome data."""
+
+    nodeid: str
+    seed: int
+    faults: list[Fault] = field(default_factory=list)
+    chaos: ChaosSpec | None = None
+    schedule: list[ScheduledFault] = field(default_factory=list)
+    budgets: list[LatencyBudget] = field(default_factory=list)
+    mode: str | None = None
+    history: ExecHistory | None = None
+    server_log: Path | None = None
+    server_log_offset: int = 0
+    applied_kinds: set[str] = field(default_factory=set)
+    record: dict[str, Any] = field(default_factory=dict)  # results, attached to the call report
+
+    __test__ = False  # not a test class
+
+    def fault_kinds(self) -> list[str]:
+        kinds = {f.kind for f in self.faults} | {s.fault.kind for s in self.schedule} | self.applied_kinds
+        return sorted(kinds)
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+TEST_KEY = pytest.StashKey[TestState]()

@@ -1,0 +1,133 @@
+"""Dropped transports: reconnect + resume recovers output; a gone server fails fast with TransportError."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from client_testkit import Forwarder, MakeClient
+
+from pytest_execserver.client import StartOutcomeUnknown, TransportError
+from pytest_execserver.history import History
+from pytest_execserver.launch import ServerProcess
+
+TICKS = "i=0; while [ $i -lt 30 ]; do echo tick-$i; i=$((i+1)); sleep 0.03; done; exit 5"
+EXPECTED = b"".join(b"tick-%d\n" % i for i in range(30))
+
+
+@pytest.fixture
+async def forwarder(server: ServerProcess) -> AsyncIterator[Forwarder]:
+    fwd = await Forwarder.start(server.url)
+    yield fwd
+    await fwd.stop()
+
+
+@pytest.mark.parametrize("mode", ["event-stream", "legacy-read"])
+async def test_cut_connection_reconnects_and_recovers_output(
+    make_client: MakeClient, forwarder: Forwarder, history: History, mode: str
+) -> None:
+    client = await make_client(forwarder.url, mode=mode, recovery_deadline_s=5)
+    session = client.session_id
+    handle = await client.start(["/bin/sh", "-c", TICKS])
+    await asyncio.sleep(0.3)
+    forwarder.cut()
+    cut_at = time.monotonic_ns()
+    result = await handle.wait(10)
+    assert result.stdout == EXPECTED
+    assert result.exit_code == 5
+    assert client.session_id == session and client.reconnects == 1
+    ok = history.select("reconnect", "ok")
+    assert len(ok) == 1 and forwarder.accepted == 2
+    print(f"reconnect recovery took {(ok[0].time_ns - cut_at) / 1e6:.1f} ms ({mode})")
+    delivered = [e.seq for e in history.select("deliver:*")]
+    assert delivered == list(range(1, len(delivered) + 1))
+    # and the resumed connection is fully usable
+    again = await client.run(["/bin/echo", "after"], timeout=5)
+    assert again.stdout == b"after\n"
+
+
+async def test_iterator_survives_reconnect(make_client: MakeClient, forwarder: Forwarder) -> None:
+    client = await make_client(forwarder.url, recovery_deadline_s=5)
+    handle = await client.start(["/bin/sh", "-c", TICKS])
+    data = bytearray()
+    async for chunk in handle:
+        data += chunk.data
+        if data.count(b"\n") == 5:
+            forwarder.cut()
+    assert bytes(data) == EXPECTED
+
+
+async def test_session_attached_is_retried(
+    make_client: MakeClient, forwarder: Forwarder, history: History
+) -> None:
+    """Client side cut while the server still holds the old connection: -32010 until it lets go."""
+    client = await make_client(forwarder.url, recovery_deadline_s=5)
+    handle = await client.start(["/bin/sh", "-c", TICKS])
+    await asyncio.sleep(0.2)
+    forwarder.cut(keep_upstream=True)
+    await asyncio.sleep(0.4)
+    forwarder.cut_upstream()
+    result = await handle.wait(10)
+    assert result.stdout == EXPECTED
+    codes = [e.data.get("code") for e in history.select("initialize", "fail")]
+    assert -32010 in codes
+    assert len(history.select("reconnect", "ok")) == 1
+
+
+async def test_server_gone_raises_transport_error_within_deadline(
+    make_client: MakeClient, forwarder: Forwarder, history: History
+) -> None:
+    client = await make_client(forwarder.url, recovery_deadline_s=1.0)
+    handle = await client.start(["/bin/sleep", "30"])
+    iterated = asyncio.create_task(_drain(handle))
+    started = time.monotonic()
+    await forwarder.stop()
+    with pytest.raises(TransportError):
+        await handle.wait(5)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(iterated, 1)
+    with pytest.raises(TransportError):
+        await client.call("process/read", {"processId": handle.process_id})
+    assert history.select("transport_error")
+    assert history.select("reconnect", "fail")
+
+
+async def test_pending_call_fails_when_server_gone(make_client: MakeClient, forwarder: Forwarder) -> None:
+    client = await make_client(forwarder.url, mode="legacy-read", recovery_deadline_s=0.8)
+    handle = await client.start(["/bin/sleep", "30"])
+    call = asyncio.create_task(
+        client.call("process/read", {"processId": handle.process_id, "afterSeq": 0, "waitMs": 5000})
+    )
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await forwarder.stop()
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(call, 3)
+    assert time.monotonic() - started < 2.0
+
+
+async def test_start_in_flight_is_not_resent(
+    make_client: MakeClient, forwarder: Forwarder, history: History
+) -> None:
+    client = await make_client(forwarder.url, recovery_deadline_s=5)
+    forwarder.blackhole = True
+    start = asyncio.create_task(client.start(["/bin/echo", "never"]))
+    await asyncio.sleep(0.2)
+    forwarder.blackhole = False
+    forwarder.cut()
+    with pytest.raises(StartOutcomeUnknown):
+        await asyncio.wait_for(start, 5)
+    assert len(history.select("rpc:process/start", "invoke")) == 1
+    ok = await client.run(["/bin/echo", "fine"], timeout=5)  # the session itself recovered
+    assert ok.stdout == b"fine\n"
+
+
+async def _drain(handle: object) -> bytes:
+    out = b""
+    async for chunk in handle:  # type: ignore[attr-defined]
+        out += chunk.data
+    return out

@@ -1,0 +1,110 @@
+"""Fault descriptions: validation and toxic translation (no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_execserver.faults import FAULT_KINDS, Fault, FaultError, coerce_fault, kind_or_fault
+
+
+def test_kinds() -> None:
+    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer", "disconnect", "down", "receiver_lag"}
+
+
+def test_latency_defaults_and_toxics() -> None:
+    f = Fault("latency", ms=100, jitter=20)
+    assert f.params["direction"] == "both"
+    toxics = f.toxics()
+    assert [(t.type, t.stream) for t in toxics] == [("latency", "upstream"), ("latency", "downstream")]
+    assert toxics[0].attributes == {"latency": 100, "jitter": 20}
+    assert toxics[0].to_api()["toxicity"] == 1.0
+
+
+def test_latency_one_direction() -> None:
+    assert [t.stream for t in Fault("latency", ms=5, direction="downstream").toxics()] == ["downstream"]
+
+
+def test_bandwidth_kbps_to_rate() -> None:
+    (t1, _t2) = Fault("bandwidth", kbps=100).toxics()
+    assert t1.type == "bandwidth" and t1.attributes == {"rate": 13}
+    assert Fault("bandwidth", kbps=1).toxics()[0].attributes == {"rate": 1}
+
+
+def test_slicer() -> None:
+    t = Fault("slicer", average_size=8, size_variation=20, delay_us=10, direction="upstream").toxics()
+    assert len(t) == 1 and t[0].attributes == {"average_size": 8, "size_variation": 7, "delay": 10}
+
+
+@pytest.mark.parametrize(
+    ("params", "toxic", "attrs"),
+    [
+        ({}, "reset_peer", {"timeout": 0}),
+        ({"after_ms": 300, "mode": "close"}, "timeout", {"timeout": 1}),
+        ({"after_bytes": 1000}, "limit_data", {"bytes": 1000}),
+        ({"mode": "timeout"}, "timeout", {"timeout": 0}),
+    ],
+)
+def test_disconnect(params: dict[str, Any], toxic: str, attrs: dict[str, Any]) -> None:
+    f = Fault("disconnect", **params)
+    assert f.toxics()[0].type == toxic and f.toxics()[0].attributes == attrs
+    assert f.params["hold_ms"] > 0
+    assert f.at_ms == float(params.get("after_ms", 0))
+
+
+def test_down_and_receiver_lag_have_no_toxics() -> None:
+    assert Fault("down").toxics() == [] and Fault("down").duration_ms == 200
+    lag = Fault("receiver_lag", pause_ms=50, queue_limit=4)
+    assert lag.toxics() == [] and not lag.is_network and lag.duration_ms == 50
+
+
+def test_equality_hash_repr_replace() -> None:
+    a = Fault("latency", ms=10)
+    assert a == Fault("latency", ms=10, jitter=0) and hash(a) == hash(Fault("latency", ms=10))
+    assert a != Fault("latency", ms=11)
+    assert "Fault('latency'" in repr(a) and "ms=10" in repr(a)
+    assert a.replace(ms=20)["ms"] == 20
+    d = Fault("disconnect", after_ms=5).replace(after_bytes=10)
+    assert d["after_bytes"] == 10 and d["after_ms"] is None
+    with pytest.raises(AttributeError):
+        a.kind = "x"  # type: ignore[misc]
+    assert a.describe() == {"kind": "latency", "ms": 10, "jitter": 0, "direction": "both", "at_ms": 0}
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("lag", {}, "unknown fault kind 'lag'"),
+        ("latency", {}, "missing required parameter 'ms'"),
+        ("latency", {"ms": -1}, "'ms' must be >= 0 ms"),
+        ("latency", {"ms": "10"}, "'ms' must be a number of milliseconds"),
+        ("latency", {"ms": True}, "must be a number"),
+        ("latency", {"ms": float("nan")}, "must be a number"),
+        ("latency", {"ms": 1, "delay": 2}, "unknown parameter(s) delay"),
+        ("latency", {"ms": 1, "direction": "sideways"}, "'direction' must be one of both, upstream"),
+        ("bandwidth", {"kbps": 0}, "'kbps' must be a positive number"),
+        ("slicer", {"average_size": 1.5}, "'average_size' must be an integer"),
+        ("slicer", {"average_size": 0}, "'average_size' must be >= 1"),
+        ("disconnect", {"after_ms": 1, "after_bytes": 2}, "not both"),
+        ("disconnect", {"mode": "explode"}, "'mode' must be one of reset, close, timeout"),
+        ("receiver_lag", {"queue_limit": 2.5}, "'queue_limit' must be an integer"),
+        ("down", {"duration_ms": -5}, "'duration_ms' must be >= 0 ms"),
+    ],
+)
+def test_invalid(kind: str, params: dict[str, Any], message: str) -> None:
+    with pytest.raises(FaultError) as info:
+        Fault(kind, **params)
+    assert message in str(info.value)
+
+
+def test_coerce() -> None:
+    assert coerce_fault("down") == Fault("down")
+    assert coerce_fault({"kind": "latency", "ms": 3}) == Fault("latency", ms=3)
+    with pytest.raises(FaultError, match="expected a fault kind name or a Fault"):
+        coerce_fault(3)
+    assert kind_or_fault("latency") == "latency"
+    with pytest.raises(FaultError, match="unknown fault kind"):
+        kind_or_fault("nope")
+    with pytest.raises(FaultError):
+        kind_or_fault(1.0)

@@ -1,0 +1,248 @@
+"""Scenario context: records normalized observations and checks them against codex-observed values.
+
+A scenario is ``async def scenario(ctx: Ctx) -> None``. It drives one server through raw websocket
+connections and calls :meth:`Ctx.expect` / :meth:`Ctx.rpc` for everything it observes. Each observation
+is normalized (see ``differences.py``) and appended to ``ctx.transcript``.
+
+* Per-server tests (``strict``) compare every observation with the expected value written in the
+  scenario (what ``codex exec-server`` 0.169.0 does) and fail listing *all* mismatches at the end.
+* Pairwise tests run the scenario against both servers and compare the two transcripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_execserver.launch import ServerProcess
+
+from .differences import normalize
+from .rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient
+
+_UNSET: Any = object()
+
+
+def b64(data: str | bytes) -> str:
+    return base64.b64encode(data.encode() if isinstance(data, str) else data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+@dataclass
+class Ctx:
+    """Everything a scenario needs: the server, a private work dir inside its scratch, and the record."""
+
+    server: ServerProcess
+    workdir: Path
+    strict: bool = True
+    transcript: list[tuple[str, Any]] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    clients: list[RawClient] = field(default_factory=list)
+    # starts (or reuses) another server of the same kind with extra args: (*args, prepare=fn(scratch))
+    other_server: Callable[..., ServerProcess] | None = None
+
+    # ------------------------------------------------------------ paths (always inside scratch)
+
+    def path(self, rel: str = "") -> str:
+        assert ".." not in rel.split("/"), "scenarios never use '..'"
+        target = self.workdir / rel if rel else self.workdir
+        assert target.resolve().is_relative_to(self.server.scratch.resolve()), target
+        return str(target)
+
+    def uri(self, rel: str = "") -> str:
+        return "file://" + self.path(rel)
+
+    @property
+    def replacements(self) -> list[tuple[str, str]]:
+        scratch = str(self.server.scratch)
+        resolved = str(self.server.scratch.resolve())
+        pairs = [(str(self.workdir), "<work>"), (scratch, "<scratch>"), (resolved, "<scratch>")]
+        return sorted(pairs, key=lambda p: -len(p[0]))
+
+    # ------------------------------------------------------------ recording
+
+    def expect(self, key: str, actual: Any, expected: Any = _UNSET) -> Any:
+        """Record an observation; in strict mode compare it with ``expected`` (if given)."""
+        observed = normalize(key, actual, self.replacements)
+        self.transcript.append((key, observed))
+        if expected is not _UNSET and self.strict:
+            wanted = normalize(key, expected, self.replacements)
+            if observed != wanted:
+                self.mismatches.append(
+                    f"{key}:\n    expected (codex): {_dump(wanted)}\n    observed ({self.server.kind}): "
+                    f"{_dump(observed)}"
+                )
+        return observed
+
+    def check(self, key: str, ok: bool, detail: Any = "") -> None:
+        """Record an invariant; strict mode reports it with ``detail`` when it does not hold."""
+        self.transcript.append((key, bool(ok)))
+        if not ok and self.strict:
+            self.mismatches.append(f"{key}: invariant violated ({self.server.kind}): {_dump(detail)}")
+
+    def finish(self) -> None:
+        if self.mismatches:
+            raise AssertionError(
+                f"{len(self.mismatches)} conformance mismatch(es) on {self.server.kind}:\n"
+                + "\n".join(self.mismatches)
+            )
+
+    # ------------------------------------------------------------ connections and calls
+
+    async def connect(self, *, init: bool = True, client_name: str = "conformance", **kw: Any) -> RawClient:
+        client = await RawClient.connect(self.server.url, **kw)
+        self.clients.append(client)
+        if init:
+            response = await client.handshake(client_name)
+            if "result" not in response:
+                raise AssertionError(f"handshake failed on {self.server.kind}: {response}")
+        return client
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+        self.clients.clear()
+
+    async def rpc(
+        self,
+        client: RawClient,
+        key: str,
+        method: str,
+        params: Any = None,
+        expect: Any = _UNSET,
+        *,
+        shape: Any = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        with_params: bool = True,
+    ) -> Frame:
+        """Send a request, record its normalized outcome under ``key`` and return the raw frame.
+
+        ``shape`` (a function of the outcome) selects what is recorded when the full outcome is volatile.
+        """
+        rid = client.new_id()
+        frame = await client.request(method, params, rid=rid, timeout=timeout, with_params=with_params)
+        outcome = outcome_of(frame)
+        self.expect(key, shape(outcome) if shape else outcome, expect)
+        self.check(f"{key}.id-echo", frame.get("id") == rid, frame)
+        return frame
+
+    def start_params(self, pid: str, argv: list[str], **over: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"processId": pid, "argv": argv, "cwd": self.uri(), "env": {}, "tty": False}
+        params.update(over)
+        return params
+
+    async def start(self, client: RawClient, key: str, pid: str, argv: list[str], **over: Any) -> Frame:
+        return await self.rpc(
+            client,
+            key,
+            "process/start",
+            self.start_params(pid, argv, **over),
+            {"result": {"processId": pid, "sandboxType": "none"}},
+        )
+
+    async def run_to_close(
+        self,
+        client: RawClient,
+        key: str,
+        pid: str,
+        expected: Any = _UNSET,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        scrub: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Wait for ``process/closed``; check the notification stream; record the output summary.
+
+        ``scrub`` rewrites volatile parts of the summary (e.g. a pid in the output) before recording.
+        """
+        await client.wait_for(
+            lambda f: f.get("method") == "process/closed" and (f.get("params") or {}).get("processId") == pid,
+            timeout=timeout,
+            what=f"process/closed for {pid}",
+        )
+        notes = [f for f in client.notifications() if (f.get("params") or {}).get("processId") == pid]
+        self.check_stream(key, notes)
+        summary = summarize(notes)
+        self.expect(key, scrub(summary) if scrub else summary, expected)
+        return summary
+
+    def check_stream(self, key: str, notes: list[Frame]) -> None:
+        """One seq counter per process over output/exited/closed, exited once, closed once and last."""
+        methods = [n["method"] for n in notes]
+        seqs = [n["params"].get("seq") for n in notes]
+        trail = [(m, s) for m, s in zip(methods, seqs, strict=True)]
+        # codex emits output and exited from different tasks, so on the wire an `exited` can (rarely)
+        # overtake the output chunk with the lower seq; the counter itself has no holes or duplicates.
+        self.check(f"{key}.seq-contiguous-from-1", sorted(seqs) == list(range(1, len(seqs) + 1)), trail)
+        self.check(f"{key}.closed-has-highest-seq", bool(seqs) and seqs[-1] == len(seqs), trail)
+        self.check(f"{key}.one-exited", methods.count("process/exited") == 1, trail)
+        self.check(
+            f"{key}.closed-once-and-last",
+            methods.count("process/closed") == 1 and methods[-1] == "process/closed",
+            trail,
+        )
+        if "process/exited" in methods:
+            self.check(
+                f"{key}.exited-before-closed", methods.index("process/exited") < len(methods) - 1, trail
+            )
+        shapes = sorted({(n["method"], *sorted(n["params"])) for n in notes})
+        self.expect(f"{key}.param-shapes", [list(s) for s in shapes])
+
+
+def outcome_of(frame: Frame) -> dict[str, Any]:
+    """The comparable part of a response: ``{"result": ...}`` or ``{"error": {code, message[, data]}}``."""
+    if "error" in frame:
+        error = frame["error"]
+        if isinstance(error, dict):
+            return {"error": {k: error[k] for k in ("code", "message", "data") if k in error}}
+        return {"error": error}
+    return {"result": frame.get("result", "<missing result>")}
+
+
+def summarize(notes: list[Frame]) -> dict[str, Any]:
+    """Output per stream (chunk boundaries and seq numbers erased), exit code, event order."""
+    streams: dict[str, bytes] = {}
+    exit_code: Any = None
+    events: list[str] = []
+    for note in notes:
+        method = note["method"].removeprefix("process/")
+        params = note["params"]
+        if method == "output":
+            streams[params["stream"]] = streams.get(params["stream"], b"") + unb64(params["chunk"])
+        elif method == "exited":
+            exit_code = params.get("exitCode")
+        if not events or events[-1] != method:
+            events.append(method)
+    # output may legitimately race with exited; only exited/closed order is compared
+    terminal = [e for e in events if e != "output"]
+    return {
+        "output": {k: v.decode(errors="replace") for k, v in sorted(streams.items())},
+        "exitCode": exit_code,
+        "terminal-events": terminal,
+    }
+
+
+def read_summary(outcome: dict[str, Any]) -> dict[str, Any]:
+    """A process/read result with chunk boundaries erased (data per stream kept)."""
+    if "result" not in outcome:
+        return outcome
+    result = dict(outcome["result"])
+    chunks = result.pop("chunks", [])
+    streams: dict[str, str] = {}
+    for chunk in chunks:
+        streams[chunk["stream"]] = streams.get(chunk["stream"], "") + unb64(chunk["chunk"]).decode(
+            errors="replace"
+        )
+    result.pop("nextSeq", None)
+    result["output"] = dict(sorted(streams.items()))
+    return {"result": result}
+
+
+def _dump(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) < 1500 else text[:1500] + "..."

@@ -1,0 +1,22 @@
+"""slow_close: pass data through, but delay the close by ``delay`` ms."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pytoxiproxy.toxics.base import Stage, Toxic
+
+
+class SlowCloseToxic(Toxic):
+    type_name = "slow_close"
+    go_struct = "SlowCloseToxic"
+    attribute_names = ("delay",)
+
+    async def pipe(self, stage: Stage) -> None:
+        while True:
+            item = await stage.take()
+            if item is None:
+                await asyncio.sleep(self.values["delay"] / 1000.0)
+                stage.close()
+                return
+            stage.forward(item)
