@@ -38,6 +38,7 @@ INVARIANTS: tuple[str, ...] = (
 
 EXPECT_OP = "expect:output"
 CLOSED_GRACE_MS = 1000.0  # exited delivered this long before the check without closed -> "lost closed"
+PENDING_GRACE_MS = 1000.0  # an RPC pending this long at the check, unanswered -> "unbounded wait"
 # ops whose invoke may legitimately stay open (a process without output has no first output)
 _OPEN_ENDED = {"first_output", "process"}
 _DELIVER = ("deliver:output", "deliver:exited", "deliver:closed")
@@ -259,6 +260,7 @@ def _check_wire(view: _View, key: Key, who: str) -> list[Violation]:
         by_epoch[sum(1 for t in epochs if t <= e.time_ns)].append(e)
     for wire in by_epoch.values():
         seen: dict[int, HistoryEvent] = {}
+        skipped: list[tuple[int, HistoryEvent]] = []
         high: HistoryEvent | None = None
         closed: HistoryEvent | None = None
         for e in wire:
@@ -273,11 +275,23 @@ def _check_wire(view: _View, key: Key, who: str) -> list[Violation]:
             elif high is not None and high.seq is not None and e.seq < high.seq:
                 out.append(Violation(inv, f"{who}: server sent seq {e.seq} after seq {high.seq} on the wire "
                                           f"(reordered; server violation)", pid, e.seq, client))
+            elif high is not None and high.seq is not None and e.seq > high.seq + 1:
+                skipped.append((high.seq, e))
             seen.setdefault(e.seq, e)
             if high is None or (high.seq is not None and e.seq > high.seq):
                 high = e
             if e.op == "wire:process/closed" and closed is None:
                 closed = e
+        # a hole the server never filled on this connection, and nobody delivered (a reorder fills it)
+        delivered = {d.seq for d in view.delivered(key)}
+        for before, e in skipped:
+            assert e.seq is not None
+            missing = [s for s in range(before + 1, e.seq) if s not in seen and s not in delivered]
+            if missing:
+                out.append(Violation(
+                    inv, f"{who}: server skipped seq {missing[0]}"
+                         f"{f'..{missing[-1]}' if len(missing) > 1 else ''} on the wire (seq {e.seq} followed "
+                         f"seq {before}) and it was never delivered (server violation)", pid, missing[0], client))
     return out
 
 
@@ -398,6 +412,8 @@ def check_transport_reported(events: Sequence[HistoryEvent], now_ns: int | None 
     out: list[Violation] = []
     for e in _pending(view, lambda op: op not in _OPEN_ENDED and op not in ("fault", EXPECT_OP)
                       and not op.startswith(("wire:", "deliver:"))):
+        if (view.now_ns - e.time_ns) / 1e6 < PENDING_GRACE_MS:
+            continue  # still in flight (e.g. a long-poll read), not yet evidence of an unbounded wait
         ident = f" id={e.data['id']}" if "id" in e.data else ""
         out.append(Violation(inv, f"{e.op}{ident} (client {e.client}) invoked at {view.rel(e)} never got "
                                   f"ok/fail/info: unbounded wait", e.process_id, None, e.client))
@@ -406,10 +422,14 @@ def check_transport_reported(events: Sequence[HistoryEvent], now_ns: int | None 
         state = view.outcome(key)
         if state == "pending" and not view.faults:
             started = view.process_ops[key][0]
+            delivered_seqs = [e.seq for e in view.delivered(key) if e.seq is not None]
+            got = [_name(e) for e in view.delivered(key) if not e.op.endswith("output")]
+            last = (f"last delivered seq {max(delivered_seqs)}" if delivered_seqs else "nothing delivered") + (
+                f", {' and '.join(got)} delivered" if got else ", no exited")
             out.append(Violation(
                 inv, f"process {pid!r} started at {view.rel(started)} neither completed nor failed by the end "
-                     f"of the test: unbounded wait (wait for or kill every process a test starts)",
-                pid, None, client))
+                     f"of the test ({last}): unbounded wait (wait for or kill every process a test starts)",
+                pid, max(delivered_seqs) if delivered_seqs else None, client))
         if state != "ok":
             continue
         delivered = {e.seq for e in view.delivered(key) if e.seq is not None}

@@ -200,3 +200,21 @@ def test_toxicity_is_seeded(toxi_server: ToxiproxyServer, echo_server: TcpServer
     first = _pattern(backend, echo_server.address, 7, tmp_path)
     assert _pattern(backend, echo_server.address, 7, tmp_path) == first
     assert 0 < sum(first) < len(first)
+
+
+def test_unreachable_upstream_closes_client(toxi: ToxiproxyControl) -> None:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{spare.getsockname()[1]}"  # bound, never listening: refused
+        listen = toxi.create_proxy("dead", dead)["listen"]
+        with connect(listen) as sock:
+            sock.settimeout(5)
+            assert recv_until_closed(sock)[1] in ("eof", "reset")
+
+
+def test_client_eof_closes_both_ways(toxi: ToxiproxyControl, client: socket.socket) -> None:
+    """Toxiproxy has no half-close: shutting down writes ends the whole connection."""
+    round_trip(client)
+    client.shutdown(socket.SHUT_WR)
+    client.settimeout(5)
+    assert recv_until_closed(client)[1] in ("eof", "reset")

@@ -57,7 +57,8 @@ def test_gap_is_violation_unless_typed_failure() -> None:
     vs = check_ordered_output(h.events)
     assert [v.seq for v in vs] == [2]
     assert "seq 2 never delivered (output seen on the wire) but later seqs were (gap before seq 3)" in str(vs[0])
-    h2 = H().start().out(1, b"a").out(3, b"c").failed(error="TransportError", message="gap")
+    h2 = H().start().out(1, b"a").out(2, b"b", deliver=False).out(3, b"c")
+    h2.failed(error="TransportError", message="gap")
     assert check_ordered_output(h2.events) == []
 
 
@@ -182,7 +183,7 @@ def test_recovery_reconnect_must_finish() -> None:
 
 def test_unbounded_wait() -> None:
     h = clean_run().add("invoke", "rpc:process/read", id=7)
-    vs = check_transport_reported(h.events)
+    vs = check_transport_reported(h.events, now_ns=int((h.t_ms + 5000) * 1e6))
     assert len(vs) == 1 and "rpc:process/read id=7 (client c1) invoked at" in str(vs[0])
     assert "never got ok/fail/info: unbounded wait" in str(vs[0])
     h.add("info", "rpc:process/read", id=7, reason="transport dropped")
@@ -235,3 +236,23 @@ def test_violation_json() -> None:
     assert v.to_json() == {"invariant": "byte_exact", "message": "m", "process_id": "p1", "seq": 3,
                            "client": "c1"}
     assert str(v) == "[byte_exact] m"
+
+
+def test_wire_hole_never_filled() -> None:
+    h = H().start().out(1, b"a").out(3, b"c").failed(error="RecoveryError", message="not retained")
+    vs = check_ordered_output(h.events)
+    assert len(vs) == 1
+    assert "server skipped seq 2 on the wire (seq 3 followed seq 1) and it was never delivered" in str(vs[0])
+
+
+def test_wire_hole_filled_by_recovery_is_fine() -> None:
+    h = H().start().out(1, b"a").out(3, b"c", deliver=False)
+    h.add("info", "deliver:output", pid="p1", seq=2, stream="stdout", chunk=b"b")
+    h.add("info", "deliver:output", pid="p1", seq=3, stream="stdout", chunk=b"c")
+    h.exited(4).closed(5).done()
+    assert check_ordered_output(h.events) == []
+
+
+def test_young_pending_rpc_is_in_flight() -> None:
+    h = clean_run().add("invoke", "rpc:process/read", id=7)
+    assert check_transport_reported(h.events, now_ns=int((h.t_ms + 10) * 1e6)) == []

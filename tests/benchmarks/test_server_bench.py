@@ -1,0 +1,67 @@
+"""One-shot ``/bin/true`` start-to-closed latency over an open, initialized connection: reference vs codex.
+
+Both servers run confined on loopback; the client is a synchronous websocket client so the measurement is
+dominated by the server. p50/p95 (ms) land in ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from pytest_execserver.launch import ServerProcess
+
+pytestmark = pytest.mark.benchmark(group="start-to-closed /bin/true", min_rounds=200, warmup=True)
+
+
+class OneShot:
+    def __init__(self, ws: ClientConnection, cwd: Path) -> None:
+        self.ws = ws
+        self.cwd_uri = "file://" + str(cwd)
+        self.ids = itertools.count(1)
+
+    def run(self) -> None:
+        n = next(self.ids)
+        pid = f"b{n}"
+        self.ws.send(
+            json.dumps(
+                {
+                    "id": n,
+                    "method": "process/start",
+                    "params": {"processId": pid, "argv": ["/bin/true"], "cwd": self.cwd_uri, "env": {}, "tty": False},
+                }
+            )
+        )
+        closed = f'"method":"process/closed","params":{{"processId":"{pid}"'
+        while True:
+            message = self.ws.recv(timeout=10)
+            assert isinstance(message, str)
+            if '"error"' in message:
+                raise AssertionError(message)
+            if closed in message.replace(" ", ""):
+                return
+
+
+@pytest.fixture
+def one_shot(request: pytest.FixtureRequest, launch_server: Any) -> Iterator[OneShot]:
+    server: ServerProcess = launch_server(request.param)
+    with connect(server.url, max_size=None) as ws:
+        ws.send(json.dumps({"id": 0, "method": "initialize", "params": {"clientName": "bench"}}))
+        assert "sessionId" in str(ws.recv(timeout=10))
+        ws.send(json.dumps({"method": "initialized", "params": {}}))
+        yield OneShot(ws, server.scratch)
+
+
+@pytest.mark.parametrize("one_shot", ["ref", "codex"], indirect=True)
+def test_true_start_to_closed(benchmark: Any, one_shot: OneShot) -> None:
+    benchmark.pedantic(one_shot.run, rounds=300, iterations=1, warmup_rounds=20)
+    data = sorted(benchmark.stats.stats.data)
+    benchmark.extra_info["p50_ms"] = round(statistics.median(data) * 1000, 3)
+    benchmark.extra_info["p95_ms"] = round(data[int(len(data) * 0.95) - 1] * 1000, 3)
