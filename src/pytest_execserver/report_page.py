@@ -1,0 +1,150 @@
+"""A self-contained HTML page from the JSON report: latency per fault and mode, and the invariant matrix.
+
+``python -m pytest_execserver.report_page reports/chaos.json`` writes ``reports/chaos.html`` (inline SVG,
+no scripts, no external assets), so a nightly run leaves a picture a person can open from the artifacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+PHASE_FOR_PICTURE = ("process", "first_output", "rpc", "connect", "initialize")
+_BAR_HEIGHT = 14
+_LABEL_WIDTH = 260
+_CHART_WIDTH = 520
+_MODE_COLOURS = {"event-stream": "#2b7bb9", "legacy-read": "#d9822b"}
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def latency_by_fault_and_mode(report: dict[str, Any]) -> dict[str, dict[tuple[str, str], dict[str, float]]]:
+    """phase -> (fault label, mode) -> {n, p50, p95} from the per-test records of a report."""
+    samples: dict[str, dict[tuple[str, str], list[float]]] = defaultdict(lambda: defaultdict(list))
+    for test in report.get("tests", []):
+        faults = test.get("faults") or ["none"]
+        label = "+".join(str(f) for f in faults)
+        mode = str(test.get("mode") or "?")
+        for phase, values in (test.get("durations") or {}).items():
+            samples[phase][(label, mode)].extend(float(v) for v in values)
+    out: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
+    for phase, groups in samples.items():
+        out[phase] = {
+            key: {"n": len(v), "p50": _percentile(v, 50), "p95": _percentile(v, 95)}
+            for key, v in sorted(groups.items())
+            if v
+        }
+    return out
+
+
+def _svg_chart(phase: str, rows: dict[tuple[str, str], dict[str, float]]) -> str:
+    top = max((r["p95"] for r in rows.values()), default=1.0) or 1.0
+    height = len(rows) * (_BAR_HEIGHT + 6) + 24
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _CHART_WIDTH + 120}" '
+        f'height="{height}" role="img" aria-label="{html.escape(phase)} latency by fault and mode">'
+    ]
+    for i, ((fault, mode), stats) in enumerate(rows.items()):
+        y = 20 + i * (_BAR_HEIGHT + 6)
+        p50_w = stats["p50"] / top * _CHART_WIDTH
+        p95_w = stats["p95"] / top * _CHART_WIDTH
+        colour = _MODE_COLOURS.get(mode, "#777")
+        label = html.escape(f"{fault} · {mode}")
+        parts.append(f'<text x="0" y="{y + 11}" font-size="12">{label}</text>')
+        parts.append(
+            f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{p95_w:.1f}" height="{_BAR_HEIGHT}" '
+            f'fill="{colour}" opacity="0.35"><title>p95 {stats["p95"]:.2f} ms</title></rect>'
+        )
+        parts.append(
+            f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{p50_w:.1f}" height="{_BAR_HEIGHT}" fill="{colour}">'
+            f'<title>p50 {stats["p50"]:.2f} ms</title></rect>'
+        )
+        parts.append(
+            f'<text x="{_LABEL_WIDTH + max(p95_w, p50_w) + 6:.1f}" y="{y + 11}" font-size="11">'
+            f'p50 {stats["p50"]:.1f} / p95 {stats["p95"]:.1f} ms (n={int(stats["n"])})</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _matrix_table(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
+    names = sorted({name for row in matrix.values() for name in row})
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    body = []
+    for fault, row in sorted(matrix.items()):
+        cells = []
+        for name in names:
+            cell = row.get(name)
+            if cell is None:
+                cells.append("<td>-</td>")
+                continue
+            css = "fail" if cell.get("fail") else "pass"
+            cells.append(f'<td class="{css}">{cell.get("pass", 0)} / {cell.get("fail", 0)}</td>')
+        body.append(f"<tr><th>{html.escape(fault)}</th>{''.join(cells)}</tr>")
+    return f"<table><tr><th>fault</th>{head}</tr>{''.join(body)}</table>"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The whole page as one HTML string."""
+    header = report.get("header") or {}
+    by_phase = latency_by_fault_and_mode(report)
+    charts = []
+    for phase in (*PHASE_FOR_PICTURE, *sorted(set(by_phase) - set(PHASE_FOR_PICTURE))):
+        if by_phase.get(phase):
+            charts.append(f"<h3>{html.escape(phase)}</h3>{_svg_chart(phase, by_phase[phase])}")
+    header_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in header.items()
+    )
+    tests = report.get("tests", [])
+    failed = [t for t in tests if t.get("outcome") not in ("passed", "skipped")]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>pytest-execserver report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; font-size: 13px; text-align: left; }}
+td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: bold; }}
+.legend span {{ display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; }}
+</style></head><body>
+<h1>pytest-execserver report</h1>
+<table>{header_rows}<tr><th>tests</th><td>{len(tests)} ({len(failed)} not passed)</td></tr></table>
+<h2>Invariants per fault (pass / fail)</h2>
+{_matrix_table(report.get("matrix") or {})}
+<h2>Latency per fault and mode</h2>
+<p class="legend">solid bar: p50, pale bar: p95
+<span style="background:{_MODE_COLOURS["event-stream"]}"></span>event-stream
+<span style="background:{_MODE_COLOURS["legacy-read"]}"></span>legacy-read</p>
+{"".join(charts) or "<p>No latency samples in this report.</p>"}
+</body></html>
+"""
+
+
+def write_page(report_path: Path, out_path: Path | None = None) -> Path:
+    """Render ``report_path`` (JSON) to HTML beside it (same name, ``.html``) or to ``out_path``."""
+    report = json.loads(report_path.read_text())
+    target = out_path or report_path.with_suffix(".html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render(report))
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("report", type=Path, help="JSON report written by --execserver-report")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="HTML file (default: beside it)")
+    args = parser.parse_args(argv)
+    print(write_page(args.report, args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""No orphans (TTL expiry, shutdown) and bounded memory under a flood of output."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import pids_with, rss_kib, server_pid
+from refclient import Client, start_params
+
+
+def _marker() -> str:
+    # sleep accepts fractional seconds: a unique duration is a unique, greppable command line
+    return f"7{int(uuid.uuid4().int % 10**8)}.{os.getpid()}"
+
+
+async def _wait_gone(marker: str, timeout: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = pids_with(marker)
+        if not left:
+            return []
+        await asyncio.sleep(0.05)
+    return pids_with(marker)
+
+
+async def _start_sleepers(c: Client, scratch: Path, marker: str) -> None:
+    # a leader, a backgrounded grandchild, and a PTY child
+    shell = f"/bin/sleep {marker} & /bin/sleep {marker}"
+    await c.call("process/start", start_params("grand", ["/bin/sh", "-c", shell], scratch))
+    await c.call("process/start", start_params("pty", ["/bin/sleep", marker], scratch, tty=True))
+    await c.call("process/start", start_params("pipe", ["/bin/sleep", marker], scratch, pipeStdin=True))
+    deadline = time.monotonic() + 5
+    while len(pids_with(marker)) < 4 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(pids_with(marker)) == 4
+
+
+async def test_detached_session_ttl_kills_every_process(launch_server) -> None:  # type: ignore[no-untyped-def]
+    server = launch_server("ref", "--session-ttl-ms", "300")
+    marker = _marker()
+    c = await Client.connect(server.url)
+    sid = await c.init()
+    await _start_sleepers(c, server.scratch, marker)
+    await c.close()
+    await asyncio.sleep(0.1)
+    assert len(pids_with(marker)) == 4  # detached: still running
+    assert await _wait_gone(marker) == []
+    assert server.is_running()
+    again = await Client.connect(server.url)
+    try:
+        assert await again.error("initialize", {"clientName": "t", "resumeSessionId": sid}) == (
+            -32600,
+            f"unknown session id {sid}",
+        )
+    finally:
+        await again.close()
+
+
+async def test_resume_before_ttl_keeps_processes(launch_server) -> None:  # type: ignore[no-untyped-def]
+    server = launch_server("ref", "--session-ttl-ms", "1000")
+    c = await Client.connect(server.url)
+    sid = await c.init()
+    await c.call("process/start", start_params("s", ["/bin/sleep", "30"], server.scratch))
+    await c.close()
+    await asyncio.sleep(0.2)
+    c = await Client.connect(server.url)
+    try:
+        await c.init(resumeSessionId=sid)
+        await asyncio.sleep(1.2)  # past the TTL: resumed in time, so nothing expired
+        read = await c.call("process/read", {"processId": "s"})
+        assert read["exited"] is False
+        assert await c.call("process/terminate", {"processId": "s"}) == {"running": True}
+    finally:
+        await c.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_shutdown_kills_every_process(launch_server, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
+    server = launch_server("ref")
+    marker = _marker()
+    attached = await Client.connect(server.url)
+    await attached.init()
+    await _start_sleepers(attached, server.scratch, marker)
+    detached = await Client.connect(server.url)
+    await detached.init()
+    await detached.call("process/start", start_params("d", ["/bin/sleep", marker + "1"], server.scratch))
+    await detached.close()
+    pid = server_pid(server)
+    os.kill(pid, sig)  # the server itself, not its group: it must clean up on its own
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await _wait_gone(marker) == []
+    assert server.popen.wait(timeout=5) == 0
+    await attached.close()
+
+
+async def test_bounded_memory_under_200mb_output(launch_server) -> None:  # type: ignore[no-untyped-def]
+    server = launch_server("ref")
+    pid = server_pid(server)
+    c = await Client.connect(server.url)
+    try:
+        await c.init()
+        baseline = rss_kib(pid)
+        argv = ["/bin/sh", "-c", "head -c 200000000 /dev/zero"]
+        await c.call("process/start", start_params("flood", argv, server.scratch))
+        peak = baseline
+        total = 0
+        seen = 0
+        while True:
+            frame = await c.wait_for(lambda f: True, timeout=60)  # noqa: ARG005
+            del c.frames[:]  # keep the client's own memory flat
+            if frame.get("method") == "process/output":
+                total += len(frame["params"]["chunk"]) * 3 // 4
+            seen += 1
+            if seen % 2000 == 0:
+                peak = max(peak, rss_kib(pid))
+            if frame.get("method") == "process/closed":
+                break
+        peak = max(peak, rss_kib(pid))
+        assert total >= 199_000_000
+        # retention cap (1 MiB) + queue (256 x ~11 KiB) + constant; far below the 200 MB produced
+        assert peak - baseline < 40_000, (baseline, peak)
+        read = await c.call("process/read", {"processId": "flood"})
+        assert sum(len(x["chunk"]) * 3 // 4 for x in read["chunks"]) <= 1024 * 1024
+    finally:
+        await c.close()
+
+
+async def test_slow_reader_applies_backpressure(launch_server) -> None:  # type: ignore[no-untyped-def]
+    """A client that stops reading must not make the server buffer the child's whole output."""
+    server = launch_server("ref")
+    pid = server_pid(server)
+    c = await Client.connect(server.url)
+    try:
+        await c.init()
+        baseline = rss_kib(pid)
+        c._reader.cancel()  # stop reading the socket entirely
+        await c.send(
+            {
+                "id": 1,
+                "method": "process/start",
+                "params": start_params("flood", ["/bin/sh", "-c", "head -c 300000000 /dev/zero"], server.scratch),
+            }
+        )
+        await asyncio.sleep(2.0)
+        assert rss_kib(pid) - baseline < 40_000
+        assert server.is_running()
+    finally:
+        await c.close()
