@@ -116,7 +116,7 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
 def settings_from_config(config: pytest.Config, worker_seed: int | None = None) -> Settings:
     """Read and validate every option; raise :class:`pytest.UsageError` on a bad value."""
     server, where = _raw(config, "execserver_server")
-    server = server or "ref"
+    server = "ref" if server is None else server
     kind, args = parse_server(server, where or "--execserver-server")
 
     toxiproxy, where = _raw(config, "execserver_toxiproxy")

@@ -12,6 +12,8 @@ of the call phase, so it is reported as a failure, not a teardown error).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Generator
 from typing import Any
@@ -54,6 +56,13 @@ class ExecServerCheckFailed(AssertionError):
 
 
 # --------------------------------------------------------------------------------------- configuration
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The fixtures need pytest-asyncio: load it too when plugin autoloading is disabled."""
+    if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") and not pluginmanager.has_plugin("asyncio"):
+        with contextlib.suppress(Exception):
+            pluginmanager.load_setuptools_entrypoints("pytest11", name="asyncio")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -59,6 +59,8 @@ class Summary:
         out: dict[str, dict[str, float | None]] = {}
         for phase, cov in sorted(self.coverage.items()):
             measured = cov["measured_ms"]
+            if measured <= 0:
+                continue
             out[phase] = {
                 "measured_ms": round(measured, 3),
                 "covered_ms": round(cov["covered_ms"], 3),

@@ -1,10 +1,41 @@
-"""Plugin tests: pytester is needed (it cannot be declared with pytest_plugins below the root conftest)."""
+"""Plugin tests. pytester cannot be declared with ``pytest_plugins`` below the root conftest, so it is
+loaded here when missing; ``inner`` runs a pytest session with the plugin and the project's asyncio mode."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
+
+INI = """
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+filterwarnings =
+    ignore::pytest.PytestAssertRewriteWarning
+"""
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("pytester"):
         config.pluginmanager.import_plugin("pytester")
+
+
+Inner = Callable[..., pytest.RunResult]
+
+
+@pytest.fixture
+def inner(pytester: pytest.Pytester) -> Inner:
+    """``inner(*args, subprocess=False)``: run pytest with ``-p execserver`` in ``pytester``'s directory."""
+    pytester.makeini(INI)
+
+    def run(*args: Any, subprocess: bool = False, ini: str | None = None) -> pytest.RunResult:
+        if ini is not None:
+            pytester.makeini(INI + ini)
+        argv = ["-p", "execserver", "-p", "no:cacheprovider", *[str(a) for a in args]]
+        if subprocess:
+            return pytester.runpytest_subprocess(*argv, timeout=120)
+        return pytester.runpytest(*argv)
+
+    return run
