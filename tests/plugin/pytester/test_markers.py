@@ -1,0 +1,134 @@
+"""Markers: good ones take effect, malformed ones are UsageErrors with a clear message (no server)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Inner
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        ("fault('lag')", "unknown fault kind 'lag'; known kinds: latency, bandwidth, slicer, disconnect, down, "
+                         "receiver_lag"),
+        ("fault('latency', ms=10, delay=3)", "fault 'latency': unknown parameter(s) delay; accepted: ms, jitter*"),
+        ("fault('latency', ms='10')", "fault 'latency': parameter 'ms' must be a number of milliseconds, got '10'"),
+        ("fault('latency', ms=-1)", "fault 'latency': parameter 'ms' must be >= 0 ms, got -1"),
+        ("fault('latency')", "fault 'latency': missing required parameter 'ms'"),
+        ("fault()", "expected exactly one positional argument (the kind*"),
+        ("fault('disconnect', mode='explode')", "fault 'disconnect': parameter 'mode' must be one of reset, close, "
+                                                "timeout; got 'explode'"),
+        ("chaos()", "give at least one fault kind or Fault*"),
+        ("chaos('latency', speed=2)", "unknown argument(s) speed; accepted: count, duration_ms, seed"),
+        ("chaos('nope')", "unknown fault kind 'nope'*"),
+        ("chaos('down', seed=-1)", "seed must be a non-negative integer or None, got -1"),
+        ("chaos('down', duration_ms=0)", "duration_ms must be a positive integer (ms), got 0"),
+        ("exec_mode('turbo')", "unknown mode 'turbo'; use event-stream, legacy-read, both"),
+        ("exec_mode()", "give a mode: event-stream, legacy-read, both"),
+        ("exec_mode(mode='legacy-read')", "takes mode names only, got keyword(s) mode"),
+        ("latency_budget(phase='teleport', max=1)", "unknown latency phase 'teleport'; known phases: connect*"),
+        ("latency_budget(phase='rpc', p95=-5)", "latency_budget('rpc'): p95 must be >= 0 ms, got -5"),
+        ("latency_budget(phase='rpc', p95='fast')", "latency_budget('rpc'): p95 must be a number of ms, got 'fast'"),
+        ("latency_budget(max=5)", "missing phase=...; phases: connect*"),
+        ("latency_budget(phase='rpc', p90=5)", "unknown argument(s) p90; accepted: phase, p50, p95, p99, max*"),
+        ("latency_budget(phase='rpc', max=5, min_samples=-1)", "*min_samples must be an integer >= 0, got -1"),
+    ],
+)
+def test_malformed_marker_is_usage_error(inner: Inner, pytester: pytest.Pytester, marker: str, message: str) -> None:
+    pytester.makepyfile(f"import pytest\n\n@pytest.mark.{marker}\ndef test_x():\n    pass\n")
+    result = inner()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    name = marker.split("(")[0]
+    result.stderr.fnmatch_lines([f"ERROR: test_malformed_marker_is_usage_error.py::test_x: @pytest.mark.{name}: "
+                                 f"{message}"])
+
+
+def test_bad_parametrized_mode(inner: Inner, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\n\n@pytest.mark.parametrize('exec_mode', ['fast'])\n"
+                        "def test_x(exec_mode):\n    pass\n")
+    result = inner()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *test_x[[]fast[]]: parametrized exec_mode 'fast' is not a mode*"])
+
+
+def test_exec_mode_marker_and_parametrization(inner: Inner, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_default(exec_mode):
+            assert exec_mode == "event-stream"
+
+        @pytest.mark.exec_mode("legacy-read")
+        def test_one(exec_mode):
+            assert exec_mode == "legacy-read"
+
+        @pytest.mark.exec_mode("both")
+        def test_both(exec_mode):
+            pass
+
+        @pytest.mark.exec_mode("legacy-read", "event-stream")
+        def test_two(exec_mode):
+            pass
+
+        @pytest.mark.parametrize("exec_mode", ["legacy-read"])
+        def test_own(exec_mode):
+            assert exec_mode == "legacy-read"
+        """
+    )
+    result = inner("-v")
+    result.assert_outcomes(passed=7)
+    result.stdout.fnmatch_lines_random([
+        "*test_both[[]event-stream[]] PASSED*", "*test_both[[]legacy-read[]] PASSED*",
+        "*test_two[[]legacy-read[]] PASSED*", "*test_two[[]event-stream[]] PASSED*",
+    ])
+    both = inner("--execserver-mode", "both", "-v", "-k", "default")
+    both.assert_outcomes(passed=1, failed=1)
+    both.stdout.fnmatch_lines_random(["*test_default[[]legacy-read[]] FAILED*", "*test_default[[]event-stream[]] PASSED*"])
+
+
+CHAOS = """
+import pytest
+from pytest_execserver.faults import Fault
+
+@pytest.mark.chaos("latency", "disconnect", Fault("slicer", average_size=3), duration_ms=1200)
+def test_chaos(exec_history):
+    pass
+
+@pytest.mark.chaos("down", seed=5, count=2)
+def test_fixed(exec_history):
+    pass
+"""
+
+
+def test_chaos_schedule_is_seeded(inner: Inner, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(CHAOS)
+
+    def schedules(seed: int) -> dict[str, object]:
+        out = pytester.path / f"r{seed}.json"
+        inner("--execserver-seed", seed, "--execserver-report", out).assert_outcomes(passed=2)
+        return {t["nodeid"]: (t["seed"], t["schedule"]) for t in json.loads(out.read_text())["tests"]}
+
+    a, b, c = schedules(1), schedules(1), schedules(2)
+    assert a == b
+    chaos_id = "test_chaos_schedule_is_seeded.py::test_chaos"
+    fixed_id = "test_chaos_schedule_is_seeded.py::test_fixed"
+    assert a[chaos_id] != c[chaos_id]
+    assert a[fixed_id] == c[fixed_id] and a[fixed_id][0] == 5  # type: ignore[index]
+    kinds = {s["fault"]["kind"] for s in a[chaos_id][1]}  # type: ignore[index]
+    assert kinds == {"latency", "disconnect", "slicer"}
+
+
+def test_seed_and_schedule_printed_on_failure(inner: Inner, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("import pytest\n\n@pytest.mark.chaos('latency', seed=11)\n"
+                        "def test_x(exec_history):\n    assert False\n")
+    result = inner("--execserver-seed", "42", "--execserver-artifacts", pytester.path / "arts")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- execserver seed -*",
+        "test seed 11; session seed 42 (rerun with --execserver-seed 42)",
+        "schedule:",
+        "+*ms for *ms: Fault('latency'*",
+    ])
