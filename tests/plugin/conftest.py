@@ -22,6 +22,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.import_plugin("pytester")
 
 
+# plugins the inner sessions do not need (each costs time per in-process run)
+_LEAN = ["-p", "no:cacheprovider", "-p", "no:benchmark", "-p", "no:hypothesispytest", "--assert=plain"]
+
 Inner = Callable[..., pytest.RunResult]
 
 
@@ -33,7 +36,7 @@ def inner(pytester: pytest.Pytester) -> Inner:
     def run(*args: Any, subprocess: bool = False, ini: str | None = None) -> pytest.RunResult:
         if ini is not None:
             pytester.makeini(INI + ini)
-        argv = ["-p", "execserver", "-p", "no:cacheprovider", *[str(a) for a in args]]
+        argv = ["-p", "execserver", *_LEAN, *[str(a) for a in args]]
         if subprocess:
             return pytester.runpytest_subprocess(*argv, timeout=120)
         return pytester.runpytest(*argv)

@@ -35,10 +35,11 @@ async def test_large_output_is_byte_exact(make_client: MakeClient, mode: str, hi
 
 async def test_receiver_lag_recovers_byte_exact(make_client: MakeClient, history: History) -> None:
     client = await make_client(queue_limit=4)
-    client.pause_consumer(400)
-    script = "i=0; while [ $i -lt 300 ]; do echo lag-line-$i; i=$((i+1)); done; sleep 0.1; echo last"
+    client.pause_consumer(600)
+    # one chunk per line (the sleeps keep the server from coalescing), far more events than the queue holds
+    script = "for i in $(seq 0 59); do echo lag-line-$i; sleep 0.005; done; echo last"
     result = await client.run(["/bin/sh", "-c", script], timeout=15)
-    expected = b"".join(b"lag-line-%d\n" % i for i in range(300)) + b"last\n"
+    expected = b"".join(b"lag-line-%d\n" % i for i in range(60)) + b"last\n"
     assert result.stdout == expected
     assert result.exit_code == 0
     recovers = history.select("recover")

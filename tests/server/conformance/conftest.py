@@ -37,9 +37,7 @@ class ServerPool:
         self.failures: dict[tuple[str, ...], BaseException] = {}
         self._names = itertools.count()
 
-    def get(
-        self, kind: str, *extra_args: str, prepare: Callable[[Path], None] | None = None
-    ) -> ServerProcess:
+    def get(self, kind: str, *extra_args: str, prepare: Callable[[Path], None] | None = None) -> ServerProcess:
         key = (kind, *extra_args)
         if key in self.servers and self.servers[key].is_running():
             return self.servers[key]

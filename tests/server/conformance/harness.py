@@ -90,8 +90,7 @@ class Ctx:
     def finish(self) -> None:
         if self.mismatches:
             raise AssertionError(
-                f"{len(self.mismatches)} conformance mismatch(es) on {self.server.kind}:\n"
-                + "\n".join(self.mismatches)
+                f"{len(self.mismatches)} conformance mismatch(es) on {self.server.kind}:\n" + "\n".join(self.mismatches)
             )
 
     # ------------------------------------------------------------ connections and calls
@@ -187,9 +186,7 @@ class Ctx:
             trail,
         )
         if "process/exited" in methods:
-            self.check(
-                f"{key}.exited-before-closed", methods.index("process/exited") < len(methods) - 1, trail
-            )
+            self.check(f"{key}.exited-before-closed", methods.index("process/exited") < len(methods) - 1, trail)
         shapes = sorted({(n["method"], *sorted(n["params"])) for n in notes})
         self.expect(f"{key}.param-shapes", [list(s) for s in shapes])
 
@@ -235,9 +232,7 @@ def read_summary(outcome: dict[str, Any]) -> dict[str, Any]:
     chunks = result.pop("chunks", [])
     streams: dict[str, str] = {}
     for chunk in chunks:
-        streams[chunk["stream"]] = streams.get(chunk["stream"], "") + unb64(chunk["chunk"]).decode(
-            errors="replace"
-        )
+        streams[chunk["stream"]] = streams.get(chunk["stream"], "") + unb64(chunk["chunk"]).decode(errors="replace")
     result.pop("nextSeq", None)
     result["output"] = dict(sorted(streams.items()))
     return {"result": result}

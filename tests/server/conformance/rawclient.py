@@ -118,13 +118,9 @@ class RawClient:
         try:
             found = await asyncio.wait_for(waiter(), timeout)
         except TimeoutError:
-            raise RawTimeout(
-                f"no {what} within {timeout}s from {self.url}; last frames: {self._tail()}"
-            ) from None
+            raise RawTimeout(f"no {what} within {timeout}s from {self.url}; last frames: {self._tail()}") from None
         if found is None:
-            raise RawClosed(
-                f"connection closed (code {self.close_code}) before {what}; frames: {self._tail()}"
-            )
+            raise RawClosed(f"connection closed (code {self.close_code}) before {what}; frames: {self._tail()}")
         return found
 
     async def wait_closed(self, timeout: float = DEFAULT_TIMEOUT_S) -> int | None:

@@ -57,6 +57,16 @@ ENV_INFO_KEYS = [
     "userHomeDir",
 ]
 
+CAPABILITY_NAMES = sorted(
+    [
+        "networkProxyLaunch", "networkProxyReviewDomains", "credentialMasking",
+        "credentialMaskingCustomProviders", "capabilityDiscoverySandbox", "fsWatchMissing",
+        "capabilityDiscoveryV2", "environmentConfigRead", "httpHeaderEnvVars", "sandboxedFileStreaming",
+        "fileWriteStreaming", "shellSnapshotV2", "windowsMxc", "linuxRootWritePreservesDevices",
+        "linuxApprovedRootWritePreservesRestrictions",
+    ]
+)  # fmt: skip
+
 NOT_INITIALIZED = "client must call initialize before using {} methods"
 NOT_INITIALIZED_YET = "client must send initialized before using {} methods"
 
@@ -64,14 +74,14 @@ NOT_INITIALIZED_YET = "client must send initialized before using {} methods"
 def env_info_expected() -> dict[str, Any]:
     return {
         "shell": {"name": "bash", "path": "/bin/bash"},
-        "executorVersion": "<executorVersion>",
+        "executorVersion": "0.0.0",
         "providerId": "<providerId>",
         "cwd": "file://<scratch>",
         "userHomeDir": "file://<scratch>",
         "platformOs": "linux",
         "temporaryDirectories": ["file://<scratch>/tmp"],
         "tempDir": "file://<scratch>/tmp",
-        "capabilities": "<capabilities>",
+        "capabilities": CAPABILITY_NAMES,
     }
 
 
@@ -113,9 +123,7 @@ async def sc_initialize_result(ctx: Ctx) -> None:
     ctx.expect("initialize.capabilities.type", type(info.get("capabilities")).__name__, "dict")
     await c.notify("initialized")
     await ctx.rpc(c, "environment/info", "environment/info", {}, ok(env_info_expected()))
-    await ctx.rpc(
-        c, "environment/info no params", "environment/info", None, ok(env_info_expected()), with_params=False
-    )
+    await ctx.rpc(c, "environment/info no params", "environment/info", None, ok(env_info_expected()), with_params=False)
     await ctx.rpc(
         c,
         "environment/info params=[]",
@@ -133,9 +141,7 @@ async def sc_requests_before_initialize(ctx: Ctx) -> None:
     c = await ctx.connect(init=False)
     start = ctx.start_params("p", ["/bin/true"])
     await ctx.rpc(c, "process/start", "process/start", start, invalid_request(NOT_INITIALIZED.format("exec")))
-    await ctx.rpc(
-        c, "process/start bad params", "process/start", {}, err(-32602, "missing field `processId`")
-    )
+    await ctx.rpc(c, "process/start bad params", "process/start", {}, err(-32602, "missing field `processId`"))
     await ctx.rpc(
         c, "process/read", "process/read", {"processId": "p"}, invalid_request(NOT_INITIALIZED.format("exec"))
     )
@@ -454,9 +460,7 @@ async def sc_frame_shape(ctx: Ctx) -> None:
     ctx.expect("error object keys", sorted(bad["error"]), ["code", "message"])
     await ctx.start(c, "start", "p", ["/bin/sh", "-c", "echo x"])
     await ctx.run_to_close(c, "run", "p")
-    ctx.expect(
-        "notification keys", sorted({tuple(sorted(f)) for f in c.notifications()}), [("method", "params")]
-    )
+    ctx.expect("notification keys", sorted({tuple(sorted(f)) for f in c.notifications()}), [("method", "params")])
 
 
 # ====================================================================== wrong params / base64
@@ -622,9 +626,7 @@ async def sc_invalid_base64(ctx: Ctx) -> None:
         err(-32004, "No such file or directory (os error 2)"),
     )
     await ctx.rpc(c, "terminate cat", "process/terminate", {"processId": "cat"}, ok({"running": True}))
-    await ctx.run_to_close(
-        c, "cat", "cat", {"output": {}, "exitCode": 137, "terminal-events": ["exited", "closed"]}
-    )
+    await ctx.run_to_close(c, "cat", "cat", {"output": {}, "exitCode": 137, "terminal-events": ["exited", "closed"]})
 
 
 # ====================================================================== process/start
@@ -698,9 +700,7 @@ async def sc_spawn_failures(ctx: Ctx) -> None:
         invalid_request("unknown process id x"),
     )
     await ctx.start(c, "failed id can be reused", "x", ["/bin/true"])
-    await ctx.run_to_close(
-        c, "reused", "x", {"output": {}, "exitCode": 0, "terminal-events": ["exited", "closed"]}
-    )
+    await ctx.run_to_close(c, "reused", "x", {"output": {}, "exitCode": 0, "terminal-events": ["exited", "closed"]})
 
 
 @scenario
@@ -783,9 +783,7 @@ async def sc_duplicate_process_id(ctx: Ctx) -> None:
         invalid_request("process dup already exists"),
     )
     await ctx.rpc(c, "terminate", "process/terminate", {"processId": "dup"}, ok({"running": True}))
-    await ctx.run_to_close(
-        c, "run", "dup", {"output": {}, "exitCode": 137, "terminal-events": ["exited", "closed"]}
-    )
+    await ctx.run_to_close(c, "run", "dup", {"output": {}, "exitCode": 137, "terminal-events": ["exited", "closed"]})
     await ctx.rpc(
         c,
         "after exit",
@@ -847,9 +845,7 @@ async def sc_read_after_seq_and_max_bytes(ctx: Ctx) -> None:
         {"output": {"stdout": "aaaabbbbcccc"}, "exitCode": 0, "terminal-events": ["exited", "closed"]},
     )
     chunks = sorted((n["params"] for n in c.notifications("process/output", "r")), key=lambda o: o["seq"])
-    ctx.expect(
-        "three separate chunks", [unb64(ch["chunk"]).decode() for ch in chunks], ["aaaa", "bbbb", "cccc"]
-    )
+    ctx.expect("three separate chunks", [unb64(ch["chunk"]).decode() for ch in chunks], ["aaaa", "bbbb", "cccc"])
 
     def shaped(o: dict[str, Any]) -> Any:
         if "result" not in o:
@@ -887,9 +883,7 @@ async def sc_read_after_seq_and_max_bytes(ctx: Ctx) -> None:
             {"chunks": [tuple(x) for x in chunks_expected], "nextSeq": next_seq, **done},
             shape=shaped,
         )
-    await ctx.rpc(
-        c, "read unknown", "process/read", {"processId": "nope"}, invalid_request("unknown process id nope")
-    )
+    await ctx.rpc(c, "read unknown", "process/read", {"processId": "nope"}, invalid_request("unknown process id nope"))
 
 
 @scenario
@@ -973,9 +967,7 @@ async def sc_read_wait_ms_long_poll(ctx: Ctx) -> None:
         shape=read_summary,
     )
     ctx.check("read after close does not wait", time.monotonic() - t0 < 1.0, time.monotonic() - t0)
-    await ctx.run_to_close(
-        c, "idle", "idle", {"output": {}, "exitCode": 137, "terminal-events": ["exited", "closed"]}
-    )
+    await ctx.run_to_close(c, "idle", "idle", {"output": {}, "exitCode": 137, "terminal-events": ["exited", "closed"]})
 
 
 @scenario
@@ -984,9 +976,7 @@ async def sc_requests_serialized_per_connection(ctx: Ctx) -> None:
     c = await ctx.connect()
     await ctx.start(c, "start", "s", ["/bin/sleep", "5"])
     first = c.new_id()
-    await c.send(
-        {"jsonrpc": "2.0", "id": first, "method": "process/read", "params": {"processId": "s", "waitMs": 400}}
-    )
+    await c.send({"jsonrpc": "2.0", "id": first, "method": "process/read", "params": {"processId": "s", "waitMs": 400}})
     second = c.new_id()
     await c.send({"jsonrpc": "2.0", "id": second, "method": "bogus", "params": {}})
     await c.response(first)
@@ -1055,9 +1045,7 @@ async def sc_write_pipe_stdin(ctx: Ctx) -> None:
         {"processId": "nostdin", "chunk": b64("x"), "writeId": "w"},
         ok({"status": "stdinClosed"}),
     )
-    await ctx.rpc(
-        c, "terminate nostdin", "process/terminate", {"processId": "nostdin"}, ok({"running": True})
-    )
+    await ctx.rpc(c, "terminate nostdin", "process/terminate", {"processId": "nostdin"}, ok({"running": True}))
     await ctx.rpc(c, "terminate cat", "process/terminate", {"processId": "cat"}, ok({"running": True}))
     await ctx.run_to_close(
         c,
@@ -1078,25 +1066,17 @@ async def sc_signal_interrupt(ctx: Ctx) -> None:
     c = await ctx.connect()
     await ctx.start(c, "start", "s", ["/bin/sleep", "10"])
     await ctx.rpc(c, "interrupt", "process/signal", {"processId": "s", "signal": "interrupt"}, ok({}))
-    await ctx.run_to_close(
-        c, "run", "s", {"output": {}, "exitCode": 130, "terminal-events": ["exited", "closed"]}
-    )
-    await ctx.rpc(
-        c, "interrupt exited process", "process/signal", {"processId": "s", "signal": "interrupt"}, ok({})
-    )
+    await ctx.run_to_close(c, "run", "s", {"output": {}, "exitCode": 130, "terminal-events": ["exited", "closed"]})
+    await ctx.rpc(c, "interrupt exited process", "process/signal", {"processId": "s", "signal": "interrupt"}, ok({}))
     await ctx.rpc(
         c, "interrupt unknown process", "process/signal", {"processId": "nope", "signal": "interrupt"}, ok({})
     )
     await ctx.start(c, "start pty", "t", ["/bin/sleep", "10"], tty=True)
     await ctx.rpc(c, "interrupt pty", "process/signal", {"processId": "t", "signal": "interrupt"}, ok({}))
-    await ctx.run_to_close(
-        c, "run pty", "t", {"output": {}, "exitCode": 1, "terminal-events": ["exited", "closed"]}
-    )
+    await ctx.run_to_close(c, "run pty", "t", {"output": {}, "exitCode": 1, "terminal-events": ["exited", "closed"]})
     await ctx.start(c, "start pty 2", "t2", ["/bin/sleep", "10"], tty=True)
     await ctx.rpc(c, "terminate pty", "process/terminate", {"processId": "t2"}, ok({"running": True}))
-    await ctx.run_to_close(
-        c, "run pty 2", "t2", {"output": {}, "exitCode": 1, "terminal-events": ["exited", "closed"]}
-    )
+    await ctx.run_to_close(c, "run pty 2", "t2", {"output": {}, "exitCode": 1, "terminal-events": ["exited", "closed"]})
 
 
 @scenario
@@ -1111,9 +1091,7 @@ async def sc_exit_codes(ctx: Ctx) -> None:
         ("pty-int", "kill -INT $$", True, 1),
     ):
         await ctx.start(c, f"start {pid}", pid, ["/bin/sh", "-c", script], tty=tty)
-        await ctx.run_to_close(
-            c, pid, pid, {"output": {}, "exitCode": code, "terminal-events": ["exited", "closed"]}
-        )
+        await ctx.run_to_close(c, pid, pid, {"output": {}, "exitCode": code, "terminal-events": ["exited", "closed"]})
 
 
 @scenario
@@ -1510,9 +1488,7 @@ def _http_get(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]
 @scenario
 async def sc_http_endpoints(ctx: Ctx) -> None:
     base = ctx.server.http_url
-    ctx.expect(
-        "GET /readyz", await asyncio.to_thread(_http_get, base + "/readyz"), {"status": 200, "body": ""}
-    )
+    ctx.expect("GET /readyz", await asyncio.to_thread(_http_get, base + "/readyz"), {"status": 200, "body": ""})
     ctx.expect("GET /healthz", (await asyncio.to_thread(_http_get, base + "/healthz"))["status"], 404)
     ctx.expect("GET /nope", (await asyncio.to_thread(_http_get, base + "/nope"))["status"], 404)
     ctx.expect(

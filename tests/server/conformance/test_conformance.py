@@ -49,11 +49,7 @@ def _lines(transcript: list[tuple[str, Any]]) -> list[str]:
 async def test_pairwise(name: str, server_pool: ServerPool) -> None:
     ctxs = {kind: new_ctx(server_pool, kind, name, strict=False) for kind in ("codex", "ref")}
     outcomes = await asyncio.gather(*(_run(ctx, name) for ctx in ctxs.values()), return_exceptions=True)
-    errors = {
-        kind: outcome
-        for kind, outcome in zip(ctxs, outcomes, strict=True)
-        if isinstance(outcome, BaseException)
-    }
+    errors = {kind: outcome for kind, outcome in zip(ctxs, outcomes, strict=True) if isinstance(outcome, BaseException)}
     if errors:
         detail = "; ".join(f"{kind}: {type(e).__name__}: {e}" for kind, e in errors.items())
         raise AssertionError(f"scenario {name} did not complete: {detail}")

@@ -1,0 +1,168 @@
+"""Shared workloads and checks for the chaos matrix: processes whose exact output the test knows in advance.
+
+Every workload is a process with deterministic output (``seq``, a seeded binary blob written into the
+test's scratch directory and ``cat``-ed back, or a paced shell loop). :func:`run_workload` registers the
+expected bytes in ``exec_history`` *before* starting the process (so ``byte_exact`` checks them even if the
+test body fails later) and asserts them byte-exact itself; the plugin then checks every invariant over the
+recorded history after the test.
+
+Safety: the only paths sent to the server are inside ``exec_scratch``; argv uses ``/bin/sh``, ``/bin/cat``
+and ``seq`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_execserver.client import ExecClient, ProcessHandle, ProcessResult
+from pytest_execserver.history import durations_ms
+from pytest_execserver.invariants import ExecHistory
+
+# The child's complete environment (the protocol sends no inherited environment).
+ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+MODES = ("event-stream", "legacy-read")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A process and the exact bytes it must deliver."""
+
+    name: str
+    argv: tuple[str, ...]
+    stdout: bytes
+    stderr: bytes = b""
+    exit_code: int = 0
+    nominal_s: float = 0.0  # how long the process itself runs, roughly (paced workloads)
+    files: dict[str, bytes] = field(default_factory=dict)  # written into the scratch dir first
+
+    @property
+    def size(self) -> int:
+        return len(self.stdout) + len(self.stderr)
+
+
+def seq_lines(first: int, last: int) -> bytes:
+    """What ``seq first last`` prints."""
+    return "".join(f"{i}\n" for i in range(first, last + 1)).encode()
+
+
+def seq_workload(n: int) -> Workload:
+    """``seq 1 n``: a burst of ``n`` lines (n=20000 is 108894 bytes)."""
+    return Workload(f"seq{n}", ("seq", "1", str(n)), seq_lines(1, n))
+
+
+def blob_workload(size: int, seed: int) -> Workload:
+    """A seeded random binary file (every byte value) copied to stdout with ``cat``."""
+    data = random.Random(seed).randbytes(size)
+    name = f"blob-{seed}-{size}.bin"
+    return Workload(f"blob{size}", ("/bin/cat", name), data, files={name: data})
+
+
+def paced_workload(batches: int, per_batch: int = 200, sleep_s: float = 0.02, *, stderr: bool = True,
+                   exit_code: int = 3) -> Workload:
+    """``batches`` x (``per_batch`` seq lines on stdout, one ``err-i`` line on stderr, sleep): a stream
+    that lasts about ``batches * sleep_s`` seconds, so faults land in the middle of it."""
+    script = (
+        f"i=1; while [ $i -le {batches} ]; do "
+        f"seq $(( (i-1)*{per_batch}+1 )) $(( i*{per_batch} )); "
+        + ("echo err-$i >&2; " if stderr else "")
+        + f"i=$((i+1)); sleep {sleep_s}; done; exit {exit_code}"
+    )
+    err = "".join(f"err-{i}\n" for i in range(1, batches + 1)).encode() if stderr else b""
+    return Workload(f"paced{batches}x{per_batch}", ("/bin/sh", "-c", script), seq_lines(1, batches * per_batch),
+                    err, exit_code, nominal_s=batches * sleep_s)
+
+
+def _first_difference(actual: bytes, expected: bytes) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
+              min(len(actual), len(expected)))
+    return (f"first difference at byte {at}: got {len(actual)} bytes ({actual[max(0, at - 8):at + 24]!r} there), "
+            f"expected {len(expected)} bytes ({expected[max(0, at - 8):at + 24]!r} there)")
+
+
+def assert_bytes(actual: bytes, expected: bytes, what: str) -> None:
+    """Byte-exact comparison with a short message (no megabyte diffs)."""
+    if actual != expected:
+        raise AssertionError(f"{what}: {_first_difference(actual, expected)}")
+
+
+def assert_prefix(actual: bytes, expected: bytes, what: str) -> None:
+    """Whatever arrived before a failure is an exact prefix of the expected output (nothing corrupted)."""
+    if not expected.startswith(actual):
+        raise AssertionError(f"{what} is not a prefix of the expected output: {_first_difference(actual, expected)}")
+
+
+_ids = iter(range(1, 1_000_000))
+
+
+async def start_workload(client: ExecClient, history: ExecHistory, workload: Workload, scratch: Path
+                         ) -> ProcessHandle:
+    """Write the workload's files, register its expected output, start it (cwd = the test's scratch)."""
+    for name, data in workload.files.items():
+        (scratch / name).write_bytes(data)
+    pid = f"{client.client_id}-{workload.name}-{next(_ids)}"
+    history.expect_output(pid, stdout=workload.stdout, stderr=workload.stderr, client=client.client_id)
+    return await client.start(list(workload.argv), cwd=scratch, env=ENV, process_id=pid)
+
+
+def check_result(result: ProcessResult, workload: Workload) -> ProcessResult:
+    assert_bytes(result.stdout, workload.stdout, f"{workload.name} stdout")
+    assert_bytes(result.stderr, workload.stderr, f"{workload.name} stderr")
+    assert result.exit_code == workload.exit_code, f"{workload.name}: exit code {result.exit_code}"
+    return result
+
+
+async def run_workload(client: ExecClient, history: ExecHistory, workload: Workload, scratch: Path,
+                       timeout: float = 30.0) -> ProcessResult:
+    """Start, wait (bounded), and assert the output byte-exact."""
+    handle = await start_workload(client, history, workload, scratch)
+    return check_result(await handle.wait(timeout), workload)
+
+
+async def run_all(client: ExecClient, history: ExecHistory, workloads: Sequence[Workload], scratch: Path,
+                  timeout: float = 30.0) -> list[ProcessResult]:
+    """Run workloads concurrently on one client; every one must complete byte-exact."""
+    handles = [await start_workload(client, history, w, scratch) for w in workloads]
+    results = await asyncio.gather(*(h.wait(timeout) for h in handles))
+    return [check_result(r, w) for r, w in zip(results, workloads, strict=True)]
+
+
+# ------------------------------------------------------------------------------------------ history helpers
+
+
+def ops(history: ExecHistory, op: str, kind: str | None = None) -> list[Any]:
+    return history.select(op, kind)  # type: ignore[arg-type]
+
+
+def faults_applied(history: ExecHistory, kind: str) -> list[Any]:
+    return [e for e in history.select("fault") if e.data.get("action") == "apply"
+            and (e.data.get("kind") or e.data.get("fault_kind")) == kind]
+
+
+def assert_fault_applied(history: ExecHistory, proxy: Any, kind: str) -> None:
+    """The fault really went in (a history ``fault`` event) and the injector reported no error."""
+    assert faults_applied(history, kind), f"no {kind!r} fault was applied (history has no fault event)"
+    errors = list(getattr(proxy.injector, "errors", []))
+    assert not errors, f"fault injector errors: {errors}"
+
+
+def min_ms(history: ExecHistory, op: str) -> float:
+    values = durations_ms(history.events, op)
+    assert values, f"no completed {op} operation in the history"
+    return min(values)
+
+
+def assert_recovered_by_read(history: ExecHistory, client: ExecClient) -> None:
+    """The client reconnected (resumeSessionId: same session) and read back with process/read afterwards."""
+    ok = ops(history, "reconnect", "ok")
+    assert ok, "expected a successful reconnect after the cut"
+    assert client.reconnects >= 1
+    last = ok[0].time_ns
+    reads = [e for e in ops(history, "rpc:process/read", "ok") if e.time_ns > last]
+    assert reads, "expected process/read after the reconnect (recovery by read-back)"
+    resumes = [e for e in ops(history, "initialize", "invoke") if e.data.get("resume")]
+    assert resumes, "expected initialize with resumeSessionId"
