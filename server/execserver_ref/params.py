@@ -200,9 +200,7 @@ class FileUri(Kind):
 
 def parse_file_uri(value: str) -> str:
     scheme, sep, _ = value.partition(":")
-    if not sep or not scheme or not scheme[0].isalpha() or not all(
-        c.isalnum() or c in "+-." for c in scheme
-    ):
+    if not sep or not scheme or not scheme[0].isalpha() or not all(c.isalnum() or c in "+-." for c in scheme):
         raise invalid_params("invalid URI: relative URL without a base")
     if scheme.lower() != "file":
         raise invalid_params(f"unsupported path URI scheme `{scheme.lower()}`")

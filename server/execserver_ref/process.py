@@ -185,7 +185,7 @@ class ManagedProcess:
                     stderr=stderr,
                     start_new_session=True,
                     close_fds=True,
-                    preexec_fn=preexec,  # noqa: PLW1509 - PTY needs TIOCSCTTY in the child
+                    preexec_fn=preexec,
                 )
             except OSError as exc:
                 raise SpawnError(os_error_message(exc)) from None
@@ -358,10 +358,8 @@ class ManagedProcess:
     async def wait_change(self, timeout: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            pass
 
     def read(self, after_seq: int, max_bytes: int | None) -> tuple[dict[str, Any], bool]:
         """The ``process/read`` result and whether the long-poll may return now."""
@@ -370,8 +368,7 @@ class ManagedProcess:
         exited = self.exited
         result = {
             "chunks": [
-                {"seq": c.seq, "stream": c.stream, "chunk": base64.b64encode(c.data).decode("ascii")}
-                for c in chunks
+                {"seq": c.seq, "stream": c.stream, "chunk": base64.b64encode(c.data).decode("ascii")} for c in chunks
             ],
             "nextSeq": next_seq,
             "exited": exited,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -63,9 +64,7 @@ def parse_listen(url: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def run_server(
-    listen: str, config: ServerConfig, auth: CapabilityToken | None, tracing: Tracing
-) -> int:
+async def run_server(listen: str, config: ServerConfig, auth: CapabilityToken | None, tracing: Tracing) -> int:
     host, port = parse_listen(listen)
     ctx = ServerContext(config, build_routes(), tracing)
 
@@ -107,8 +106,6 @@ async def run_server(
         ctx.registry.shutdown()  # kill every process group: no orphans
         if server is not None:
             server.close(close_connections=True)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2)
-            except TimeoutError:
-                pass
         tracing.shutdown()

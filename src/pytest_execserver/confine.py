@@ -110,7 +110,9 @@ def confine(
             "--unshare-pid",
             "--unshare-ipc",
             "--die-with-parent",
-            "--new-session",
+            # No --new-session: the harness already starts the server without a controlling terminal
+            # (start_new_session), and staying in bwrap's process group lets SIGTERM reach the server
+            # so it shuts down gracefully (kills its process groups, flushes spans).
             "--",
             *argv,
         ]  # fmt: skip

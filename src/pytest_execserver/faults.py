@@ -189,6 +189,7 @@ class Fault:
     __slots__ = ("_items", "kind", "params")
     kind: str
     params: dict[str, Any]
+    _items: tuple[tuple[str, Any], ...]
 
     def __init__(self, kind: str, /, **params: Any) -> None:
         full = validate(kind, params)

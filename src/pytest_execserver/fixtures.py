@@ -83,7 +83,8 @@ class ServerManager:
 
 
 def _state(request: pytest.FixtureRequest) -> TestState | None:
-    return request.node.stash.get(TEST_KEY, None)
+    state: TestState | None = request.node.stash.get(TEST_KEY, None)
+    return state
 
 
 @pytest.fixture(scope="session")

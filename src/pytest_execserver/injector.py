@@ -44,7 +44,7 @@ def record_fault(history: History | None, action: str, fault: Fault, **extra: An
     data.update(extra)
     data["action"] = action
     try:
-        history.record("info", "fault", HARNESS, kind=fault.kind, **data)  # type: ignore[misc]
+        history.record("info", "fault", HARNESS, **{"kind": fault.kind, **data})
     except TypeError:  # History.record's own ``kind`` parameter shadows the data key
         history.record("info", "fault", HARNESS, fault_kind=fault.kind, **data)
 

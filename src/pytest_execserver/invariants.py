@@ -136,7 +136,7 @@ class _View:
     def failure(self, key: Key) -> HistoryEvent | None:
         return next((e for e in self.process_ops.get(key, []) if e.kind in ("fail", "info")), None)
 
-    def keys(self) -> list[Key]:
+    def proc_keys(self) -> list[Key]:
         return sorted(set(self.by_proc) | set(self.process_ops))
 
     def delivered(self, key: Key, ops: Iterable[str] = _DELIVER) -> list[HistoryEvent]:
@@ -181,7 +181,7 @@ def check_ordered_output(events: Sequence[HistoryEvent], now_ns: int | None = No
     view = _View(events, now_ns)
     out: list[Violation] = []
     inv = "ordered_output"
-    for key in view.keys():
+    for key in view.proc_keys():
         client, pid = key
         who = f"process {pid!r}" + (f" (client {client})" if client else "")
         delivered = [e for e in view.delivered(key) if e.seq is not None]
@@ -320,7 +320,7 @@ def check_byte_exact(events: Sequence[HistoryEvent], now_ns: int | None = None) 
     for exp in (e for e in view.events if e.op == EXPECT_OP):
         pid = exp.process_id
         wanted_client = exp.data.get("for_client")
-        keys = [k for k in view.keys() if k[1] == pid and (wanted_client is None or k[0] == wanted_client)]
+        keys = [k for k in view.proc_keys() if k[1] == pid and (wanted_client is None or k[0] == wanted_client)]
         if any(view.outcome(k) == "fail" for k in keys):
             continue  # the truncation was reported as a typed error
         chunks = [e for k in keys for e in view.delivered(k, ["deliver:output"])]
@@ -339,7 +339,7 @@ def check_byte_exact(events: Sequence[HistoryEvent], now_ns: int | None = None) 
                     inv, f"process {pid!r}: delivered {stream} differs from the expected output: "
                          f"{_diff(want, actual)}; {len(chunks)} chunk(s) delivered, {span}",
                     pid, None, wanted_client))
-    for key in view.keys():
+    for key in view.proc_keys():
         client, pid = key
         ok = next((e for e in view.process_ops.get(key, []) if e.kind == "ok"), None)
         if ok is None:
@@ -385,7 +385,7 @@ def check_recovery(events: Sequence[HistoryEvent], now_ns: int | None = None) ->
     first = view.faults[0]
     fault_desc = f"fault {fault_kind(first)!r} at {view.rel(first)}"
     out: list[Violation] = []
-    for key in view.keys():
+    for key in view.proc_keys():
         client, pid = key
         state = view.outcome(key)
         if state == "pending":
@@ -417,7 +417,7 @@ def check_transport_reported(events: Sequence[HistoryEvent], now_ns: int | None 
         ident = f" id={e.data['id']}" if "id" in e.data else ""
         out.append(Violation(inv, f"{e.op}{ident} (client {e.client}) invoked at {view.rel(e)} never got "
                                   f"ok/fail/info: unbounded wait", e.process_id, None, e.client))
-    for key in view.keys():
+    for key in view.proc_keys():
         client, pid = key
         state = view.outcome(key)
         if state == "pending" and not view.faults:
@@ -459,7 +459,7 @@ def check_sandbox_denial(events: Sequence[HistoryEvent], now_ns: int | None = No
     view = _View(events, now_ns)
     inv = "sandbox_denial"
     out: list[Violation] = []
-    for key in view.keys():
+    for key in view.proc_keys():
         client, pid = key
         wire = [e for e in view.wire(key) if e.op == "wire:process/exited"]
         delivered = [e for e in view.delivered(key) if e.op == "deliver:exited"]

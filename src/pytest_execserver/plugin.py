@@ -217,9 +217,11 @@ def _durations(events: list[HistoryEvent]) -> dict[str, list[float]]:
     out["reconnect"] = durations_ms(events, "reconnect")
     recovery: list[float] = []
     cut_at: int | None = None
-    for e in events:  # fault (disconnect/down) applied -> next reconnect ok
+    for e in events:  # the cut (fault applied, or reconnect started) -> next reconnect ok
         if e.op == "fault" and e.data.get("action") == "apply" and fault_kind(e) in ("disconnect", "down"):
             cut_at = e.time_ns if cut_at is None else cut_at
+        elif e.op == "reconnect" and e.kind == "invoke" and cut_at is None:
+            cut_at = e.time_ns  # a cut without a timed fault (after_bytes, a server restart...)
         elif e.op == "reconnect" and e.kind == "ok" and cut_at is not None:
             recovery.append((e.time_ns - cut_at) / 1e6)
             cut_at = None

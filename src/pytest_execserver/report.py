@@ -108,9 +108,9 @@ class Summary:
         cov = self.coverage_fractions()
         if cov:
             parts = []
-            for phase, c in cov.items():
-                frac = c["fraction"]
+            for phase, fractions in cov.items():
+                frac = fractions["fraction"]
                 shown = "n/a" if frac is None else f"{frac * 100:.1f}%"
-                parts.append(f"{phase} {shown} of {c['measured_ms']:.1f} ms")
+                parts.append(f"{phase} {shown} of {fractions['measured_ms'] or 0:.1f} ms")
             out.append("span coverage: " + ", ".join(parts))
         return out

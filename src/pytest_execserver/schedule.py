@@ -108,10 +108,7 @@ def draw_schedule(
         start = int(i * slot)
         at_ms = start + rng.randrange(max(1, int(slot / 2)))
         length = max(1, int(slot / 4) + rng.randrange(max(1, int(slot / 4))))
-        if isinstance(entry, Fault):
-            fault = _place(entry, at_ms, length)
-        else:
-            fault = _draw_params(rng, entry, at_ms, length)
+        fault = _place(entry, at_ms, length) if isinstance(entry, Fault) else _draw_params(rng, entry, at_ms, length)
         schedule.append(ScheduledFault(at_ms, fault, length))
     return schedule
 

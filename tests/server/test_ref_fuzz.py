@@ -46,9 +46,7 @@ FIELDS = [
     "destinationPath", "handleId", "offset", "len", "clientName", "resumeSessionId", "sandbox",
 ]  # fmt: skip
 
-safe_text = st.text(
-    alphabet=st.characters(blacklist_characters="/.\x00", blacklist_categories=("Cs",)), max_size=12
-)
+safe_text = st.text(alphabet=st.characters(blacklist_characters="/.\x00", blacklist_categories=("Cs",)), max_size=12)
 scalars = st.one_of(
     st.none(),
     st.booleans(),

@@ -15,7 +15,6 @@ from refclient import Client, b64, start_params, uri
 
 from pytest_execserver.launch import ServerProcess
 
-
 # ---------------------------------------------------------------------- transport
 
 
@@ -318,9 +317,7 @@ async def test_write(client: Client, work: Path) -> None:
     w = {"processId": "cat", "chunk": b64("one\n"), "writeId": "w1"}
     assert await client.call("process/write", w) == {"status": "accepted"}
     assert await client.call("process/write", w) == {"status": "accepted"}  # de-duplicated
-    assert await client.call("process/write", {**w, "chunk": b64("two\n"), "writeId": "w2"}) == {
-        "status": "accepted"
-    }
+    assert await client.call("process/write", {**w, "chunk": b64("two\n"), "writeId": "w2"}) == {"status": "accepted"}
     await client.wait_for(lambda f: b"two" in client.output("cat"))
     assert client.output("cat") == b"one\ntwo\n"
     assert await client.call("process/write", {**w, "processId": "nope"}) == {"status": "unknownProcess"}
@@ -468,12 +465,17 @@ async def test_fs_methods(client: Client, work: Path) -> None:
         {"fileName": "d1", "isDirectory": True, "isFile": False},
     ]
     assert await client.error("fs/readDirectory", {"path": f}) == (-32603, "Not a directory (os error 20)")
-    assert await client.call("fs/copy", {"sourcePath": f, "destinationPath": uri(work / "c.txt"), "recursive": False}) == {}
+    assert (
+        await client.call("fs/copy", {"sourcePath": f, "destinationPath": uri(work / "c.txt"), "recursive": False})
+        == {}
+    )
     assert (work / "c.txt").read_bytes() == b"hello"
     assert await client.error(
         "fs/copy", {"sourcePath": uri(work / "d1"), "destinationPath": uri(work / "d9"), "recursive": False}
     ) == (-32600, "fs/copy requires recursive: true when sourcePath is a directory")
-    await client.call("fs/copy", {"sourcePath": uri(work / "d1"), "destinationPath": uri(work / "d9"), "recursive": True})
+    await client.call(
+        "fs/copy", {"sourcePath": uri(work / "d1"), "destinationPath": uri(work / "d9"), "recursive": True}
+    )
     assert (work / "d9/d2").is_dir()
     assert await client.error("fs/remove", {"path": uri(work / "d1"), "recursive": False}) == (
         -32603,
@@ -507,7 +509,10 @@ async def test_fs_uri_errors(client: Client, work: Path) -> None:
         -32600,
         "'file://relative/a' is invalid on 'linux'",
     )
-    assert await client.error("fs/readFile", {"path": str(work)}) == (-32602, "invalid URI: relative URL without a base")
+    assert await client.error("fs/readFile", {"path": str(work)}) == (
+        -32602,
+        "invalid URI: relative URL without a base",
+    )
     assert await client.error("fs/readFile", {}) == (-32602, "missing field `path`")
     assert await client.error("fs/readFile", {"path": uri(work / "a"), "sandbox": 5}) == (
         -32602,

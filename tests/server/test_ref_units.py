@@ -7,9 +7,6 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from execserver_ref.envelope import (
     ClientReply,
     FrameError,
@@ -21,10 +18,12 @@ from execserver_ref.envelope import (
     encode_result,
     parse_frame,
 )
+from execserver_ref.handlers.process import READ, START
 from execserver_ref.outbound import Outbound
 from execserver_ref.params import Base64, UInt, b64decode, parse_file_uri
-from execserver_ref.handlers.process import READ, START
 from execserver_ref.retention import Chunk, Retention
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_classify() -> None:

@@ -286,9 +286,7 @@ class ExecClient:
             data = {"stream": params.get("stream"), "size": len(getattr(event, "data", b""))}
         elif method == "process/exited":
             data = {"code": params.get("exitCode"), "sandbox_denied": params.get("sandboxDenied")}
-        self.history.record(
-            "info", f"wire:{method}", self.client_id, process_id=process_id, seq=event.seq, **data
-        )
+        self.history.record("info", f"wire:{method}", self.client_id, process_id=process_id, seq=event.seq, **data)
         handle = self.processes.get(str(process_id))
         if handle is not None and self.mode == "event-stream":
             handle.on_wire_event(event)

@@ -60,9 +60,7 @@ def parse_notification(method: str, params: dict[str, Any]) -> Event | None:
     """The event carried by a ``process/*`` notification, or None for other methods."""
     seq = int(params["seq"])
     if method == "process/output":
-        return OutputChunk(
-            seq, str(params.get("stream", "stdout")), base64.b64decode(params.get("chunk", ""))
-        )
+        return OutputChunk(seq, str(params.get("stream", "stdout")), base64.b64decode(params.get("chunk", "")))
     if method == "process/exited":
         denied = params.get("sandboxDenied")
         return Exited(seq, int(params["exitCode"]), None if denied is None else bool(denied))

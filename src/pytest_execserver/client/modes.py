@@ -40,9 +40,7 @@ async def recover(handle: ProcessHandle, reason: str) -> None:
     """Read back everything after the last delivered seq, recording a ``recover`` operation."""
     client = handle.client
     history, cid, pid = client.history, client.client_id, handle.process_id
-    history.record(
-        "invoke", "recover", cid, process_id=pid, reason=reason, after_seq=handle.reassembler.last_seq
-    )
+    history.record("invoke", "recover", cid, process_id=pid, reason=reason, after_seq=handle.reassembler.last_seq)
     try:
         for _ in range(MAX_PARTIAL_READS):
             if not await read_back(handle, wait_ms=0):
@@ -84,9 +82,7 @@ async def _idle_probe(handle: ProcessHandle) -> None:
     await read_back(handle, wait_ms=0)
     if handle.reassembler.last_seq != before:
         history, cid = handle.client.history, handle.client.client_id
-        history.record(
-            "invoke", "recover", cid, process_id=handle.process_id, reason="idle", after_seq=before
-        )
+        history.record("invoke", "recover", cid, process_id=handle.process_id, reason="idle", after_seq=before)
         history.record("ok", "recover", cid, process_id=handle.process_id, reason="idle")
 
 
@@ -95,9 +91,7 @@ async def consume_legacy_read(handle: ProcessHandle) -> None:
     client = handle.client
     while not handle.reassembler.closed_released:
         await client.consumer_gate()
-        need_more = await read_back(
-            handle, wait_ms=0 if handle.reassembler.pending else client.legacy_wait_ms
-        )
+        need_more = await read_back(handle, wait_ms=0 if handle.reassembler.pending else client.legacy_wait_ms)
         if need_more:
             continue
 

@@ -73,9 +73,7 @@ class ProcessHandle:
         history.record("invoke", "process", cid, process_id=self.process_id)
         history.record("invoke", "first_output", cid, process_id=self.process_id)
         self._span = tracer().start_span(SPAN_PROCESS, attributes={"execserver.process_id": self.process_id})
-        self._first_span = tracer().start_span(
-            SPAN_FIRST_OUTPUT, attributes={"execserver.process_id": self.process_id}
-        )
+        self._first_span = tracer().start_span(SPAN_FIRST_OUTPUT, attributes={"execserver.process_id": self.process_id})
 
     def on_wire_event(self, event: Event) -> None:
         """A pushed notification (event-stream mode): queue it, or flag receiver lag on overflow."""

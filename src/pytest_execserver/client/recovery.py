@@ -88,9 +88,7 @@ async def reconnect(client: ExecClient, reason: str) -> None:
             pending.transport = transport
             pending.replayed += 1
             await transport.send(pending.frame)
-    history.record(
-        "ok", "reconnect", cid, attempts=attempts, elapsed_ms=(time.monotonic() - started) * 1000.0
-    )
+    history.record("ok", "reconnect", cid, attempts=attempts, elapsed_ms=(time.monotonic() - started) * 1000.0)
     for handle in client.processes.values():
         if handle.started and not handle.done.is_set():
             handle.request_recovery("reconnect")

@@ -57,9 +57,7 @@ class Forwarder:
         ]
         self.pairs.append(pair)
 
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool
-    ) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, upstream: bool) -> None:
         try:
             while data := await reader.read(65536):
                 if upstream and self.blackhole:

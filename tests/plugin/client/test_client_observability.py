@@ -76,22 +76,19 @@ async def test_history_records_the_contract(make_client: MakeClient, history: Hi
     starts = history.select("rpc:process/start")
     assert [e.kind for e in starts] == ["invoke", "ok"] and starts[0].process_id == pid
     wire_out = history.select("wire:process/output")
-    assert [(e.seq, e.data["stream"], e.data["size"]) for e in wire_out] == [
-        (1, "stdout", 2),
-        (2, "stderr", 2),
-    ]
+    # codex may report the exit before the last output chunk, so only the seq set is fixed
+    assert sorted((e.data["stream"], e.data["size"]) for e in wire_out) == [("stderr", 2), ("stdout", 2)]
     exited = history.select("wire:process/exited")
-    assert exited[0].seq == 3 and exited[0].data["code"] == 0
+    assert exited[0].data["code"] == 0
+    assert sorted([e.seq for e in wire_out] + [exited[0].seq]) == [1, 2, 3]
     assert history.select("wire:process/closed")[0].seq == 4
     delivered = history.select("deliver:*")
-    assert [(e.op, e.seq) for e in delivered] == [
-        ("deliver:output", 1),
-        ("deliver:output", 2),
-        ("deliver:exited", 3),
-        ("deliver:closed", 4),
-    ]
-    assert delivered[0].data["chunk"] == b"ab" and delivered[0].to_json()["data"]["chunk"] == b"ab".hex()
-    assert delivered[2].data == {"code": 0, "sandbox_denied": False}
+    assert [e.seq for e in delivered] == [1, 2, 3, 4]
+    assert delivered[-1].op == "deliver:closed"
+    outputs = history.select("deliver:output")
+    assert [e.data["chunk"] for e in outputs] == [b"ab", b"cd"]
+    assert outputs[0].to_json()["data"]["chunk"] == b"ab".hex()
+    assert history.select("deliver:exited")[0].data == {"code": 0, "sandbox_denied": False}
     assert len(durations_ms(history.events, "process")) == 1
     assert len(durations_ms(history.events, "first_output")) == 1
     # invoke(process) happens before the start request is answered; ok after closed is delivered
@@ -110,9 +107,7 @@ async def test_rpc_errors_are_failed_ops_with_code(make_client: MakeClient, hist
     assert fail[0].data["code"] == -32601
 
 
-async def test_no_output_process_closes_first_output_as_info(
-    make_client: MakeClient, history: History
-) -> None:
+async def test_no_output_process_closes_first_output_as_info(make_client: MakeClient, history: History) -> None:
     client = await make_client()
     await client.run(["/bin/true"], timeout=5)
     assert [e.kind for e in history.select("first_output")] == ["invoke", "info"]

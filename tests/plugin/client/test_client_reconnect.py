@@ -59,9 +59,7 @@ async def test_iterator_survives_reconnect(make_client: MakeClient, forwarder: F
     assert bytes(data) == EXPECTED
 
 
-async def test_session_attached_is_retried(
-    make_client: MakeClient, forwarder: Forwarder, history: History
-) -> None:
+async def test_session_attached_is_retried(make_client: MakeClient, forwarder: Forwarder, history: History) -> None:
     """Client side cut while the server still holds the old connection: -32010 until it lets go."""
     client = await make_client(forwarder.url, recovery_deadline_s=5)
     handle = await client.start(["/bin/sh", "-c", TICKS])
@@ -110,9 +108,7 @@ async def test_pending_call_fails_when_server_gone(make_client: MakeClient, forw
     assert time.monotonic() - started < 2.0
 
 
-async def test_start_in_flight_is_not_resent(
-    make_client: MakeClient, forwarder: Forwarder, history: History
-) -> None:
+async def test_start_in_flight_is_not_resent(make_client: MakeClient, forwarder: Forwarder, history: History) -> None:
     client = await make_client(forwarder.url, recovery_deadline_s=5)
     forwarder.blackhole = True
     start = asyncio.create_task(client.start(["/bin/echo", "never"]))

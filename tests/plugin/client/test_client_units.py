@@ -99,12 +99,10 @@ def test_read_failure_and_bad_seq_raise() -> None:
 
 
 def test_parse_wire_shapes() -> None:
-    assert parse_notification(
-        "process/output", {"processId": "p", "seq": 1, "stream": "pty", "chunk": "aGk="}
-    ) == (OutputChunk(1, "pty", b"hi"))
-    assert parse_notification("process/exited", {"processId": "p", "seq": 2, "exitCode": 1}) == Exited(
-        2, 1, None
+    assert parse_notification("process/output", {"processId": "p", "seq": 1, "stream": "pty", "chunk": "aGk="}) == (
+        OutputChunk(1, "pty", b"hi")
     )
+    assert parse_notification("process/exited", {"processId": "p", "seq": 2, "exitCode": 1}) == Exited(2, 1, None)
     assert parse_notification("process/closed", {"processId": "p", "seq": 3}) == Closed(3)
     parsed = parse_read({"chunks": [{"seq": 1, "stream": "stdout", "chunk": "eA=="}], "nextSeq": 2,
                          "exited": False, "exitCode": None, "closed": False, "failure": None})  # fmt: skip

@@ -7,6 +7,7 @@ the plugin's post-test checks (ordered, byte-exact, recovered, reported, sandbox
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ async def test_disconnect(exec_client: ExecClient, exec_proxy: ExecProxy, exec_h
     assert exec_client.reconnects >= 1 or any(e.op == "reconnect" for e in exec_history.events)
 
 
-@pytest.mark.fault("disconnect", after_bytes=600)
+@pytest.mark.fault("disconnect", after_bytes=1500)
 async def test_disconnect_after_bytes(exec_client: ExecClient, exec_history: ExecHistory,
                                       exec_scratch: Path) -> None:
     await run_checked(exec_client, exec_history, exec_scratch)
@@ -93,7 +94,6 @@ async def test_disconnect_timeout_is_reported_or_recovered(
 ) -> None:
     handle = await exec_client.start(["/bin/sh", "-c", SCRIPT], cwd=exec_scratch)
     exec_history.expect_output(handle.process_id, stdout=EXPECTED)
-    try:
+    # a typed failure is acceptable; silent truncation or a hang is not (checked by the plugin)
+    with contextlib.suppress(TransportError):
         await handle.wait(20)
-    except TransportError:
-        pass  # a typed failure is acceptable; silent truncation or a hang is not (checked by the plugin)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Inner
+
+Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/conftest.py)
 
 HELPERS = '''
 import pytest

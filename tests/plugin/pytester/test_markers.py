@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
-from conftest import Inner
+
+Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/conftest.py)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +88,9 @@ def test_exec_mode_marker_and_parametrization(inner: Inner, pytester: pytest.Pyt
     ])
     both = inner("--execserver-mode", "both", "-v", "-k", "default")
     both.assert_outcomes(passed=1, failed=1)
-    both.stdout.fnmatch_lines_random(["*test_default[[]legacy-read[]] FAILED*", "*test_default[[]event-stream[]] PASSED*"])
+    both.stdout.fnmatch_lines_random(
+        ["*test_default[[]legacy-read[]] FAILED*", "*test_default[[]event-stream[]] PASSED*"]
+    )
 
 
 CHAOS = """

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
-from conftest import Inner
+
+Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/conftest.py)
 
 HEADER_TEST = "def test_ok():\n    pass\n"
 
