@@ -150,12 +150,18 @@ def _wait_ready(server: ServerProcess, timeout_s: float) -> None:
 
 
 def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> int | None:
+    """SIGTERM the server itself (not its sandbox wrapper), wait, then SIGKILL the whole group."""
     if popen.stdout is not None:
         popen.stdout.close()
     if popen.poll() is not None:
         _kill_group(popen.pid, signal.SIGKILL)  # reap anything it left in its group
         return popen.returncode
-    _kill_group(popen.pid, signal.SIGTERM)
+    # Signalling bwrap would make it exit at once and take the server down with SIGKILL (die-with-parent),
+    # so the server's own shutdown (killing its process groups, flushing spans) would never run.
+    targets = [pid for pid in _descendants(popen.pid) if _comm(pid) != "bwrap"] or [popen.pid]
+    for pid in targets[:1]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
     try:
         return popen.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
@@ -163,6 +169,36 @@ def _stop_group(popen: subprocess.Popen[bytes], grace_s: float) -> int | None:
         return popen.wait(timeout=5)
     finally:
         _kill_group(popen.pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> list[int]:
+    """Pids below ``root``, breadth first (from /proc; empty where /proc is unavailable)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    order: list[int] = []
+    queue = [root]
+    while queue:
+        pid = queue.pop(0)
+        if pid != root:
+            order.append(pid)
+        queue.extend(sorted(children.get(pid, [])))
+    return order
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return ""
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:

@@ -46,6 +46,7 @@ from pytest_execserver.options import Settings, addoption, settings_from_config
 from pytest_execserver.report import Summary
 from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState
 from pytest_execserver.schedule import derive_seed, draw_schedule, format_schedule
+from pytest_execserver.toxi import ToxiproxyError, select_backend
 
 SUMMARY_KEY = pytest.StashKey[Summary]()
 _MAX_DURATIONS = 5000  # per phase per test, shipped to the controller under xdist
@@ -106,11 +107,21 @@ def _confinement_name(settings: Settings) -> str:
         return f"unavailable ({exc})"
 
 
+def _backend_name(settings: Settings) -> str:
+    """``auto (embedded)``: the choice and, when it is ``auto``, what it resolves to."""
+    if settings.toxiproxy != "auto":
+        return settings.toxiproxy
+    try:
+        return f"auto ({select_backend('auto').kind})"
+    except (ToxiproxyError, ValueError):
+        return "auto"
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash[SETTINGS_KEY]
     lines = [
         f"execserver: seed={settings.seed}{'' if settings.seed_given else ' (random)'} "
-        f"server={settings.server} toxiproxy={settings.toxiproxy} mode={settings.mode} "
+        f"server={settings.server} toxiproxy={_backend_name(settings)} mode={settings.mode} "
         f"budget-scale={settings.budget_scale:g} confinement={_confinement_name(settings)}"
     ]
     if otel.otlp_status():
@@ -288,7 +299,9 @@ class _Reporter:
             return
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report is not None:
-            self.config.stash[SUMMARY_KEY].write_json(settings.report, settings.header())
+            header = {**settings.header(), "toxiproxy_backend": _backend_name(settings),
+                      "confinement": _confinement_name(settings)}
+            self.config.stash[SUMMARY_KEY].write_json(settings.report, header)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         config = self.config
@@ -301,7 +314,7 @@ class _Reporter:
         terminalreporter.section("execserver")
         terminalreporter.write_line(
             f"seed {settings.seed} (rerun with --execserver-seed {settings.seed}), server {settings.server}, "
-            f"toxiproxy {settings.toxiproxy}, mode {settings.mode}"
+            f"toxiproxy {_backend_name(settings)}, mode {settings.mode}"
         )
         for line in lines:
             terminalreporter.write_line(line)
