@@ -13,6 +13,8 @@ from pytest_execserver.launch import ServerProcess, start_server
 
 StartServer = Callable[..., ServerProcess]
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> Path:

@@ -75,6 +75,7 @@ class History:
         kind: EventKind,
         op: str,
         client: str,
+        /,
         *,
         process_id: str | None = None,
         seq: int | None = None,

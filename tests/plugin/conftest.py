@@ -1,5 +1,5 @@
-"""Plugin tests. pytester cannot be declared with ``pytest_plugins`` below the root conftest, so it is
-loaded here when missing; ``inner`` runs a pytest session with the plugin and the project's asyncio mode."""
+"""Plugin tests: ``inner`` runs a pytest session with the plugin and the project's asyncio mode (pytester is
+declared in the root conftest)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ asyncio_default_fixture_loop_scope = function
 filterwarnings =
     ignore::pytest.PytestAssertRewriteWarning
 """
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("pytester"):
-        config.pluginmanager.import_plugin("pytester")
 
 
 # plugins the inner sessions do not need (each costs time per in-process run)
