@@ -36,7 +36,7 @@ T = TypeVar("T")
 
 INITIALIZE = Struct(
     "InitializeParams",
-    [Field("clientName", Str()), Field("resumeSessionId", Opt(Str()), required=False)],
+    [Field("clientName", Str()), Field("resumeSessionId", Opt(Str()), required=False, seq_default=True)],
 )
 
 

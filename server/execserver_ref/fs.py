@@ -146,8 +146,8 @@ def read_block(handles: dict[str, int], handle_id: str, offset: int, length: int
 
 
 def close_handle(handles: dict[str, int], handle_id: str) -> dict[str, Any]:
+    """Like codex: closing an unknown or already-closed handle is not an error."""
     fd = handles.pop(handle_id, None)
-    if fd is None:
-        raise RpcError(NOT_FOUND, f"unknown file handle `{handle_id}`")
-    os.close(fd)
+    if fd is not None:
+        os.close(fd)
     return {}

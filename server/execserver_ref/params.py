@@ -2,6 +2,14 @@
 
 A schema is a tree of :class:`Kind` objects. ``Struct`` reports type errors in input key order and then the
 first missing required field in declaration order, like ``#[derive(Deserialize)]`` does.
+
+Like serde, a struct also accepts the *sequence form*: a JSON array whose elements are the fields in
+declaration order (serde_json's ``from_value`` on an array calls the derived ``visit_seq``). A missing
+trailing element is an error ``invalid length I, expected struct Name with K elements`` (I = index of the
+first missing element) unless that field has ``#[serde(default)]`` (``Field.seq_default``) -- being an
+``Option`` is not enough; extra elements give ``invalid length N, expected fewer elements in array``.
+The sequence layout is codex's full field list, so it includes codex fields that the reference does not
+interpret (``Field(None, …)``: positional only, their wire names are not observed).
 """
 
 from __future__ import annotations
@@ -219,12 +227,38 @@ def to_file_uri(path: str) -> str:
     return "file://" + quote(path, safe="/-._~!$&'()*+,;=:@")
 
 
+class Variant(Kind):
+    """An externally tagged serde enum of unit variants: a variant name, or a map with a single key."""
+
+    expected = "string or map"
+
+    def __init__(self, variants: tuple[str, ...]) -> None:
+        self.variants = variants
+
+    def decode(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) != 1:
+                raise invalid_params("invalid value: map, expected map with a single key")
+            value = next(iter(value))
+        if not isinstance(value, str):
+            raise type_error(value, self.expected)
+        if value not in self.variants:
+            names = " or ".join(f"`{v}`" for v in self.variants)
+            raise invalid_params(f"unknown variant `{value}`, expected {names}")
+        return value
+
+
 @dataclass
 class Field:
-    name: str
+    """One struct field. ``name=None``: a codex field the reference does not interpret and whose wire
+    name is not observed; it only occupies its slot in the sequence form. ``seq_default``: the field has
+    ``#[serde(default)]``, so the sequence form may omit it (``required=False`` alone does not)."""
+
+    name: str | None
     kind: Kind
     required: bool = True
     default: Any = None
+    seq_default: bool = False
 
 
 @dataclass
@@ -235,11 +269,20 @@ class Struct(Kind):
 
     def __post_init__(self) -> None:
         self.expected = f"struct {self.name}"
-        self._by_name = {f.name: f for f in self.fields}
+        self._by_name = {f.name: f for f in self.fields if f.name is not None}
 
     def decode(self, value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
+        if isinstance(value, list):
+            out = self._decode_seq(value)
+        elif isinstance(value, dict):
+            out = self._decode_map(value)
+        else:
             raise type_error(value, self.expected)
+        if self.post is not None:
+            self.post(out)
+        return out
+
+    def _decode_map(self, value: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         by_name = self._by_name
         for key, item in value.items():
@@ -247,8 +290,25 @@ class Struct(Kind):
             if spec is not None:
                 out[key] = spec.kind.decode(item)
         for spec in self.fields:
-            if spec.name not in out:
+            if spec.name is not None and spec.name not in out:
                 if spec.required:
                     raise invalid_params(f"missing field `{spec.name}`")
                 out[spec.name] = spec.default
+        return out
+
+    def _decode_seq(self, value: list[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        count = len(self.fields)
+        for index, spec in enumerate(self.fields):
+            if index < len(value):
+                decoded = spec.kind.decode(value[index])
+            elif spec.seq_default:
+                decoded = spec.default
+            else:
+                elements = "element" if count == 1 else "elements"
+                raise invalid_params(f"invalid length {index}, expected struct {self.name} with {count} {elements}")
+            if spec.name is not None:
+                out[spec.name] = decoded
+        if len(value) > count:
+            raise invalid_params(f"invalid length {len(value)}, expected fewer elements in array")
         return out

@@ -63,8 +63,12 @@ def _pty_child_setup() -> None:  # runs in the child between fork and exec
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def exit_code_of(returncode: int) -> int:
-    return 128 - returncode if returncode < 0 else returncode
+def exit_code_of(returncode: int, tty: bool = False) -> int:
+    """codex's ``exitCode``: the exit status, or for death by signal 128 + signal on pipes and 1 on a PTY
+    (portable_pty's ``ExitStatus::with_signal`` forces ``code: 1``)."""
+    if returncode < 0:
+        return 1 if tty else 128 - returncode
+    return returncode
 
 
 async def wait_readable(fd: int) -> None:
@@ -297,12 +301,12 @@ class ManagedProcess:
         returncode = self.popen.poll()
         if returncode is None:  # pragma: no cover - pidfd readable means exited
             returncode = self.popen.wait()
-        self._tasks.append(loop.create_task(self._exited(exit_code_of(returncode))))
+        self._tasks.append(loop.create_task(self._exited(exit_code_of(returncode, self.tty))))
 
     async def _poll_exit(self) -> None:  # pragma: no cover - fallback
         while (returncode := self.popen.poll()) is None:
             await asyncio.sleep(0.01)
-        await self._exited(exit_code_of(returncode))
+        await self._exited(exit_code_of(returncode, self.tty))
 
     async def _exited(self, code: int) -> None:
         # Let pumps emit what the child wrote before it exited, so output usually precedes exited.
@@ -363,8 +367,9 @@ class ManagedProcess:
 
     def read(self, after_seq: int, max_bytes: int | None) -> tuple[dict[str, Any], bool]:
         """The ``process/read`` result and whether the long-poll may return now."""
-        chunks, cut = self.retention.select(after_seq, max_bytes)
-        next_seq = chunks[-1].seq + 1 if cut else self.next_seq
+        chunks = self.retention.select(after_seq, max_bytes)
+        # codex: with maxBytes, last returned seq + 1 (if any chunk); without, the next unused seq
+        next_seq = chunks[-1].seq + 1 if max_bytes is not None and chunks else self.next_seq
         exited = self.exited
         result = {
             "chunks": [

@@ -46,18 +46,17 @@ class Retention:
     def oldest_seq(self) -> int | None:
         return self._chunks[0].seq if self._chunks else None
 
-    def select(self, after_seq: int, max_bytes: int | None) -> tuple[list[Chunk], bool]:
-        """Chunks with ``seq > after_seq``, oldest first, like codex's ``exec_read``, and whether
-        ``max_bytes`` cut the list short.
+    def select(self, after_seq: int, max_bytes: int | None) -> list[Chunk]:
+        """Chunks with ``seq > after_seq``, oldest first, like codex's ``exec_read``.
 
         Stops before a chunk that would push the total past ``max_bytes`` unless it is the first one, and
-        stops once ``max_bytes`` is reached (both count as cut short, even if no chunk remained).
+        stops once ``max_bytes`` is reached.
         """
         out: list[Chunk] = []
         total = 0
         chunks = self._chunks
         if not chunks or chunks[-1].seq <= after_seq:
-            return out, False
+            return out
         start = 0
         if chunks[0].seq <= after_seq:
             # binary search over the deque (seqs ascend; holes allowed)
@@ -73,9 +72,9 @@ class Retention:
             chunk = chunks[index]
             size = len(chunk.data)
             if max_bytes is not None and out and total + size > max_bytes:
-                return out, True
+                return out
             total += size
             out.append(chunk)
             if max_bytes is not None and total >= max_bytes:
-                return out, True
-        return out, False
+                return out
+        return out

@@ -13,6 +13,7 @@ import enum
 import os
 import pwd
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,7 @@ def confine(
             "--ro-bind", "/", "/",
             "--dev", "/dev",
             "--proc", "/proc",
-            "--tmpfs", "/tmp",
-            "--tmpfs", "/run",
+            *_private_dirs(argv),
             "--bind", str(scratch), str(scratch),
             "--chdir", str(scratch),
             "--unshare-pid",
@@ -130,6 +130,23 @@ def confine(
 
         return ConfinedCommand(list(argv), full_env, scratch, confinement, preexec=drop_privileges)
     return ConfinedCommand(list(argv), full_env, scratch, confinement)
+
+
+def _private_dirs(argv: list[str]) -> list[str]:
+    """``--tmpfs`` for /tmp and /run, except one that holds what the server needs to run.
+
+    A checkout (and its virtualenv) may live under /tmp, e.g. a CI clone; hiding it would hide the
+    server's interpreter. Such a directory stays visible, read-only like the rest of the root.
+    """
+    needed = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parent]
+    if argv:
+        needed.append(Path(argv[0]))
+    needed = [p.resolve() for p in needed]
+    out: list[str] = []
+    for private in (Path("/tmp"), Path("/run")):
+        if not any(p == private or private in p.parents for p in needed):
+            out += ["--tmpfs", str(private)]
+    return out
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

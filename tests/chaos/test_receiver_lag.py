@@ -6,6 +6,8 @@ In legacy-read mode the pause simply delays the long-poll reads; the server reta
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from chaos_kit import assert_fault_applied, blob_workload, ops, paced_workload, seq_workload
 from conftest import Chaos
@@ -29,7 +31,7 @@ def longest_stall_ms(history: ExecHistory) -> float:
     """The longest time between consecutive deliveries (or from the first start to the first delivery)."""
     start = ops(history, "rpc:process/start", "ok")[0].time_ns
     times = [start, *(e.time_ns for e in ops(history, "deliver:output"))]
-    return max(((b - a) / 1e6 for a, b in zip(times, times[1:], strict=False)), default=0.0)
+    return max(((b - a) / 1e6 for a, b in itertools.pairwise(times)), default=0.0)
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,10 @@ async def test_initialize_rules(ref_server: ServerProcess, work: Path) -> None:
         assert await c.error("process/start", {"processId": "x"}) == (-32602, "missing field `argv`")
         assert await c.error("initialize", {}) == (-32602, "missing field `clientName`")
         assert await c.error("initialize") == (-32602, "invalid type: null, expected struct InitializeParams")
+        assert await c.error("initialize", []) == (
+            -32602,
+            "invalid length 0, expected struct InitializeParams with 2 elements",
+        )
         result = await c.call("initialize", {"clientName": "t"})
         assert set(result) == {"sessionId", "environmentInfo"}
         assert await c.error("process/read", {"processId": "x"}) == (
@@ -245,8 +249,12 @@ async def test_read_semantics(client: Client, work: Path) -> None:
     # maxBytes: the first chunk is always returned whole, later ones must fit
     one = await client.call("process/read", {"processId": "r", "maxBytes": 0})
     assert [c["seq"] for c in one["chunks"]] == seqs[:1] and one["nextSeq"] == seqs[0] + 1
+    # with maxBytes nextSeq is always the last returned seq + 1 (codex), even when nothing was cut off
     after = await client.call("process/read", {"processId": "r", "afterSeq": seqs[0], "maxBytes": 100})
-    assert [c["seq"] for c in after["chunks"]] == seqs[1:] and after["nextSeq"] == full["nextSeq"]
+    assert [c["seq"] for c in after["chunks"]] == seqs[1:] and after["nextSeq"] == seqs[-1] + 1
+    # ... and the next unused seq when no chunk is returned
+    none = await client.call("process/read", {"processId": "r", "afterSeq": seqs[-1], "maxBytes": 100})
+    assert none["chunks"] == [] and none["nextSeq"] == full["nextSeq"]
     beyond = await client.call("process/read", {"processId": "r", "afterSeq": 1000, "waitMs": 2000})
     assert beyond["chunks"] == [] and beyond["closed"]  # closed: returns at once
     assert await client.error("process/read", {"processId": "nope"}) == (-32600, "unknown process id nope")
@@ -342,6 +350,22 @@ async def test_signal_interrupt(client: Client, work: Path) -> None:
         -32602,
         "unknown variant `kill`, expected `interrupt`",
     )
+
+
+async def test_tty_killed_by_signal_exits_1(client: Client, work: Path) -> None:
+    """codex reports exitCode 1 for a PTY process killed by any signal (pipes: 128 + signal)."""
+    for pid, script in (("t-exit", "exit 3"), ("t-term", "kill -TERM $$"), ("t-int", "kill -INT $$")):
+        await client.call("process/start", {**start_params(pid, ["/bin/sh", "-c", script], work), "tty": True})
+    await client.call("process/start", {**start_params("t-sig", ["/bin/sleep", "30"], work), "tty": True})
+    await client.call("process/start", {**start_params("t-kill", ["/bin/sleep", "30"], work), "tty": True})
+    await asyncio.sleep(0.2)
+    assert await client.call("process/signal", {"processId": "t-sig", "signal": "interrupt"}) == {}
+    assert await client.call("process/terminate", {"processId": "t-kill"}) == {"running": True}
+    codes = {}
+    for pid in ("t-exit", "t-term", "t-int", "t-sig", "t-kill"):
+        await client.wait_closed_notification(pid)
+        codes[pid] = client.notifications("process/exited", pid)[0]["exitCode"]
+    assert codes == {"t-exit": 3, "t-term": 1, "t-int": 1, "t-sig": 1, "t-kill": 1}
 
 
 async def test_terminate_kills_process_group(client: Client, work: Path) -> None:
@@ -501,6 +525,9 @@ async def test_fs_methods(client: Client, work: Path) -> None:
         -32004,
         "unknown file handle `h`",
     )
+    # like codex, closing a closed or never-opened handle is not an error
+    assert await client.call("fs/close", {"handleId": "h"}) == {}
+    assert await client.call("fs/close", {"handleId": "never"}) == {}
 
 
 async def test_fs_uri_errors(client: Client, work: Path) -> None:

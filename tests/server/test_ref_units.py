@@ -18,9 +18,12 @@ from execserver_ref.envelope import (
     encode_result,
     parse_frame,
 )
-from execserver_ref.handlers.process import READ, START
+from execserver_ref.connection import INITIALIZE
+from execserver_ref.handlers.fs import CLOSE, OPEN, READ_FILE, REMOVE
+from execserver_ref.handlers.process import READ, START, TERMINATE
 from execserver_ref.outbound import Outbound
 from execserver_ref.params import Base64, UInt, b64decode, parse_file_uri
+from execserver_ref.process import exit_code_of
 from execserver_ref.retention import Chunk, Retention
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,6 +99,60 @@ def test_params_messages() -> None:
     assert _err(Base64(), "!") == (-32602, "Invalid symbol 33, offset 0.")
 
 
+def test_params_sequence_form() -> None:
+    """serde accepts a struct as a JSON array of its fields in codex's declaration order (observed)."""
+    assert _err(INITIALIZE, []) == (-32602, "invalid length 0, expected struct InitializeParams with 2 elements")
+    # resumeSessionId has #[serde(default)]: may be left out
+    assert INITIALIZE.decode(["x"]) == {"clientName": "x", "resumeSessionId": None}
+    assert INITIALIZE.decode(["x", None]) == {"clientName": "x", "resumeSessionId": None}
+    assert _err(INITIALIZE, [5]) == (-32602, "invalid type: number, expected a string")
+    assert _err(INITIALIZE, ["x", None, 1]) == (-32602, "invalid length 3, expected fewer elements in array")
+    assert _err(TERMINATE, []) == (-32602, "invalid length 0, expected struct TerminateParams with 1 element")
+    assert _err(CLOSE, ["h", 1]) == (-32602, "invalid length 2, expected fewer elements in array")
+    # Option fields without #[serde(default)] are still required in the sequence form
+    assert _err(READ, ["p"]) == (-32602, "invalid length 1, expected struct ReadParams with 4 elements")
+    assert READ.decode(["p", 1, None, 2]) == {"processId": "p", "afterSeq": 1, "maxBytes": None, "waitMs": 2}
+    # WireExecParams has 14 fields; pipeStdin (index 8) and enforceManagedNetwork (11) default
+    head = ["p", None, ["/bin/true"], "file:///w", None, None, {}, False]
+    assert _err(START, head) == (-32602, "invalid length 9, expected struct WireExecParams with 14 elements")
+    assert _err(START, [*head, False, None, None]) == (
+        -32602,
+        "invalid length 12, expected struct WireExecParams with 14 elements",
+    )
+    full = START.decode([*head, True, "zero", None, False, None, None])
+    assert (full["processId"], full["argv"], full["cwd"], full["pipeStdin"], full["arg0"]) == (
+        "p",
+        ["/bin/true"],
+        "/w",
+        True,
+        "zero",
+    )
+    assert _err(START, ["p", 5]) == (-32602, "invalid type: number, expected struct ExecMetadata")
+    # fs structs carry an unnamed defaulted slot before sandbox; sandbox itself is required
+    assert _err(READ_FILE, ["file:///a"]) == (
+        -32602,
+        "invalid length 2, expected struct WireFsReadFileParams with 3 elements",
+    )
+    assert READ_FILE.decode(["file:///a", None, None]) == {"path": "/a", "sandbox": None}
+    assert _err(READ_FILE, ["file:///a", 5]) == (-32602, "invalid type: number, expected a boolean")
+    assert _err(REMOVE, ["file:///a", True, True]) == (
+        -32602,
+        "invalid length 4, expected struct WireFsRemoveParams with 5 elements",
+    )
+    assert _err(OPEN, ["h", "file:///a", None, None]) == (-32602, "invalid type: null, expected string or map")
+    assert _err(OPEN, ["h", "file:///a", "x", None]) == (-32602, "unknown variant `x`, expected `read` or `replace`")
+    assert OPEN.decode(["h", "file:///a", "read", None]) == {"handleId": "h", "path": "/a", "sandbox": None}
+    # the unnamed slots do not exist in the map form
+    assert READ_FILE.decode({"path": "file:///a"}) == {"path": "/a", "sandbox": None}
+
+
+def test_exit_code_rule() -> None:
+    """Pipes: 128 + signal; PTY: 1 for any signal (portable_pty ``ExitStatus::with_signal``)."""
+    assert exit_code_of(3) == 3 and exit_code_of(3, tty=True) == 3
+    assert exit_code_of(-9) == 137 and exit_code_of(-2) == 130
+    assert exit_code_of(-9, tty=True) == 1 and exit_code_of(-15, tty=True) == 1
+
+
 @given(st.binary(max_size=64))
 def test_base64_roundtrip(data: bytes) -> None:
     import base64
@@ -127,18 +184,13 @@ def test_retention_evicts_oldest_to_cap() -> None:
 
 def test_select_rules() -> None:
     r = _retention([10, 20, 30], cap=1000)
-    assert [c.seq for c in r.select(0, None)[0]] == [1, 2, 3]
-    assert r.select(0, None)[1] is False
-    assert [c.seq for c in r.select(1, None)[0]] == [2, 3]
-    assert r.select(3, None) == ([], False)
-    chunks, cut = r.select(0, 0)  # first chunk always whole
-    assert [c.seq for c in chunks] == [1] and cut
-    chunks, cut = r.select(0, 25)  # 10 fits, 10+20 > 25 stops
-    assert [c.seq for c in chunks] == [1] and cut
-    chunks, cut = r.select(0, 30)  # exactly reached
-    assert [c.seq for c in chunks] == [1, 2] and cut
-    chunks, cut = r.select(1, 1000)
-    assert [c.seq for c in chunks] == [2, 3] and not cut
+    assert [c.seq for c in r.select(0, None)] == [1, 2, 3]
+    assert [c.seq for c in r.select(1, None)] == [2, 3]
+    assert r.select(3, None) == []
+    assert [c.seq for c in r.select(0, 0)] == [1]  # first chunk always whole
+    assert [c.seq for c in r.select(0, 25)] == [1]  # 10 fits, 10+20 > 25 stops
+    assert [c.seq for c in r.select(0, 30)] == [1, 2]  # exactly reached
+    assert [c.seq for c in r.select(1, 1000)] == [2, 3]
 
 
 @given(
@@ -150,7 +202,7 @@ def test_select_rules() -> None:
 def test_select_properties(sizes: list[int], after: int, max_bytes: int | None, cap: int) -> None:
     r = _retention(sizes, cap)
     assert r.total <= cap
-    chunks, _ = r.select(after, max_bytes)
+    chunks = r.select(after, max_bytes)
     seqs = [c.seq for c in chunks]
     assert seqs == sorted(seqs) and all(s > after for s in seqs)
     retained_after = [c.seq for c in r if c.seq > after]

@@ -6,7 +6,19 @@ from typing import TYPE_CHECKING, Any
 
 from execserver_ref import fs
 from execserver_ref.handlers import Route
-from execserver_ref.params import AnyStruct, Base64, Bool, Field, FileUri, Opt, Str, Struct, UInt, to_file_uri
+from execserver_ref.params import (
+    AnyStruct,
+    Base64,
+    Bool,
+    Field,
+    FileUri,
+    Opt,
+    Str,
+    Struct,
+    UInt,
+    Variant,
+    to_file_uri,
+)
 
 if TYPE_CHECKING:
     from execserver_ref.connection import Connection
@@ -16,26 +28,33 @@ def _sandbox() -> Field:
     return Field("sandbox", Opt(AnyStruct("WireFileSystemSandboxContext")), required=False)
 
 
-def _path_struct(name: str, *extra: Field) -> Struct:
-    return Struct(name, [Field("path", FileUri()), *extra, _sandbox()])
+def _unnamed_flag() -> Field:
+    """A ``#[serde(default)] Option<bool>`` codex field before ``sandbox`` whose wire name is not observed:
+    it only occupies its slot in the sequence form (``[path, …, null, sandbox]``)."""
+    return Field(None, Opt(Bool()), required=False, seq_default=True)
 
 
-READ_FILE = _path_struct("FsReadFileParams")
+def _path_struct(name: str, *extra: Field, flag: bool = True) -> Struct:
+    return Struct(name, [Field("path", FileUri()), *extra, *([_unnamed_flag()] if flag else []), _sandbox()])
+
+
+# Struct names and sequence layouts (field count, order, defaults) as observed on codex 0.169.0.
+READ_FILE = _path_struct("WireFsReadFileParams")
 WRITE_FILE = _path_struct(
-    "FsWriteFileParams",
+    "WireFsWriteFileParams",
     Field("dataBase64", Base64("fs/writeFile requires valid base64 dataBase64: ", code_request=True)),
 )
-CREATE_DIRECTORY = _path_struct("FsCreateDirectoryParams", Field("recursive", Opt(Bool()), required=False))
-GET_METADATA = _path_struct("FsGetMetadataParams")
-CANONICALIZE = _path_struct("FsCanonicalizeParams")
-READ_DIRECTORY = _path_struct("FsReadDirectoryParams")
+CREATE_DIRECTORY = _path_struct("WireFsCreateDirectoryParams", Field("recursive", Opt(Bool()), required=False))
+GET_METADATA = _path_struct("WireFsGetMetadataParams")
+CANONICALIZE = _path_struct("WireFsCanonicalizeParams", flag=False)
+READ_DIRECTORY = _path_struct("WireFsReadDirectoryParams", flag=False)
 REMOVE = _path_struct(
-    "FsRemoveParams",
+    "WireFsRemoveParams",
     Field("recursive", Opt(Bool()), required=False),
     Field("force", Opt(Bool()), required=False),
 )
 COPY = Struct(
-    "FsCopyParams",
+    "WireFsCopyParams",
     [
         Field("sourcePath", FileUri()),
         Field("destinationPath", FileUri()),
@@ -43,7 +62,16 @@ COPY = Struct(
         _sandbox(),
     ],
 )
-OPEN = Struct("FsOpenParams", [Field("handleId", Str()), Field("path", FileUri()), _sandbox()])
+OPEN = Struct(
+    "WireFsOpenParams",
+    [
+        Field("handleId", Str()),
+        Field("path", FileUri()),
+        # codex's open mode (`read` | `replace`, wire name not observed); the reference always reads
+        Field(None, Variant(("read", "replace")), required=False, seq_default=True),
+        _sandbox(),
+    ],
+)
 READ_BLOCK = Struct(
     "FsReadBlockParams",
     [Field("handleId", Str()), Field("offset", UInt("u64")), Field("len", UInt("usize"))],

@@ -32,16 +32,19 @@ START = Struct(
     "WireExecParams",
     [
         Field("processId", Str()),
+        Field("metadata", Opt(AnyStruct("ExecMetadata")), required=False),
         Field("argv", Seq(Str())),
         Field("cwd", FileUri()),
         Field("envPolicy", Opt(AnyStruct("ExecEnvPolicy")), required=False),
+        Field("shellSnapshot", Opt(AnyStruct("ShellSnapshotRequest")), required=False),
         Field("env", StrMap()),
         Field("tty", Bool()),
-        Field("pipeStdin", Bool(), required=False, default=False),
+        Field("pipeStdin", Bool(), required=False, default=False, seq_default=True),
         Field("arg0", Opt(Str()), required=False),
         Field("sandbox", Opt(AnyStruct("WireFileSystemSandboxContext")), required=False),
-        Field("enforceManagedNetwork", Bool(), required=False, default=False),
+        Field("enforceManagedNetwork", Bool(), required=False, default=False, seq_default=True),
         Field("managedNetwork", Opt(AnyValue()), required=False),
+        Field("networkProxy", Opt(AnyStruct("RemoteNetworkProxyLaunchConfig")), required=False),
     ],
 )
 READ = Struct(
