@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from refclient import Client, start_params
+from .refclient import Client, start_params
 
 # four distinct output chunks, separated so each read() returns one
 FOUR_CHUNKS = ["/bin/sh", "-c", "for x in A B C D; do printf $x; sleep 0.05; done"]

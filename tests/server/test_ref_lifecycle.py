@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import websockets
-from conftest import pids_with, rss_kib, server_pid
-from refclient import Client, start_params
+
+from .procutil import pids_with, rss_kib, server_pid
+from .refclient import Client, start_params
 
 
 def _marker() -> str:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import websockets
-from refclient import Client, b64, start_params, uri
 
 from pytest_execserver.launch import ServerProcess
+
+from .refclient import Client, b64, start_params, uri
 
 # ---------------------------------------------------------------------- transport
 

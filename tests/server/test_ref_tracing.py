@@ -6,11 +6,11 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import server_pid
-from refclient import Client, start_params
-
 from pytest_execserver.confine import choose_confinement
 from pytest_execserver.launch import start_server
+
+from .procutil import server_pid
+from .refclient import Client, start_params
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT = "b7ad6b7169203331"

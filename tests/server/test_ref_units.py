@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from execserver_ref.connection import INITIALIZE
 from execserver_ref.envelope import (
     ClientReply,
     FrameError,
@@ -18,7 +19,6 @@ from execserver_ref.envelope import (
     encode_result,
     parse_frame,
 )
-from execserver_ref.connection import INITIALIZE
 from execserver_ref.handlers.fs import CLOSE, OPEN, READ_FILE, REMOVE
 from execserver_ref.handlers.process import READ, START, TERMINATE
 from execserver_ref.outbound import Outbound

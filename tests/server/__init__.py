@@ -1,0 +1,1 @@
+"""Tests of the reference exec-server (``execserver_ref``); ``conformance/`` compares it with codex."""
