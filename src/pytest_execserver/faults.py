@@ -14,7 +14,7 @@ Kinds and parameters (times in milliseconds):
                   soon as the client reports the cut, so reconnects get through)
 ``down``          proxy disabled (connections refused) for ``duration_ms`` (200)
 ``receiver_lag``  client side: the consumer pauses for ``pause_ms`` (500); ``queue_limit`` shrinks the
-                  client's queue so the pause overflows it
+                  notification queues (of running processes too) so the pause overflows them
 
 ``latency``/``bandwidth``/``slicer``/``down``/``receiver_lag`` also take ``at_ms`` (0: when to apply,
 relative to the test's start) and ``duration_ms`` (``None``: until the test ends).

@@ -285,6 +285,7 @@ def exec_proxy(
     proxy.reset()
     state = _state(request)
     if state is not None:
+        state.fault_errors = injector.errors  # a fault that fails to apply later fails the test (plugin)
         for fault in state.faults:
             injector.schedule(fault)
         injector.run_schedule(state.schedule)

@@ -15,10 +15,13 @@ Event ``op`` names (contract between the client and the checks):
 - ``process`` (invoke at ``process/start`` sent, ok at closed delivered, fail on error) and
   ``first_output`` (invoke at the same moment, ok at the first delivered output chunk), both keyed by
   ``process_id`` so :func:`durations_ms` pairs them.
-- ``recover`` (invoke/ok/fail): a read-back after lag or a seq gap; ``data`` has ``reason`` and ``after_seq``.
+- ``recover`` (invoke/ok/fail): a read-back; ``data`` has ``reason`` (``lag``: queue overflow, ``gap``: a
+  seq hole, ``reconnect``: right after a resumed session, ``idle``: a silent stream's probe found more) and
+  ``after_seq``.
 - ``reconnect`` (invoke/ok/fail): transport re-established with ``resumeSessionId``.
 - ``transport_error`` (info): a typed TransportError raised to waiters, ``data`` has ``message``.
-- ``fault`` (info): a fault applied or removed by the harness, ``data`` has ``kind`` and params.
+- ``fault`` (info, client ``harness``): ``data`` has the fault's ``kind`` and params, and ``action``:
+  ``apply``, ``remove``, or ``error`` (it could not be applied/removed; ``message`` says why).
 """
 
 from __future__ import annotations

@@ -9,6 +9,12 @@ removes them after their duration, records each apply/remove as a ``fault`` hist
 toxic is added, and removed as soon as the history shows the cut (a ``reconnect`` or ``transport_error``
 after the toxic went in) or after ``hold_ms``, whichever comes first (``after_bytes`` cuts wait for the
 byte limit to be reached, so only the observed cut removes them).
+
+A fault that cannot be applied (a Toxiproxy API error, an unreachable Toxiproxy) is never skipped
+silently: the toxics it did add are taken out again, a ``fault`` event with ``action="error"`` is recorded,
+the message (naming the fault and the error) goes to :attr:`Injector.errors`, and :class:`FaultApplyError`
+is raised -- to the caller when the fault is applied at once, or, for a timed fault, kept in ``errors``,
+which the plugin turns into a failure of the test.
 """
 
 from __future__ import annotations
@@ -30,8 +36,12 @@ HARNESS = "harness"
 _POLL_S = 0.005
 
 
+class FaultApplyError(RuntimeError):
+    """A fault could not be applied (or removed); the message names the fault and the underlying error."""
+
+
 class LaggableClient(Protocol):
-    queue_limit: int
+    queue_limit: int  # setting it resizes the queues of the client's running processes too
 
     def pause_consumer(self, ms: float) -> None: ...
 
@@ -43,10 +53,7 @@ def record_fault(history: History | None, action: str, fault: Fault, **extra: An
     data = {k: v for k, v in fault.describe().items() if k != "kind"}
     data.update(extra)
     data["action"] = action
-    try:
-        history.record("info", "fault", HARNESS, **{"kind": fault.kind, **data})
-    except TypeError:  # History.record's own ``kind`` parameter shadows the data key
-        history.record("info", "fault", HARNESS, fault_kind=fault.kind, **data)
+    history.record("info", "fault", HARNESS, kind=fault.kind, **data)
 
 
 class Injector:
@@ -100,8 +107,10 @@ class Injector:
                 _, _, action = heapq.heappop(self._queue)
             try:
                 action()
+            except FaultApplyError:
+                pass  # already in self.errors (the plugin fails the test with it)
             except Exception as exc:  # recorded, reported by the plugin; never kills the timeline
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self.errors.append(f"fault timeline: {type(exc).__name__}: {exc}")
 
     # ------------------------------------------------------------------------------------- faults
 
@@ -126,25 +135,37 @@ class Injector:
             self._at(self.elapsed_ms() + duration_ms, lambda: self.remove(token))
 
     def apply(self, fault: Fault) -> int:
-        """Apply now; returns a token for :meth:`remove`."""
+        """Apply now; returns a token for :meth:`remove`. Raises :class:`FaultApplyError` if it cannot."""
         with self._lock:
             token = next(self._ids)
             names: list[str] = []
+            try:
+                if fault.kind == "down":
+                    self.control.disable(self.proxy)
+                elif fault.kind == "receiver_lag":
+                    for client in self.clients():
+                        if fault.params["queue_limit"] is not None:
+                            client.queue_limit = int(fault.params["queue_limit"])  # running processes too
+                        client.pause_consumer(float(fault.params["pause_ms"]))
+                else:
+                    for spec in fault.toxics(prefix=f"x{next(self._names)}-"):
+                        self._add_toxic(spec)
+                        names.append(spec.name)
+            except Exception as exc:
+                for name in names:  # no half-applied fault
+                    with contextlib.suppress(ToxiproxyError):
+                        self.control.remove_toxic(self.proxy, name)
+                raise self._failed("applied", fault, exc) from exc
             self.applied.append(fault)
-            if fault.kind == "down":
-                self.control.disable(self.proxy)
-            elif fault.kind == "receiver_lag":
-                for client in self.clients():
-                    if fault.params["queue_limit"] is not None:
-                        client.queue_limit = int(fault.params["queue_limit"])
-                    client.pause_consumer(float(fault.params["pause_ms"]))
-            else:
-                for spec in fault.toxics(prefix=f"x{next(self._names)}-"):
-                    self._add_toxic(spec)
-                    names.append(spec.name)
             self._active[token] = (fault, names)
             record_fault(self.history, "apply", fault, at_ms=round(self.elapsed_ms(), 1), toxics=names)
             return token
+
+    def _failed(self, what: str, fault: Fault, exc: BaseException) -> FaultApplyError:
+        message = f"fault {fault!r} could not be {what} at +{self.elapsed_ms():.0f}ms: {type(exc).__name__}: {exc}"
+        self.errors.append(message)
+        record_fault(self.history, "error", fault, at_ms=round(self.elapsed_ms(), 1), message=message)
+        return FaultApplyError(message)
 
     def _add_toxic(self, spec: ToxicSpec) -> None:
         self.control.add_toxic(self.proxy, spec.type, spec.attributes, name=spec.name, stream=spec.stream,
@@ -156,11 +177,17 @@ class Injector:
             if entry is None:
                 return
             fault, names = entry
-            if fault.kind == "down":
-                self.control.enable(self.proxy)
-            for name in names:
-                with contextlib.suppress(ToxiproxyError):
-                    self.control.remove_toxic(self.proxy, name)
+            try:
+                if fault.kind == "down":
+                    self.control.enable(self.proxy)
+                for name in names:
+                    try:
+                        self.control.remove_toxic(self.proxy, name)
+                    except ToxiproxyError as exc:
+                        if exc.status != 404:  # 404: already gone (e.g. the proxy was reset)
+                            raise
+            except Exception as exc:
+                raise self._failed("removed", fault, exc) from exc
             record_fault(self.history, "remove", fault, at_ms=round(self.elapsed_ms(), 1))
 
     def _watch_cut(self, token: int, fault: Fault) -> None:
@@ -207,7 +234,7 @@ class Injector:
         if self._thread is not None:
             self._thread.join(timeout=5)
         for token in list(self._active):
-            with contextlib.suppress(ToxiproxyError):
+            with contextlib.suppress(FaultApplyError):
                 self.remove(token)
         with contextlib.suppress(ToxiproxyError):
             for toxic in self.control.toxics(self.proxy):

@@ -43,7 +43,7 @@ from pytest_execserver.fixtures import (  # noqa: F401 - fixtures are found on t
 from pytest_execserver.history import HistoryEvent, durations_ms
 from pytest_execserver.invariants import check_all, fault_kind, format_violations
 from pytest_execserver.options import Settings, addoption, settings_from_config
-from pytest_execserver.report import Summary
+from pytest_execserver.report import Summary, report_outcome
 from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState
 from pytest_execserver.schedule import derive_seed, draw_schedule, format_schedule
 from pytest_execserver.toxi import ToxiproxyError, select_backend
@@ -167,7 +167,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             state.mode = str(callspec.params["exec_mode"])
         else:
             modes = markers.marker_modes(item, item.get_closest_marker("exec_mode"))
-            state.mode = modes[0] if modes else None
+            state.mode = modes[0] if modes else settings.modes[0]  # the exec_mode fixture's fallback
         item.stash[TEST_KEY] = state
 
 
@@ -201,13 +201,15 @@ def _evaluate(item: pytest.Item, state: TestState) -> str | None:
     settings = item.config.stash[SETTINGS_KEY]
     history = state.history
     problems: list[str] = []
+    if state.fault_errors:
+        problems.append(fault_errors_text(state.fault_errors))
     if history is None:
         if state.budgets:
             state.record["budgets"] = [{"phase": b.phase, "ok": False, "message": "no history"} for b in
                                        state.budgets]
-            return ("latency_budget needs the test's history: use exec_client / exec_client_factory or "
-                    "request exec_history and pass it to the client")
-        return None
+            problems.append("latency_budget needs the test's history: use exec_client / exec_client_factory "
+                            "or request exec_history and pass it to the client")
+        return "\n".join(problems) if problems else None
     events = history.events
     results = check_all(events, now_ns=time.monotonic_ns())
     state.record["invariants"] = {name: [v.to_json() for v in vs] for name, vs in results.items()}
@@ -221,6 +223,12 @@ def _evaluate(item: pytest.Item, state: TestState) -> str | None:
     ]
     problems.extend(r.message() for r in budget_results if not r.ok)
     return "\n".join(problems) if problems else None
+
+
+def fault_errors_text(errors: list[str]) -> str:
+    """The failure text for faults that could not be applied: the test did not run under them."""
+    return ("fault injection failed, so the test did not run under the fault(s) it asked for:\n"
+            + "\n".join(f"  {e}" for e in errors))
 
 
 def _durations(events: list[HistoryEvent]) -> dict[str, list[float]]:
@@ -250,9 +258,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     spans = otel.drain()
     record = state.record
     if state.history is not None:
-        state.applied_kinds.update(fault_kind(e) for e in state.history.events if e.op == "fault")
+        state.applied_kinds.update(fault_kind(e) for e in state.history.events
+                                   if e.op == "fault" and e.data.get("action") == "apply")
     record.update({"nodeid": item.nodeid, "seed": state.seed, "faults": state.fault_kinds(),
-                   "mode": state.mode})
+                   "mode": state.mode or settings.modes[0], "fault_errors": list(state.fault_errors)})
     if state.schedule:
         record["schedule"] = [s.describe() for s in state.schedule]
     if state.history is not None:
@@ -276,9 +285,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("execserver artifacts", "\n".join(f"{k}: {v}" for k, v in paths.items())))
     if call.excinfo is not None and call.excinfo.errisinstance(ExecServerCheckFailed):
         report.longrepr = f"{item.nodeid}: execserver checks failed\n{call.excinfo.value}"
-    elif report.failed and record.get("invariants") and any(record["invariants"].values()):
-        text = "\n".join(f"[{n}] {v['message']}" for n, vs in record["invariants"].items() for v in vs)
-        report.sections.append(("execserver invariants", text))
+    else:
+        if report.failed and record.get("invariants") and any(record["invariants"].values()):
+            text = "\n".join(f"[{n}] {v['message']}" for n, vs in record["invariants"].items() for v in vs)
+            report.sections.append(("execserver invariants", text))
+        if report.failed and state.fault_errors:
+            report.sections.append(("execserver fault errors", fault_errors_text(state.fault_errors)))
     report.execserver = record  # type: ignore[attr-defined]
     return report
 
@@ -292,16 +304,17 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "execserver", None)
         if report.when == "call" and isinstance(record, dict):
-            self.config.stash[SUMMARY_KEY].add(record, report.outcome)
+            self.config.stash[SUMMARY_KEY].add(record, report_outcome(report))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if getattr(self.config, "workerinput", None) is not None:
             return
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report is not None:
-            header = {**settings.header(), "toxiproxy_backend": _backend_name(settings),
-                      "confinement": _confinement_name(settings)}
-            self.config.stash[SUMMARY_KEY].write_json(settings.report, header)
+            summary = self.config.stash[SUMMARY_KEY]
+            header = {**settings.header(), "modes": summary.modes_run(),
+                      "toxiproxy_backend": _backend_name(settings), "confinement": _confinement_name(settings)}
+            summary.write_json(settings.report, header)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         config = self.config

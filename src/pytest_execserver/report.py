@@ -14,6 +14,18 @@ from typing import Any
 from pytest_execserver.budgets import PHASES, LatencyStats
 from pytest_execserver.invariants import INVARIANTS
 
+
+def report_outcome(report: Any) -> str:
+    """``passed``/``failed``/``skipped``, or ``xfailed``/``xpassed`` for an ``xfail`` test (pytest reports
+    those as skipped/passed with ``wasxfail`` set)."""
+    if hasattr(report, "wasxfail"):
+        if report.skipped:
+            return "xfailed"
+        if report.passed:
+            return "xpassed"
+    return str(report.outcome)
+
+
 EXTRA_PHASES = ("reconnect", "recovery")  # reconnect invoke->ok; fault applied -> reconnect ok
 NO_FAULT = "none"
 
@@ -46,6 +58,10 @@ class Summary:
             for k in ("measured_ms", "covered_ms"):
                 self.coverage[phase][k] += float(cov.get(k, 0.0))
         self.budget_failures += sum(1 for b in record.get("budgets") or [] if not b.get("ok"))
+
+    def modes_run(self) -> list[str]:
+        """The client modes of the recorded tests (for the JSON header)."""
+        return sorted({str(t["mode"]) for t in self.tests if t.get("mode")})
 
     def latency(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

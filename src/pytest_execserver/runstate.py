@@ -31,6 +31,7 @@ class TestState:
     server_log: Path | None = None
     server_log_offset: int = 0
     applied_kinds: set[str] = field(default_factory=set)
+    fault_errors: list[str] = field(default_factory=list)  # the injector's errors (same list object)
     record: dict[str, Any] = field(default_factory=dict)  # results, attached to the call report
 
     __test__ = False  # not a test class

@@ -131,6 +131,23 @@ async def run_all(client: ExecClient, history: ExecHistory, workloads: Sequence[
     return [check_result(r, w) for r, w in zip(results, workloads, strict=True)]
 
 
+@dataclass
+class Chaos:
+    """The usual trio for one test (the ``chaos`` fixture): the client, its history and the scratch dir the
+    server may use. Defined here, not in ``conftest.py``: test modules import it, and ``conftest`` is an
+    ambiguous module name when ``tests/plugin`` and ``tests/chaos`` are collected together."""
+
+    client: ExecClient
+    history: ExecHistory
+    scratch: Path
+
+    async def run(self, workload: Workload, timeout: float = 30.0) -> ProcessResult:
+        return await run_workload(self.client, self.history, workload, self.scratch, timeout)
+
+    async def run_all(self, *workloads: Workload, timeout: float = 30.0) -> list[ProcessResult]:
+        return await run_all(self.client, self.history, workloads, self.scratch, timeout)
+
+
 # ------------------------------------------------------------------------------------------ history helpers
 
 
@@ -140,7 +157,7 @@ def ops(history: ExecHistory, op: str, kind: str | None = None) -> list[Any]:
 
 def faults_applied(history: ExecHistory, kind: str) -> list[Any]:
     return [e for e in history.select("fault") if e.data.get("action") == "apply"
-            and (e.data.get("kind") or e.data.get("fault_kind")) == kind]
+            and e.data.get("kind") == kind]
 
 
 def assert_fault_applied(history: ExecHistory, proxy: Any, kind: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from chaos_kit import (
+    Chaos,
     assert_fault_applied,
     assert_recovered_by_read,
     faults_applied,
@@ -19,7 +20,6 @@ from chaos_kit import (
     seq_workload,
     start_workload,
 )
-from conftest import Chaos
 
 from pytest_execserver.faults import DEFAULT_HOLD_MS
 from pytest_execserver.fixtures import ExecProxy

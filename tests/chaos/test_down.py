@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from chaos_kit import (
+    Chaos,
     assert_fault_applied,
     assert_prefix,
     assert_recovered_by_read,
@@ -22,7 +23,6 @@ from chaos_kit import (
     seq_workload,
     start_workload,
 )
-from conftest import Chaos
 
 from pytest_execserver.client import TransportError
 from pytest_execserver.fixtures import ClientFactory, ExecProxy

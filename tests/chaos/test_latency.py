@@ -8,8 +8,7 @@ margin (2 noisy cores); the test body also checks the fault really took effect (
 from __future__ import annotations
 
 import pytest
-from chaos_kit import assert_fault_applied, blob_workload, min_ms, paced_workload, seq_workload
-from conftest import Chaos
+from chaos_kit import Chaos, assert_fault_applied, blob_workload, min_ms, paced_workload, seq_workload
 
 from pytest_execserver.fixtures import ExecProxy
 

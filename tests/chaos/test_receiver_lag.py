@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from chaos_kit import assert_fault_applied, blob_workload, ops, paced_workload, seq_workload
-from conftest import Chaos
+from chaos_kit import Chaos, assert_fault_applied, blob_workload, ops, paced_workload, seq_workload
 
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.invariants import ExecHistory
@@ -39,9 +38,9 @@ def longest_stall_ms(history: ExecHistory) -> float:
     [
         lag("pause-500", 500),
         lag("pause-500-queue-4", 500, queue_limit=4),
-        # mid-stream without queue_limit: the plugin sets client.queue_limit, which only reaches processes
-        # started later (the running ones keep their queue size), so overflow is tested from the start
         lag("mid-stream-1000", 1000, at_ms=350),
+        # the limit lands while the processes run: their queues shrink too, so the pause overflows them
+        lag("mid-stream-1000-queue-4", 1000, queue_limit=4, at_ms=350),
     ],
 )
 async def test_receiver_lag(chaos: Chaos, exec_proxy: ExecProxy, pause_ms: int, queue_limit: int | None) -> None:

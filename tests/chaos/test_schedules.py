@@ -3,7 +3,8 @@ long stream runs and short processes keep starting. Same seed, same schedule; th
 
 A fault can cut the connection while a ``process/start`` is in flight: the client then raises
 ``StartOutcomeUnknown`` (it never re-sends a start blindly) -- a typed outcome, which the short-process loop
-accepts; the long stream must always complete byte-exact.
+accepts, and after which the long stream is started again under a new process id (a schedule may open with
+a cut a few ms in); once started, the long stream must complete byte-exact.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import asyncio
 import time
 
 import pytest
-from chaos_kit import assert_bytes, paced_workload, seq_workload, start_workload
-from conftest import Chaos
+from chaos_kit import Chaos, assert_bytes, paced_workload, seq_workload, start_workload
 
 from pytest_execserver.client import StartOutcomeUnknown
 from pytest_execserver.fixtures import ExecProxy
@@ -46,7 +46,14 @@ def schedule(name: str, kinds: tuple[str, ...], *, seed: int | None, duration_ms
 async def test_seeded_schedule(chaos: Chaos, exec_proxy: ExecProxy, kinds: tuple[str, ...], duration_ms: int) -> None:
     started = time.monotonic()
     stream = paced_workload(duration_ms // 25 + 8, per_batch=100, sleep_s=0.025)  # outlasts the window
-    handle = await start_workload(chaos.client, chaos.history, stream, chaos.scratch)
+    for attempt in range(5):
+        try:
+            handle = await start_workload(chaos.client, chaos.history, stream, chaos.scratch)
+            break
+        except StartOutcomeUnknown:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.05)
 
     completed = unknown = 0
     while time.monotonic() - started < duration_ms / 1000:  # short processes under whatever fault is active
@@ -62,6 +69,6 @@ async def test_seeded_schedule(chaos: Chaos, exec_proxy: ExecProxy, kinds: tuple
     assert result.exit_code == stream.exit_code
     assert completed >= 2, f"only {completed} short processes completed ({unknown} with unknown start outcome)"
 
-    applied = {e.data.get("kind") or e.data.get("fault_kind") for e in chaos.history.select("fault")}
+    applied = {e.data.get("kind") for e in chaos.history.select("fault")}
     assert set(kinds) <= applied, f"schedule kinds {set(kinds) - applied} never applied"
     assert not exec_proxy.injector.errors, f"fault injector errors: {exec_proxy.injector.errors}"

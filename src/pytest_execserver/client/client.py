@@ -67,7 +67,7 @@ class ExecClient:
         self.history = history if history is not None else History()
         self.client_id = client_id or f"client-{next(_client_numbers)}"
         self.recovery_deadline_s = recovery_deadline_s
-        self.queue_limit = queue_limit
+        self._queue_limit = max(1, int(queue_limit))
         self.request_timeout_s = request_timeout_s
         self.headers = dict(headers or {})
         self.consumer_delay_s = consumer_delay_s
@@ -178,7 +178,20 @@ class ExecClient:
             await self.transport.close()
         self._ready.set()
 
-    # ------------------------------------------------------------------ receiver-lag hook
+    # ------------------------------------------------------------------ receiver-lag hooks
+
+    @property
+    def queue_limit(self) -> int:
+        """How many pushed notifications each process may have queued before the client counts receiver lag
+        (overflow is recovered by read-back). Setting it also resizes the queues of running processes."""
+        return self._queue_limit
+
+    @queue_limit.setter
+    def queue_limit(self, limit: int) -> None:
+        self._queue_limit = max(1, int(limit))
+        for handle in self.processes.values():
+            if not handle.done.is_set():
+                handle.set_queue_limit(self._queue_limit)
 
     def pause_consumer(self, ms: float) -> None:
         """Pause every process consumer for ``ms`` milliseconds (the ``receiver_lag`` fault)."""

@@ -2,7 +2,8 @@
 
 - ``event-stream``: consume pushed ``process/output|exited|closed`` notifications from a bounded queue;
   read back (``process/read afterSeq=<last delivered>``) only to recover from receiver lag (queue
-  overflow), a seq gap, a reconnect, or silence.
+  overflow), a seq gap, a reconnect, or silence. A reconnect wakes a waiting consumer at once (a ``None``
+  marker on its queue), so the read-back does not wait for the idle probe (``IDLE_PROBE_S``).
 - ``legacy-read``: long-poll ``process/read`` until closed, ignoring notifications.
 """
 
@@ -66,6 +67,8 @@ async def consume_event_stream(handle: ProcessHandle) -> None:
         except TimeoutError:
             await _idle_probe(handle)
             continue
+        if event is None:
+            continue  # wake marker from request_recovery (e.g. a reconnect): recover at the loop's top
         if client.consumer_delay_s > 0:
             await asyncio.sleep(client.consumer_delay_s)
         if reassembler.offer(event):

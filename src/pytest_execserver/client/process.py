@@ -47,7 +47,10 @@ class ProcessHandle:
     def __init__(self, client: ExecClient, process_id: str, queue_limit: int) -> None:
         self.client = client
         self.process_id = process_id
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=max(1, queue_limit))
+        # unbounded asyncio queue, bounded by ``queue_limit`` in on_wire_event (so the limit can change while
+        # the process runs); ``None`` is a wake marker: recovery was requested (see request_recovery)
+        self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.queue_limit = max(1, queue_limit)
         self.reassembler = Reassembler()
         self.recover_reason: str | None = None
         self.started = False
@@ -79,15 +82,22 @@ class ProcessHandle:
         """A pushed notification (event-stream mode): queue it, or flag receiver lag on overflow."""
         if self.done.is_set():
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= self.queue_limit:
             if self.recover_reason is None:
-                self.recover_reason = "lag"
+                self.recover_reason = "lag"  # the consumer is busy with a full queue: it sees this next
+            return
+        self.queue.put_nowait(event)
+
+    def set_queue_limit(self, limit: int) -> None:
+        """Change the notification queue bound, also while the process runs (the ``receiver_lag`` fault)."""
+        self.queue_limit = max(1, int(limit))
 
     def request_recovery(self, reason: str) -> None:
+        """Ask the consumer for a read-back, and wake it now if it is waiting for a notification."""
         if self.recover_reason is None:
             self.recover_reason = reason
+        if self.queue.empty():
+            self.queue.put_nowait(None)  # wake marker; a non-empty queue means the consumer loops anyway
 
     def deliver_ready(self) -> None:
         """Hand every in-order event to the user, recording ``deliver:*``."""

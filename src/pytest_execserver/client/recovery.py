@@ -3,6 +3,10 @@
 Order: reconnect (retrying refused connections and ``-32010 session attached`` with backoff),
 re-initialize, re-send in-flight reads and same-``writeId`` writes, then read back every open process
 from its last delivered seq. Past the deadline every waiter gets a :class:`TransportError`.
+
+Each attempt (connect, websocket handshake, ``initialize``) is bounded by a share of the deadline
+(:func:`attempt_budget_s`), so one connection that goes silent mid-handshake -- blackholed, or cut by a
+proxy in a way that never reaches us -- costs one attempt, not the whole deadline.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ if TYPE_CHECKING:
     from pytest_execserver.client.transport import Transport
 
 
+ATTEMPT_SHARE = 3  # an attempt may use a third of the recovery deadline ...
+ATTEMPT_MIN_S = 1.0  # ... but at least this long (the whole remaining time if less is left)
+
+
+def attempt_budget_s(deadline_s: float, remaining_s: float) -> float:
+    """How long one resume attempt may take."""
+    return min(remaining_s, max(ATTEMPT_MIN_S, deadline_s / ATTEMPT_SHARE))
+
+
 def is_retryable(error: BaseException) -> bool:
     """Whether a failed resume attempt may be retried before the deadline."""
     if isinstance(error, ExecServerError):
@@ -31,10 +44,11 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, TransportError | OSError | TimeoutError)
 
 
-async def _attempt(client: ExecClient, session_id: str, remaining: float) -> Transport:
-    transport = await asyncio.wait_for(client.open_transport(), remaining)
+async def _attempt(client: ExecClient, session_id: str, budget: float) -> Transport:
+    until = time.monotonic() + budget
+    transport = await asyncio.wait_for(client.open_transport(), budget)
     try:
-        await asyncio.wait_for(client.initialize_on(transport, session_id), max(0.01, remaining))
+        await asyncio.wait_for(client.initialize_on(transport, session_id), max(0.01, until - time.monotonic()))
     except BaseException:
         await transport.close()
         raise
@@ -61,7 +75,8 @@ async def reconnect(client: ExecClient, reason: str) -> None:
     while (remaining := deadline - time.monotonic()) > 0:
         attempts += 1
         try:
-            transport = await _attempt(client, client.session_id, remaining)
+            transport = await _attempt(client, client.session_id,
+                                       attempt_budget_s(client.recovery_deadline_s, remaining))
             break
         except asyncio.CancelledError:
             raise

@@ -59,6 +59,50 @@ async def test_iterator_survives_reconnect(make_client: MakeClient, forwarder: F
     assert bytes(data) == EXPECTED
 
 
+# "two" is printed while the client is cut off, then the process stays silent for 2 s: nothing pushed after
+# the reconnect wakes the consumer, so only the reconnect itself can trigger the read-back of "two".
+QUIET_AFTER_CUT = "echo one; sleep 0.3; echo two; sleep 2; echo three"
+
+
+async def test_reconnect_reads_back_at_once(make_client: MakeClient, forwarder: Forwarder, history: History) -> None:
+    """Event-stream recovery after a reconnect starts right away, not after the consumer's idle probe (5 s)."""
+    client = await make_client(forwarder.url, mode="event-stream", recovery_deadline_s=5)
+    handle = await client.start(["/bin/sh", "-c", QUIET_AFTER_CUT])
+    async for chunk in handle:
+        assert chunk.data == b"one\n"
+        break
+    forwarder.cut(keep_upstream=True)  # the server keeps the old connection: resume refused (-32010) ...
+    await asyncio.sleep(0.5)
+    forwarder.cut_upstream()  # ... until it lets go, by which time "two" went to the dead connection
+    result = await handle.wait(10)
+    assert result.stdout == b"one\ntwo\nthree\n"
+    (reconnected,) = history.select("reconnect", "ok")
+    recover = [e for e in history.select("recover", "invoke") if e.data.get("reason") == "reconnect"]
+    assert recover, "no read-back with reason 'reconnect'"
+    delay_ms = (recover[0].time_ns - reconnected.time_ns) / 1e6
+    assert 0 <= delay_ms < 1000, f"read-back started {delay_ms:.0f} ms after the reconnect"
+    two = next(e for e in history.select("deliver:output") if e.data["chunk"] == b"two\n")
+    assert (two.time_ns - reconnected.time_ns) / 1e6 < 1000, "output missed during the cut was delivered late"
+
+
+async def test_silent_resume_attempt_is_retried(
+    make_client: MakeClient, forwarder: Forwarder, history: History
+) -> None:
+    """A reconnect whose connection goes silent mid-handshake costs one attempt, not the whole deadline."""
+    client = await make_client(forwarder.url, recovery_deadline_s=6, request_timeout_s=30)
+    handle = await client.start(["/bin/sh", "-c", TICKS])
+    await asyncio.sleep(0.2)
+    forwarder.blackhole = True  # the next connection's upgrade request is swallowed: it hangs, silently
+    forwarder.cut()
+    await asyncio.sleep(0.3)
+    forwarder.blackhole = False
+    result = await handle.wait(10)
+    assert result.stdout == EXPECTED
+    (ok,) = history.select("reconnect", "ok")
+    assert ok.data["attempts"] >= 2
+    assert ok.data["elapsed_ms"] < 4000, "the silent attempt was not abandoned early"
+
+
 async def test_session_attached_is_retried(make_client: MakeClient, forwarder: Forwarder, history: History) -> None:
     """Client side cut while the server still holds the old connection: -32010 until it lets go."""
     client = await make_client(forwarder.url, recovery_deadline_s=5)

@@ -49,7 +49,8 @@ def test_reordered_delivery() -> None:
     h = H().start().out(2, b"b").out(1, b"a").exited(3).closed(4).done()
     vs = messages(check_ordered_output(h.events))
     assert "process 'p1' (client c1): seq 1 (output) delivered after seq 2, expected increasing seq" in vs
-    assert "server sent seq 1 after seq 2 on the wire (reordered; server violation)" in vs
+    assert ("server sent stdout seq 1 after stdout seq 2 on the wire (reordered within the stdout stream; "
+            "server violation)") in vs
 
 
 def test_gap_is_violation_unless_typed_failure() -> None:
@@ -256,3 +257,49 @@ def test_wire_hole_filled_by_recovery_is_fine() -> None:
 def test_young_pending_rpc_is_in_flight() -> None:
     h = clean_run().add("invoke", "rpc:process/read", id=7)
     assert check_transport_reported(h.events, now_ns=int((h.t_ms + 10) * 1e6)) == []
+
+
+# ------------------------------------------------------------------ wire order (per stream)
+
+
+def test_cross_stream_wire_order_is_allowed() -> None:
+    """codex 0.169.0: the stderr chunk with seq 2 arrives before the stdout chunk with seq 1."""
+    h = H().start()
+    h.out(2, b"err\n", stream="stderr", deliver=False).out(1, b"a\n")
+    h.add("info", "deliver:output", pid="p1", seq=2, stream="stderr", chunk=b"err\n")
+    h.out(3, b"b\n").exited(4).closed(5).done()
+    assert check_ordered_output(h.events) == []
+
+
+def test_exited_before_lower_seq_output_is_allowed() -> None:
+    """codex 0.169.0: exited (seq 3) on the wire before the output with seq 2."""
+    h = H().start().out(1, b"a")
+    h.exited(3, deliver=False).out(2, b"b")
+    h.add("info", "deliver:exited", pid="p1", seq=3, code=0, sandbox_denied=None).closed(4).done()
+    assert check_ordered_output(h.events) == []
+
+
+def test_same_stream_wire_reorder_is_a_violation() -> None:
+    h = H().start().out(1, b"a").out(3, b"c", stream="stderr", deliver=False).out(2, b"b", stream="stderr")
+    h.add("info", "deliver:output", pid="p1", seq=3, stream="stderr", chunk=b"c")
+    h.exited(4).closed(5).done()
+    vs = check_ordered_output(h.events)
+    assert len(vs) == 1 and vs[0].seq == 2
+    assert ("server sent stderr seq 2 after stderr seq 3 on the wire (reordered within the stderr stream; "
+            "server violation)") in str(vs[0])
+
+
+def test_wire_duplicate_across_streams_is_a_violation() -> None:
+    h = H().start().out(1, b"a").out(1, b"a", stream="stderr", deliver=False).exited(2).closed(3).done()
+    assert "server sent seq 1 twice on the wire (duplicate output" in messages(check_ordered_output(h.events))
+
+
+def test_closed_must_carry_the_highest_seq() -> None:
+    h = H().start().out(1, b"a").out(3, b"b", stream="stderr", deliver=False).closed(2, deliver=False)
+    h.add("info", "deliver:output", pid="p1", seq=3, stream="stderr", chunk=b"b")
+    h.exited(4, wire=False).done()
+    vs = messages(check_ordered_output(h.events))
+    assert ("server sent closed with seq 2 but output seq 3 came before it on the wire, expected closed to "
+            "carry the highest seq (server violation)") in vs
+    late = H().start().out(1, b"a").exited(2).closed(3).out(4, b"z", stream="stderr", deliver=False).done()
+    assert "server sent output seq 4 after closed (seq 3) on the wire" in messages(check_ordered_output(late.events))

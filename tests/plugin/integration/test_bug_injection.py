@@ -10,6 +10,8 @@ Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/con
 
 pytestmark = pytest.mark.timeout(90)
 
+# stdout only, paced: every line is its own chunk, so the 1st and 2nd output notifications (the ones
+# `--inject-bug reorder` swaps) are on the same stream -- a cross-stream swap would be legitimate.
 TEST = '''
 SCRIPT = "for i in 1 2 3 4; do echo line$i; sleep 0.05; done"
 
@@ -32,8 +34,8 @@ CASES = {
     ),
     "reorder": (
         {"event-stream": "failed", "legacy-read": "failed"},
-        "[[]ordered_output[]] process '*' (client c1): server sent seq 1 after seq 2 on the wire (reordered; "
-        "server violation)",
+        "[[]ordered_output[]] process '*' (client c1): server sent stdout seq 1 after stdout seq 2 on the wire "
+        "(reordered within the stdout stream; server violation)",
     ),
     # legacy-read does not depend on the closed notification (process/read still reports closed)
     "lose-closed": (

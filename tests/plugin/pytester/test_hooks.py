@@ -157,3 +157,47 @@ def test_x(exec_history, i):
     assert data["matrix"]["none"]["ordered_output"] == {"pass": 3, "fail": 1}
     assert len(data["tests"]) == 4 and {t["seed"] for t in data["tests"]} == {t["seed"] for t in data["tests"]}
     result.stdout.fnmatch_lines(["seed 3 (rerun with --execserver-seed 3)*"])
+
+
+def test_report_outcomes_and_modes(inner: Inner, pytester: pytest.Pytester) -> None:
+    """xfail/xpass are recorded as such (not skipped/passed); every record has the mode the test ran in."""
+    pytester.makepyfile(HELPERS + '''
+@pytest.mark.xfail(reason="known bug")
+def test_xf(exec_history):
+    clean(exec_history)
+    assert False
+
+@pytest.mark.xfail(reason="fixed since")
+def test_xp(exec_history):
+    clean(exec_history)
+
+def test_plain(exec_history):
+    clean(exec_history)
+
+def test_skip(exec_history):
+    pytest.skip("not here")
+
+def test_uses_exec_mode(exec_history, exec_mode):
+    clean(exec_history)
+''')
+    out = pytester.path / "r.json"  # inside the rootdir: an existing path outside it would move the rootdir
+    result = inner("--execserver-report", out)
+    result.assert_outcomes(passed=2, xfailed=1, xpassed=1, skipped=1)
+    data = json.loads(out.read_text())
+    outcomes = {t["nodeid"].rsplit("::", 1)[1]: t["outcome"] for t in data["tests"]}
+    assert outcomes == {"test_xf": "xfailed", "test_xp": "xpassed", "test_plain": "passed", "test_skip": "skipped",
+                        "test_uses_exec_mode": "passed"}
+    assert {t["mode"] for t in data["tests"]} == {"event-stream"}
+    assert data["header"]["modes"] == ["event-stream"]
+
+    inner("--execserver-report", out, "--execserver-mode", "legacy-read", "-k", "plain").assert_outcomes(passed=1)
+    data = json.loads(out.read_text())
+    assert [t["mode"] for t in data["tests"]] == ["legacy-read"] and data["header"]["modes"] == ["legacy-read"]
+
+    result = inner("--execserver-report", out, "--execserver-mode", "both", "-k", "plain or uses_exec_mode")
+    result.assert_outcomes(passed=3)
+    data = json.loads(out.read_text())
+    modes = {t["nodeid"].split("::", 1)[1]: t["mode"] for t in data["tests"]}
+    assert modes == {"test_plain": "event-stream", "test_uses_exec_mode[event-stream]": "event-stream",
+                     "test_uses_exec_mode[legacy-read]": "legacy-read"}
+    assert data["header"]["mode"] == "both" and data["header"]["modes"] == ["event-stream", "legacy-read"]
