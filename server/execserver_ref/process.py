@@ -359,9 +359,19 @@ class ManagedProcess:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait_change(self, timeout: float) -> None:
+    def wait_change(self, timeout: float) -> Awaitable[None]:
+        """Wait (at most ``timeout`` s) for the next output, exit or close.
+
+        The waiter is registered here, synchronously, not when the returned coroutine first runs: a caller
+        that wraps it in a task would otherwise miss a change that lands before the task starts (a lost
+        wake-up that made a long-poll ``process/read`` sleep its whole ``waitMs`` after the process closed).
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
+        return self._await_change(future, timeout)
+
+    @staticmethod
+    async def _await_change(future: asyncio.Future[None], timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(future, timeout)
 

@@ -325,9 +325,10 @@ class _Reporter:
         if not lines and not settings.unconfined and settings.report is None:
             return
         terminalreporter.section("execserver")
+        modes = ", ".join(config.stash[SUMMARY_KEY].modes_run()) or settings.mode
         terminalreporter.write_line(
             f"seed {settings.seed} (rerun with --execserver-seed {settings.seed}), server {settings.server}, "
-            f"toxiproxy {_backend_name(settings)}, mode {settings.mode}"
+            f"toxiproxy {_backend_name(settings)}, modes run: {modes}"
         )
         for line in lines:
             terminalreporter.write_line(line)
