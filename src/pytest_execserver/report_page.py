@@ -16,8 +16,13 @@ from typing import Any
 
 PHASE_FOR_PICTURE = ("process", "first_output", "rpc", "connect", "initialize")
 _BAR_HEIGHT = 14
-_LABEL_WIDTH = 260
-_CHART_WIDTH = 520
+_LABEL_WIDTH = 250
+_CHART_WIDTH = 460
+_VALUE_WIDTH = 230
+_LABEL_CHARS = 38
+_ABBREVIATIONS = {
+    "bandwidth": "bw", "disconnect": "cut", "latency": "lat", "receiver_lag": "lag", "slicer": "slc",
+}  # fmt: skip
 _MODE_COLOURS = {"event-stream": "#2b7bb9", "legacy-read": "#d9822b"}
 
 
@@ -46,11 +51,20 @@ def latency_by_fault_and_mode(report: dict[str, Any]) -> dict[str, dict[tuple[st
     return out
 
 
+def _short_label(fault: str, mode: str) -> str:
+    """``fault · mode``, with a long combination (a chaos schedule) shortened to fit the label column."""
+    kinds = fault.split("+")
+    if len(fault) + len(mode) + 3 > _LABEL_CHARS and len(kinds) > 1:
+        fault = "+".join(_ABBREVIATIONS.get(kind, kind) for kind in kinds)
+    text = f"{fault} · {mode}"
+    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
+
+
 def _svg_chart(phase: str, rows: dict[tuple[str, str], dict[str, float]]) -> str:
     top = max((r["p95"] for r in rows.values()), default=1.0) or 1.0
     height = len(rows) * (_BAR_HEIGHT + 6) + 24
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _CHART_WIDTH + 120}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_LABEL_WIDTH + _CHART_WIDTH + _VALUE_WIDTH}" '
         f'height="{height}" role="img" aria-label="{html.escape(phase)} latency by fault and mode">'
     ]
     for i, ((fault, mode), stats) in enumerate(rows.items()):
@@ -58,8 +72,9 @@ def _svg_chart(phase: str, rows: dict[tuple[str, str], dict[str, float]]) -> str
         p50_w = stats["p50"] / top * _CHART_WIDTH
         p95_w = stats["p95"] / top * _CHART_WIDTH
         colour = _MODE_COLOURS.get(mode, "#777")
-        label = html.escape(f"{fault} · {mode}")
-        parts.append(f'<text x="0" y="{y + 11}" font-size="12">{label}</text>')
+        label = _short_label(fault, mode)
+        full = html.escape(f"{fault} · {mode}")
+        parts.append(f'<text x="0" y="{y + 11}" font-size="12"><title>{full}</title>{html.escape(label)}</text>')
         parts.append(
             f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{p95_w:.1f}" height="{_BAR_HEIGHT}" '
             f'fill="{colour}" opacity="0.35"><title>p95 {stats["p95"]:.2f} ms</title></rect>'
@@ -69,7 +84,7 @@ def _svg_chart(phase: str, rows: dict[tuple[str, str], dict[str, float]]) -> str
             f'<title>p50 {stats["p50"]:.2f} ms</title></rect>'
         )
         parts.append(
-            f'<text x="{_LABEL_WIDTH + max(p95_w, p50_w) + 6:.1f}" y="{y + 11}" font-size="11">'
+            f'<text x="{_LABEL_WIDTH + _CHART_WIDTH + 8}" y="{y + 11}" font-size="11">'
             f'p50 {stats["p50"]:.1f} / p95 {stats["p95"]:.1f} ms (n={int(stats["n"])})</text>'
         )
     parts.append("</svg>")

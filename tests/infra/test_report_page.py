@@ -44,3 +44,14 @@ def test_cli_writes_html_beside_the_json(tmp_path: Path) -> None:
     report.write_text(json.dumps(REPORT))
     assert main([str(report)]) == 0
     assert (tmp_path / "chaos.html").read_text().startswith("<!doctype html>")
+
+
+def test_long_fault_combinations_get_short_distinct_labels() -> None:
+    from pytest_execserver.report_page import _short_label
+
+    a = _short_label("bandwidth+disconnect+down+latency+receiver_lag+slicer", "event-stream")
+    b = _short_label("bandwidth+latency+slicer", "legacy-read")
+    c = _short_label("disconnect+down+latency", "legacy-read")
+    assert a == "bw+cut+down+lat+lag+slc · event-stream"
+    assert len({a, b, c}) == 3 and all(len(x) <= 38 for x in (a, b, c))
+    assert _short_label("latency", "event-stream") == "latency · event-stream"
