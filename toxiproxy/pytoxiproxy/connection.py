@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pytoxiproxy.link import Link
@@ -22,6 +23,7 @@ class _Side(asyncio.Protocol):
         self.conn = conn
         self.upstream_side = upstream_side
         self.transport: asyncio.Transport | None = None
+        self.lost = False  # connection_lost was called: the socket is really closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -49,6 +51,7 @@ class _Side(asyncio.Protocol):
         return True  # keep the socket open for writing until the other direction finishes
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         link = self._reading_link()
         if link is not None:
             link.feed_eof()
@@ -69,27 +72,51 @@ class _Side(asyncio.Protocol):
 
 
 class Connection:
-    """Client <-> proxy <-> upstream; the upstream is dialled only after the client is accepted."""
+    """Client <-> proxy <-> upstream; the upstream is dialled only after the client is accepted.
 
-    def __init__(self, proxy: Proxy) -> None:
+    The proxy tracks a connection from the moment its client socket is accepted until both sockets are
+    really closed (not merely closing with unsent data), so stopping the proxy reaches every stage of
+    it: waiting for ``connection_made``, dialling the upstream, linked, or half-closed.
+    """
+
+    def __init__(self, proxy: Proxy, epoch: int = 0) -> None:
         self.proxy = proxy
+        self.epoch = epoch  # the proxy's listener generation that accepted the client
         self.client = _Side(self, upstream_side=False)
         self.upstream = _Side(self, upstream_side=True)
         self.up: Link | None = None
         self.down: Link | None = None
         self.closed = False
+        self._raw: socket.socket | None = None  # accepted client socket not yet owned by a transport
         self._dial: asyncio.Task[None] | None = None
 
-    def accepted(self) -> None:
-        """Called once the client socket is set up: pause it and dial the upstream."""
+    def adopt(self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol]) -> None:
+        """Take over a freshly accepted client socket: wrap it in a transport, then dial the upstream."""
+        self._raw = sock
+
+        def factory() -> asyncio.Protocol:
+            self._raw = None  # from here on asyncio's transport owns (and closes) the socket
+            return protocol_factory()
+
+        self._dial = asyncio.get_running_loop().create_task(self._set_up(sock, factory))
+
+    def client_ready(self) -> None:
+        """The client transport exists: hold its data back until the links exist."""
         assert self.client.transport is not None
         self.client.transport.pause_reading()
-        self._dial = asyncio.get_running_loop().create_task(self._connect_upstream())
 
-    async def _connect_upstream(self) -> None:
-        host, port = split_host_port(self.proxy.upstream)
+    async def _set_up(self, sock: socket.socket, factory: Callable[[], asyncio.Protocol]) -> None:
         loop = asyncio.get_running_loop()
         try:
+            await loop.connect_accepted_socket(factory, sock)
+        except (OSError, ValueError):
+            self.abort()
+            return
+        if self.closed or not self.proxy.accepts(self.epoch):
+            self.abort()
+            return
+        try:
+            host, port = split_host_port(self.proxy.upstream)
             await loop.create_connection(lambda: self.upstream, host or "localhost", port)
         except (OSError, ValueError) as exc:
             self.proxy.log.error(
@@ -97,8 +124,8 @@ class Connection:
             )
             self.abort()
             return
-        if self.closed:
-            self.abort()
+        if self.closed or not self.proxy.accepts(self.epoch):
+            self.abort()  # the proxy was stopped (or this connection dropped) while dialling
             return
         client, upstream = self.client.transport, self.upstream.transport
         assert client is not None and upstream is not None
@@ -118,14 +145,23 @@ class Connection:
         if other is not None:
             # Go: reads from a socket closed locally fail at once, ending the other direction.
             other.feed_eof()
-        if all(lk is None or lk.finished for lk in (self.up, self.down)):
-            self._forget()
+        self._maybe_forget()
 
     def side_lost(self) -> None:
-        transports = (self.client.transport, self.upstream.transport)
-        if all(t is None or t.is_closing() for t in transports) and (
-            self.up is None or (self.up.finished and self.down is not None and self.down.finished)
-        ):
+        if self.up is None and not self.closed:
+            # The client went away (or the upstream socket died) before the links existed:
+            # give up the dial and close whatever is left.
+            self.abort()
+            return
+        self._maybe_forget()
+
+    def _maybe_forget(self) -> None:
+        """Untrack the connection once nothing of it is left open (stop() must see the rest)."""
+        if self._dial is not None and not self._dial.done() and not self.closed:
+            return
+        if any(link is not None and not link.finished for link in (self.up, self.down)):
+            return
+        if all(side.transport is None or side.lost for side in (self.client, self.upstream)):
             self._forget()
 
     def _forget(self) -> None:
@@ -140,6 +176,9 @@ class Connection:
         self.closed = True
         if self._dial is not None and not self._dial.done():
             self._dial.cancel()
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         for link in (self.up, self.down):
             if link is not None:
                 link.abort()

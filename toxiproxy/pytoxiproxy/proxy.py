@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import functools
 import random
 import socket
 from typing import Any
@@ -12,6 +14,9 @@ from pytoxiproxy import errors, gojson
 from pytoxiproxy.connection import Connection, split_host_port
 from pytoxiproxy.log import Logger
 from pytoxiproxy.toxic_collection import ToxicCollection
+
+_ACCEPT_BATCH = 100  # accepts per readable event, as asyncio's own servers do
+_ACCEPT_RETRY_S = 0.1
 
 
 class ListenError(Exception):
@@ -67,8 +72,14 @@ class Proxy:
         self.enabled = False
         self.log = log
         self.toxics = ToxicCollection(rng)
+        # Every connection accepted by the current listener, from the accept() itself (before asyncio
+        # has a transport for it or its upstream is dialled) until both of its sockets are closed.
         self.connections: set[Connection] = set()
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        # Listener generation, bumped on every start and stop: a client accepted by a listener that
+        # has since been stopped (even if the proxy was re-enabled meanwhile) is never served.
+        self._epoch = 0
+        self._accepting = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,32 +98,69 @@ class Proxy:
             sock = open_listener(self.listen)
         except ListenError as exc:
             raise errors.internal(str(exc)) from exc
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_client, sock=sock)
+        # Our own accept loop rather than loop.create_server(): asyncio's server hands an accepted
+        # socket to the protocol factory one task step later, and if the server was closed in
+        # between it drops the socket silently (Server._attach asserts; _accept_connection2
+        # swallows it) -- the client then stays connected to nothing until a GC.
+        self._epoch += 1
+        self._accepting = True
+        self._listener = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept_ready, sock, self._epoch)
         host, port = sock.getsockname()[:2]
         self.listen = format_address(str(host), int(port))
         self.enabled = True
         self.log.info("Started proxy", name=self.name, proxy=self.listen, upstream=self.upstream)
 
-    def _new_client(self) -> asyncio.Protocol:
-        conn = Connection(self)
-        self.connections.add(conn)
-        return _AcceptedClient(conn)
+    def accepts(self, epoch: int) -> bool:
+        """Whether a client accepted by listener generation ``epoch`` may still be served."""
+        return self._accepting and epoch == self._epoch
+
+    def _accept_ready(self, sock: socket.socket, epoch: int) -> None:
+        """The listener is readable: accept what is queued and track each client at once."""
+        for _ in range(_ACCEPT_BATCH):
+            if not self.accepts(epoch):
+                return
+            try:
+                client, _ = sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                self.log.error("Error while accepting client", proxy=self.listen, error=str(exc))
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._pause_accepting(sock, epoch)
+                return
+            conn = Connection(self, epoch)
+            self.connections.add(conn)
+            conn.adopt(client, functools.partial(_AcceptedClient, conn))
+
+    def _pause_accepting(self, sock: socket.socket, epoch: int) -> None:
+        """Out of descriptors: stop polling the listener for a moment instead of spinning."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.fileno())
+
+        def resume() -> None:
+            if self.accepts(epoch) and self._listener is sock:
+                loop.add_reader(sock.fileno(), self._accept_ready, sock, epoch)
+
+        loop.call_later(_ACCEPT_RETRY_S, resume)
+
+    def _abort_all(self) -> None:
+        while self.connections:
+            self.connections.pop().abort()
 
     async def stop(self) -> None:
-        """Stop listening and drop every open connection."""
+        """Close the listener and every connection, including ones still being set up."""
         if not self.enabled:
             return
         self.enabled = False
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for conn in list(self.connections):
-            conn.abort()
-        self.connections.clear()
-        if server is not None:
+        self._accepting = False
+        self._epoch += 1
+        sock, self._listener = self._listener, None
+        if sock is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+                asyncio.get_running_loop().remove_reader(sock.fileno())
+            sock.close()  # the kernel resets clients still queued on it
+        self._abort_all()
         self.log.info("Terminated proxy", name=self.name, proxy=self.listen, upstream=self.upstream)
 
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:
@@ -137,10 +185,11 @@ class _AcceptedClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.side.connection_made(transport)
-        if self.conn.proxy.enabled:
-            self.conn.accepted()
+        conn = self.conn
+        if not conn.closed and conn.proxy.accepts(conn.epoch):
+            conn.client_ready()
         else:
-            self.conn.abort()
+            conn.abort()  # the proxy was stopped (maybe restarted) since this socket was accepted
 
     def data_received(self, data: bytes) -> None:
         self.side.data_received(data)
