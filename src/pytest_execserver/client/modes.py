@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 MODES = ("event-stream", "legacy-read")
 IDLE_PROBE_S = 5.0
+GAP_GRACE_S = 0.05
 MAX_PARTIAL_READS = 10_000
 
 
@@ -56,16 +57,23 @@ async def consume_event_stream(handle: ProcessHandle) -> None:
     """Deliver queued notifications in order; recover by read-back on lag, gap or reconnect."""
     client = handle.client
     reassembler = handle.reassembler
+    gap_deadline: float | None = None  # a seq gap is only a loss if the missing event does not follow soon
     while not reassembler.closed_released:
         await client.consumer_gate()
         if handle.recover_reason is not None:
             reason, handle.recover_reason = handle.recover_reason, None
+            gap_deadline = None
             await recover(handle, reason)
             continue
+        loop = asyncio.get_running_loop()
+        wait_s = IDLE_PROBE_S if gap_deadline is None else max(0.0, gap_deadline - loop.time())
         try:
-            event = await asyncio.wait_for(handle.queue.get(), IDLE_PROBE_S)
+            event = await asyncio.wait_for(handle.queue.get(), wait_s)
         except TimeoutError:
-            await _idle_probe(handle)
+            if gap_deadline is not None:
+                handle.request_recovery("gap")
+            else:
+                await _idle_probe(handle)
             continue
         if event is None:
             continue  # wake marker from request_recovery (e.g. a reconnect): recover at the loop's top
@@ -73,8 +81,12 @@ async def consume_event_stream(handle: ProcessHandle) -> None:
             await asyncio.sleep(client.consumer_delay_s)
         if reassembler.offer(event):
             handle.deliver_ready()
-        if reassembler.has_gap():
-            handle.request_recovery("gap")
+        if not reassembler.has_gap():
+            gap_deadline = None
+        elif gap_deadline is None:
+            # codex sends notifications of different streams out of seq order (docs/protocol.md §4), so
+            # a gap usually closes with the next notification; read back only if it persists.
+            gap_deadline = loop.time() + GAP_GRACE_S
 
 
 async def _idle_probe(handle: ProcessHandle) -> None:

@@ -83,8 +83,9 @@ class ProcessHandle:
         if self.done.is_set():
             return
         if self.queue.qsize() >= self.queue_limit:
-            if self.recover_reason is None:
-                self.recover_reason = "lag"  # the consumer is busy with a full queue: it sees this next
+            # The consumer is busy with a full queue and sees this next; lag supersedes a pending reason
+            # (e.g. "gap"), as the read-back it triggers recovers both.
+            self.recover_reason = "lag"
             return
         self.queue.put_nowait(event)
 
