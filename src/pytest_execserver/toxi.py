@@ -1,8 +1,10 @@
 """Drive Toxiproxy (embedded ``pytoxiproxy`` or the real ``toxiproxy-server``) through its HTTP API.
 
-``ToxiproxyControl`` talks to one server with ``urllib`` rather than toxiproxy-python: that client keeps
-the server's host/port in class attributes shared by every instance (two servers cannot be driven at
-once), sets no timeouts, and turns 500 answers into ``KeyError``. The wire API is the same either way.
+``ToxiproxyControl`` sends every request through toxiproxy-python's ``APIConsumer``, wrapped so that
+client's sharp edges never reach a user: its host/port are class attributes shared process-wide (we use a
+subclass per control, so two servers can be driven at once), its calls have no timeout (we pass one on
+every request), and its higher layers turn a 500 into ``KeyError`` (we check every status ourselves and
+raise :class:`ToxiproxyError`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+import requests
+from toxiproxy.api import APIConsumer
+from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 REAL_BINARY = "toxiproxy-server"
 _ADDRESS_RE = re.compile(r'"address":\s*"([^"]+)".*Starting Toxiproxy HTTP server')
@@ -37,30 +42,42 @@ class ToxiproxyError(RuntimeError):
         self.message = message
 
 
+def _error_message(raw: Any, fallback: str = "") -> str:
+    """The ``error`` member of a Toxiproxy error body, else the body as text."""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        return str(json.loads(text)["error"])
+    except (ValueError, KeyError, TypeError):
+        return text.strip() or fallback
+
+
 class ToxiproxyControl:
     """A typed client for one Toxiproxy server's HTTP API (every call has a timeout)."""
 
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        parsed = urllib.parse.urlsplit(self.url)
+        if parsed.scheme != "http" or not parsed.hostname or parsed.port is None:
+            raise ToxiproxyError(0, f"not a Toxiproxy API URL (http://HOST:PORT): {url!r}")
+        # A subclass of its own: toxiproxy-python keeps host and port on the class, shared process-wide.
+        self._consumer: Any = type("Consumer", (APIConsumer,), {"host": parsed.hostname, "port": parsed.port})
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        request.add_header("User-Agent", "pytest-execserver")
+        send = {"GET": self._consumer.get, "POST": self._consumer.post, "DELETE": self._consumer.delete}[method]
+        kwargs: dict[str, Any] = {"timeout": self.timeout, "headers": {"User-Agent": "pytest-execserver"}}
+        if body is not None:
+            kwargs["json"] = body
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                message = str(json.loads(raw)["error"])
-            except (ValueError, KeyError, TypeError):
-                message = raw.decode(errors="replace").strip() or exc.reason
-            raise ToxiproxyError(exc.code, message) from None
-        except (urllib.error.URLError, OSError) as exc:
+            response = send(path, **kwargs)
+        except (ProxyExists, NotFound, InvalidToxic) as exc:
+            status = {ProxyExists: 409, NotFound: 404, InvalidToxic: 400}[type(exc)]
+            raise ToxiproxyError(status, _error_message(exc.args[0] if exc.args else b"")) from None
+        except requests.RequestException as exc:
             raise ToxiproxyError(0, f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise ToxiproxyError(response.status_code, _error_message(response.content, response.reason))
+        raw: bytes = response.content
         return json.loads(raw) if raw.strip() else None
 
     # -- server -------------------------------------------------------------------------------------

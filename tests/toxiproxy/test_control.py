@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,48 @@ def test_unreachable_server() -> None:
     with pytest.raises(ToxiproxyError) as info:
         control.version()
     assert info.value.status == 0
+
+
+def test_two_controls_drive_two_servers_at_once(tmp_path: Path) -> None:
+    """toxiproxy-python keeps host/port on a class; the wrapper must not let one control retarget another."""
+    with (
+        start_toxiproxy("embedded", log_dir=tmp_path / "a") as a,
+        start_toxiproxy("embedded", log_dir=tmp_path / "b") as b,
+    ):
+        a.control.create_proxy("only-on-a", upstream="127.0.0.1:9")
+        b.control.create_proxy("only-on-b", upstream="127.0.0.1:9")
+        assert set(a.control.proxies()) == {"only-on-a"}
+        assert set(b.control.proxies()) == {"only-on-b"}
+
+
+def test_api_errors_are_typed_with_status_and_message(tmp_path: Path) -> None:
+    with start_toxiproxy("embedded", log_dir=tmp_path) as server:
+        control = server.control
+        control.create_proxy("p", upstream="127.0.0.1:9")
+        cases = [
+            (lambda: control.create_proxy("p", upstream="127.0.0.1:9"), 409, "proxy already exists"),
+            (lambda: control.get_proxy("missing"), 404, "proxy not found"),
+            (lambda: control.add_toxic("p", "no-such-toxic"), 400, "invalid toxic type"),
+        ]
+        for call, status, message in cases:
+            with pytest.raises(ToxiproxyError) as info:
+                call()
+            assert (info.value.status, info.value.message) == (status, message)
+
+
+def test_a_server_that_hangs_times_out_instead_of_hanging_the_test() -> None:
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never answers HTTP
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        control = ToxiproxyControl(f"http://127.0.0.1:{port}", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(ToxiproxyError) as info:
+            control.version()
+        assert info.value.status == 0
+        assert time.monotonic() - started < 5
+
+
+def test_non_http_url_is_refused() -> None:
+    with pytest.raises(ToxiproxyError, match="not a Toxiproxy API URL"):
+        ToxiproxyControl("ws://127.0.0.1:1")
