@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import socket
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "toxiproxy"))
-from toxi_helpers import TcpServer, connect, echo, recv_exactly, round_trip
-
 from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo, recv_exactly, round_trip
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chaos_kit import Chaos
 
 from pytest_execserver.client import ExecClient
 from pytest_execserver.invariants import ExecHistory
+from tests.chaos.chaos_kit import Chaos
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ Bandwidth rows also check the limit took effect: the bulk process cannot finish 
 from __future__ import annotations
 
 import pytest
-from chaos_kit import Chaos, assert_fault_applied, blob_workload, paced_workload, seq_workload
 
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.history import durations_ms
+from tests.chaos.chaos_kit import Chaos, assert_fault_applied, blob_workload, paced_workload, seq_workload
 
 pytestmark = pytest.mark.exec_mode("both")
 

@@ -10,7 +10,10 @@ resumed session is fully usable.
 from __future__ import annotations
 
 import pytest
-from chaos_kit import (
+
+from pytest_execserver.faults import DEFAULT_HOLD_MS
+from pytest_execserver.fixtures import ExecProxy
+from tests.chaos.chaos_kit import (
     Chaos,
     assert_fault_applied,
     assert_recovered_by_read,
@@ -20,9 +23,6 @@ from chaos_kit import (
     seq_workload,
     start_workload,
 )
-
-from pytest_execserver.faults import DEFAULT_HOLD_MS
-from pytest_execserver.fixtures import ExecProxy
 
 pytestmark = pytest.mark.exec_mode("both")
 

@@ -13,7 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from chaos_kit import (
+
+from pytest_execserver.client import TransportError
+from pytest_execserver.fixtures import ClientFactory, ExecProxy
+from pytest_execserver.invariants import ExecHistory
+from tests.chaos.chaos_kit import (
     Chaos,
     assert_fault_applied,
     assert_prefix,
@@ -23,10 +27,6 @@ from chaos_kit import (
     seq_workload,
     start_workload,
 )
-
-from pytest_execserver.client import TransportError
-from pytest_execserver.fixtures import ClientFactory, ExecProxy
-from pytest_execserver.invariants import ExecHistory
 
 pytestmark = pytest.mark.exec_mode("both")
 

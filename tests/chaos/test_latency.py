@@ -8,9 +8,9 @@ margin (2 noisy cores); the test body also checks the fault really took effect (
 from __future__ import annotations
 
 import pytest
-from chaos_kit import Chaos, assert_fault_applied, blob_workload, min_ms, paced_workload, seq_workload
 
 from pytest_execserver.fixtures import ExecProxy
+from tests.chaos.chaos_kit import Chaos, assert_fault_applied, blob_workload, min_ms, paced_workload, seq_workload
 
 pytestmark = pytest.mark.exec_mode("both")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from chaos_kit import Chaos, assert_fault_applied, blob_workload, ops, paced_workload, seq_workload
 
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.invariants import ExecHistory
+from tests.chaos.chaos_kit import Chaos, assert_fault_applied, blob_workload, ops, paced_workload, seq_workload
 
 pytestmark = pytest.mark.exec_mode("both")
 

@@ -13,10 +13,10 @@ import asyncio
 import time
 
 import pytest
-from chaos_kit import Chaos, assert_bytes, paced_workload, seq_workload, start_workload
 
 from pytest_execserver.client import StartOutcomeUnknown
 from pytest_execserver.fixtures import ExecProxy
+from tests.chaos.chaos_kit import Chaos, assert_bytes, paced_workload, seq_workload, start_workload
 
 pytestmark = pytest.mark.exec_mode("both")
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from toxi_helpers import TcpServer, echo
 
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError, ToxiproxyServer, start_toxiproxy
+from tests.toxiproxy.toxi_helpers import TcpServer, echo
 
 BACKENDS = ["embedded", "real"]
 

@@ -9,9 +9,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-from toxi_helpers import TcpServer, connect, round_trip
 
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, round_trip
 
 
 def raw(

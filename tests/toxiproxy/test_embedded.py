@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from toxi_helpers import TcpServer, connect, round_trip
 
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError, ToxiproxyServer, start_toxiproxy
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, round_trip
 
 
 @pytest.fixture(scope="module")

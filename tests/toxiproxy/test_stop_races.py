@@ -24,9 +24,9 @@ from aiohttp import web
 from pytoxiproxy.api import ApiServer
 from pytoxiproxy.log import Logger
 from pytoxiproxy.proxy import Proxy
-from toxi_helpers import TcpServer, connect, echo, recv_until_closed
 
 from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo, recv_until_closed
 
 CLOSE_WITHIN_S = 2.0  # wide margin: a correct stop closes the client in milliseconds
 

@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from toxi_helpers import TcpServer, connect, recv_exactly, recv_until_closed, round_trip
 
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, recv_exactly, recv_until_closed, round_trip
 
 
 @pytest.fixture

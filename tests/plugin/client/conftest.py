@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from client_testkit import MakeClient
 
 from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.history import History
 from pytest_execserver.launch import ServerProcess
+from tests.plugin.client.client_testkit import MakeClient
 
 SERVER_KINDS = ["ref", "codex"]
 

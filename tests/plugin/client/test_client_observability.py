@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from client_testkit import MakeClient
 
 from pytest_execserver import otel
 from pytest_execserver.client.transport import Transport
 from pytest_execserver.history import History, durations_ms
 from pytest_execserver.tracing import parse_traceparent
+from tests.plugin.client.client_testkit import MakeClient
 
 
 @pytest.fixture

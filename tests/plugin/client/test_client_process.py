@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from client_testkit import MakeClient
 
 from pytest_execserver.client import ExecServerError, OutputChunk
 from pytest_execserver.launch import ServerProcess
+from tests.plugin.client.client_testkit import MakeClient
 
 MODES = ["event-stream", "legacy-read"]
 SCRIPT = "for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.05; done; printf tail; exit 7"

@@ -7,11 +7,11 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from client_testkit import Forwarder, MakeClient
 
 from pytest_execserver.client import StartOutcomeUnknown, TransportError
 from pytest_execserver.history import History
 from pytest_execserver.launch import ServerProcess
+from tests.plugin.client.client_testkit import Forwarder, MakeClient
 
 TICKS = "i=0; while [ $i -lt 30 ]; do echo tick-$i; i=$((i+1)); sleep 0.03; done; exit 5"
 EXPECTED = b"".join(b"tick-%d\n" % i for i in range(30))

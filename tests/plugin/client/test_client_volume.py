@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from client_testkit import MakeClient
 
 from pytest_execserver.history import History
+from tests.plugin.client.client_testkit import MakeClient
 
 # 3 MiB of non-repeating lines; written in bursts so a polling client can keep up with 1 MiB retention.
 SIZE_LINES = 48_000  # 48k lines * 64 bytes = 3,072,000 bytes

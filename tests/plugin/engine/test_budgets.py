@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hist import H
 
 from pytest_execserver.budgets import (
     BudgetError,
@@ -17,6 +16,7 @@ from pytest_execserver.budgets import (
     phase_durations,
     phase_op,
 )
+from tests.plugin.engine.hist import H
 
 
 def test_percentile() -> None:

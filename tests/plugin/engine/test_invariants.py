@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from hist import H, clean_run
 
 from pytest_execserver.invariants import (
     INVARIANTS,
@@ -17,6 +16,7 @@ from pytest_execserver.invariants import (
     check_transport_reported,
     format_violations,
 )
+from tests.plugin.engine.hist import H, clean_run
 
 
 def messages(vs: list[Violation]) -> str:
