@@ -20,6 +20,7 @@ from pytest_execserver.codex import codex_binary
 from pytest_execserver.confine import Confinement, confine
 
 LISTEN_LOOPBACK = "ws://127.0.0.1:0"
+JOURNAL_NAME = ".execserver-journal.jsonl"  # inside the scratch dir: the only place a confined server writes
 
 
 class ServerStartError(RuntimeError):
@@ -36,6 +37,7 @@ class ServerProcess:
     log_path: Path
     confinement: Confinement
     popen: subprocess.Popen[bytes] = field(repr=False)
+    journal_path: Path | None = None  # the reference server's journal (docs/journal.md); None for other kinds
 
     @property
     def http_url(self) -> str:
@@ -81,11 +83,20 @@ def start_server(
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
     timeout_s: float = 30.0,
+    journal: bool = True,
 ) -> ServerProcess:
-    """Start a confined server and wait until it printed its URL and answers ``/readyz``."""
+    """Start a confined server and wait until it printed its URL and answers ``/readyz``.
+
+    A reference server journals into ``scratch`` (``ServerProcess.journal_path``) unless ``journal`` is false.
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     log_path = scratch.parent / f"{scratch.name}.server.log"
-    command = confine(server_argv(kind, extra_args), scratch, confinement=confinement, env=env)
+    extra = list(extra_args or [])
+    journal_path: Path | None = None
+    if kind == "ref" and journal and "--journal" not in extra:
+        journal_path = scratch.resolve() / JOURNAL_NAME
+        extra += ["--journal", str(journal_path)]
+    command = confine(server_argv(kind, extra), scratch, confinement=confinement, env=env)
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
     try:
         popen = subprocess.Popen(
@@ -102,7 +113,7 @@ def start_server(
         log.close()
     try:
         url = _read_url(popen, timeout_s, log_path)
-        server = ServerProcess(kind, url, scratch, log_path, command.confinement, popen)
+        server = ServerProcess(kind, url, scratch, log_path, command.confinement, popen, journal_path)
         _wait_ready(server, timeout_s)
     except BaseException:
         _stop_group(popen, 0.5)

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KIND",
         help="inject a protocol bug (see below)",
     )
+    parser.add_argument(
+        "--journal",
+        default=None,
+        metavar="PATH",
+        help="append every frame and every process's output to PATH as JSON lines (docs/journal.md)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="stderr log level (default WARNING)")
     return parser
 
@@ -90,11 +96,17 @@ def main(argv: list[str]) -> int:
         concurrent_requests=args.concurrent_requests,
         bugs=Bugs.from_kinds(args.inject_bug),
     )
+    from execserver_ref.journal import Journal
     from execserver_ref.server import run_server
     from execserver_ref.tracing import Tracing
 
     try:
-        return asyncio.run(run_server(args.listen, config, auth, Tracing.from_env()))
+        journal = Journal(args.journal) if args.journal else None
+    except OSError as exc:
+        print(f"Error: cannot open journal {args.journal}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(run_server(args.listen, config, auth, Tracing.from_env(), journal))
     except ValueError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ from execserver_ref.envelope import (
 )
 from execserver_ref.handlers import Route
 from execserver_ref.handlers.environment import environment_info
+from execserver_ref.journal import Journal
 from execserver_ref.outbound import Outbound
 from execserver_ref.params import Field, Opt, Str, Struct
 from execserver_ref.session import ServerConfig, Session, SessionRegistry
@@ -45,10 +46,13 @@ class Disconnected(Exception):
 
 
 class ServerContext:
-    def __init__(self, config: ServerConfig, routes: dict[str, Route], tracing: Tracing) -> None:
+    def __init__(
+        self, config: ServerConfig, routes: dict[str, Route], tracing: Tracing, journal: Journal | None = None
+    ) -> None:
         self.config = config
         self.routes = routes
         self.tracing = tracing
+        self.journal = journal
         self.registry = SessionRegistry(config)
         self.connections: set[Connection] = set()
 
@@ -69,6 +73,15 @@ class Connection:
         address = ws.remote_address
         peer = f"{address[0]}:{address[1]}" if address else "unknown"
         self.label = f"exec-server websocket {peer}"
+        self.journal = ctx.journal
+        self.conn_id = 0
+        if self.journal is not None:
+            self.conn_id = self.journal.next_conn()
+            self.journal.record("conn_open", conn=self.conn_id, peer=peer)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.session_id if self.session is not None else None
 
     # ------------------------------------------------------------------ main loop
 
@@ -83,6 +96,8 @@ class Connection:
                 try:
                     msg = parse_frame(message)
                 except FrameError as exc:
+                    if self.journal is not None:
+                        self.journal.frame_in(self.conn_id, self.session_id, None)
                     self.outbound.put_nowait(
                         encode_error(
                             -1,
@@ -91,6 +106,8 @@ class Connection:
                         )
                     )
                     continue
+                if self.journal is not None:
+                    self.journal.frame_in(self.conn_id, self.session_id, msg)
                 if isinstance(msg, Request):
                     if limit == 1:
                         await self.handle_request(msg)
@@ -119,6 +136,8 @@ class Connection:
             self._closed_task.cancel()
             with contextlib.suppress(BaseException):
                 await writer
+            if self.journal is not None:
+                self.journal.record("conn_close", conn=self.conn_id, code=self.ws.close_code)
 
     def _drop(self) -> None:
         """Drop the TCP connection without a close frame (codex aborts the transport)."""
@@ -132,7 +151,10 @@ class Connection:
                 frames = await self.outbound.get_batch()
                 if not frames:
                     return
+                journal = self.journal
                 for frame in frames:
+                    if journal is not None:
+                        journal.frame_out(self.conn_id, self.session_id, frame)
                     await self.ws.send(frame)
         except ConnectionClosed:
             self.outbound.close()
@@ -201,6 +223,10 @@ class Connection:
             self.initialize_requested = False
             raise
         self.session = session
+        if self.journal is not None:
+            self.journal.record(
+                "session", conn=self.conn_id, session=session.session_id, resumed=params["resumeSessionId"] is not None
+            )
         return {"sessionId": session.session_id, "environmentInfo": environment_info()}
 
     def _require_initialized(self, family: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from execserver_ref.bugs import NO_BUGS, Bugs
 from execserver_ref.envelope import encode_notification
+from execserver_ref.journal import Journal
 from execserver_ref.retention import Chunk, Retention
 
 READ_CHUNK = 8192
@@ -113,8 +114,12 @@ class ManagedProcess:
         retained_bytes: int,
         bugs: Bugs = NO_BUGS,
         on_closed: Callable[[ManagedProcess], None] | None = None,
+        journal: Journal | None = None,
+        session_id: str = "",
     ) -> None:
         self.process_id = process_id
+        self._journal = journal
+        self._session_id = session_id
         self.tty = tty
         self.pipe_stdin = pipe_stdin
         self._emit = emit
@@ -216,6 +221,11 @@ class ManagedProcess:
         if self._stdin_fd is not None and not self.tty:
             _set_nonblocking(self._stdin_fd)
         self._parent_fds = parent_fds
+        if self._journal is not None:
+            self._journal.record(
+                "proc_start", session=self._session_id, process=self.process_id, argv=argv, cwd=cwd, tty=self.tty,
+                pid=self.pid,
+            )
 
     def start(self) -> None:
         """Start pumps and the exit watch (call after the start response was queued)."""
@@ -259,6 +269,8 @@ class ManagedProcess:
         self.next_seq += 1
         self._outputs += 1
         n = self._outputs
+        if self._journal is not None:
+            self._journal.proc_output(self._session_id, self.process_id, seq, stream, data)
         bugs = self._bugs
         if bugs.drop_chunk and n == 2:
             return
@@ -323,11 +335,13 @@ class ManagedProcess:
             await asyncio.sleep(0)
         self.exit_code = code
         if self._bugs.stall_exit:
+            self._journal_exit(None)
             return
         await self._flush_held()
         seq = self.next_seq
         self.next_seq += 1
         self.exited = True
+        self._journal_exit(seq)
         self._wake()
         await self._emit(
             encode_notification(
@@ -336,6 +350,13 @@ class ManagedProcess:
             )
         )
         await self._maybe_closed()
+
+    def _journal_exit(self, seq: int | None) -> None:
+        if self._journal is not None:
+            self._journal.record(
+                "proc_exited", session=self._session_id, process=self.process_id, seq=seq, exit_code=self.exit_code,
+                sandbox_denied=False,
+            )
 
     async def _maybe_closed(self) -> None:
         if self.closed or not self.exited or self._open_fds:
@@ -346,6 +367,8 @@ class ManagedProcess:
         self.next_seq += 1
         self._close_stdin()
         self._wake()
+        if self._journal is not None:
+            self._journal.record("proc_closed", session=self._session_id, process=self.process_id, seq=seq)
         if not self._bugs.lose_closed:
             await self._emit(encode_notification("process/closed", {"processId": self.process_id, "seq": seq}))
         if self._on_closed is not None:

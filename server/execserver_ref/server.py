@@ -16,6 +16,7 @@ from websockets.http11 import Request, Response
 from execserver_ref.auth import CapabilityToken
 from execserver_ref.connection import Connection, ServerContext
 from execserver_ref.handlers import build_routes
+from execserver_ref.journal import Journal
 from execserver_ref.session import ServerConfig
 from execserver_ref.tracing import Tracing
 
@@ -64,9 +65,11 @@ def parse_listen(url: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def run_server(listen: str, config: ServerConfig, auth: CapabilityToken | None, tracing: Tracing) -> int:
+async def run_server(
+    listen: str, config: ServerConfig, auth: CapabilityToken | None, tracing: Tracing, journal: Journal | None = None
+) -> int:
     host, port = parse_listen(listen)
-    ctx = ServerContext(config, build_routes(), tracing)
+    ctx = ServerContext(config, build_routes(), tracing, journal)
 
     async def handler(ws: ServerConnection) -> None:
         connection = Connection(ws, ctx)
@@ -109,3 +112,5 @@ async def run_server(listen: str, config: ServerConfig, auth: CapabilityToken | 
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), 2)
         tracing.shutdown()
+        if journal is not None:
+            journal.close()

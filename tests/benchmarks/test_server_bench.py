@@ -1,7 +1,9 @@
-"""One-shot ``/bin/true`` start-to-closed latency over an open, initialized connection: reference vs codex.
+"""One-shot ``/bin/true`` start-to-closed latency over an open, initialized connection.
 
-Both servers run confined on loopback; the client is a synchronous websocket client so the measurement is
-dominated by the server. p50/p95 (ms) land in ``extra_info``.
+Servers: the reference server with its journal (as every fixture starts it), the reference server without
+it (the journal's overhead is the difference, measured in the same run), and codex. All run confined on
+loopback; the client is a synchronous websocket client so the measurement is dominated by the server.
+p50/p95 (ms) land in ``extra_info``.
 """
 
 from __future__ import annotations
@@ -16,19 +18,24 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.confine import choose_confinement
+from pytest_execserver.journal import Journal
+from pytest_execserver.launch import ServerProcess, start_server
 
 pytestmark = pytest.mark.benchmark(group="start-to-closed /bin/true", min_rounds=200, warmup=True)
 
 
 class OneShot:
-    def __init__(self, ws: ClientConnection, cwd: Path) -> None:
+    def __init__(self, ws: ClientConnection, server: ServerProcess) -> None:
         self.ws = ws
-        self.cwd_uri = "file://" + str(cwd)
+        self.server = server
+        self.cwd_uri = "file://" + str(server.scratch)
         self.ids = itertools.count(1)
+        self.runs = 0
 
     def run(self) -> None:
         n = next(self.ids)
+        self.runs += 1
         pid = f"b{n}"
         self.ws.send(
             json.dumps(
@@ -50,18 +57,32 @@ class OneShot:
 
 
 @pytest.fixture
-def one_shot(request: pytest.FixtureRequest, launch_server: Any) -> Iterator[OneShot]:
-    server: ServerProcess = launch_server(request.param)
-    with connect(server.url, max_size=None) as ws:
-        ws.send(json.dumps({"id": 0, "method": "initialize", "params": {"clientName": "bench"}}))
-        assert "sessionId" in str(ws.recv(timeout=10))
-        ws.send(json.dumps({"method": "initialized", "params": {}}))
-        yield OneShot(ws, server.scratch)
+def one_shot(request: pytest.FixtureRequest, launch_server: Any, tmp_path: Path) -> Iterator[OneShot]:
+    if request.param == "ref-no-journal":
+        server = start_server("ref", tmp_path / "nojournal", confinement=choose_confinement(), journal=False)
+    else:
+        server = launch_server(request.param)
+    try:
+        with connect(server.url, max_size=None) as ws:
+            ws.send(json.dumps({"id": 0, "method": "initialize", "params": {"clientName": "bench"}}))
+            assert "sessionId" in str(ws.recv(timeout=10))
+            ws.send(json.dumps({"method": "initialized", "params": {}}))
+            yield OneShot(ws, server)
+    finally:
+        if request.param == "ref-no-journal":
+            server.stop()
 
 
-@pytest.mark.parametrize("one_shot", ["ref", "codex"], indirect=True)
+@pytest.mark.parametrize("one_shot", ["ref", "ref-no-journal", "codex"], indirect=True)
 def test_true_start_to_closed(benchmark: Any, one_shot: OneShot) -> None:
     benchmark.pedantic(one_shot.run, rounds=300, iterations=1, warmup_rounds=20)
+    server = one_shot.server
+    if server.kind == "ref":  # the journal is on exactly when the fixture asked for it, and complete
+        if server.journal_path is None:
+            assert not any(server.scratch.glob("*.jsonl"))
+        else:
+            closed = [p for p in Journal.load(server.journal_path).processes() if p.closed]
+            assert len(closed) == one_shot.runs
     if benchmark.stats is None:  # --benchmark-disable: the round ran once as a smoke test
         return
     data = sorted(benchmark.stats.stats.data)

@@ -91,6 +91,8 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
             retained_bytes=config.retained_bytes,
             bugs=config.bugs,
             on_closed=session.on_process_closed,
+            journal=conn.ctx.journal,
+            session_id=session.session_id,
         )
     except SpawnError as exc:
         raise internal_error(str(exc)) from None
