@@ -158,6 +158,10 @@ class Connection:
                     await self.ws.send(frame)
         except ConnectionClosed:
             self.outbound.close()
+        except Exception:  # never leave the connection open with nothing sending on it
+            log.exception("writer failed; closing the connection")
+            self.outbound.close()
+            self._drop()
 
     async def _handle_concurrent(self, request: Request, slots: asyncio.Semaphore) -> None:
         try:

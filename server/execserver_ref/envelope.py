@@ -7,6 +7,9 @@ and code -32600; request ids are i64 or strings.
 from __future__ import annotations
 
 import json
+import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,8 @@ _I64_MIN = -(2**63)
 _I64_MAX = 2**63 - 1
 
 RequestId = int | str
+
+log = logging.getLogger("execserver_ref.envelope")
 
 
 class RpcError(Exception):
@@ -156,6 +161,58 @@ def _serde_reason(exc: json.JSONDecodeError) -> str:
     return f"expected value at line {line} column {col + 1}"
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _surrogate_problem(text: str) -> tuple[str, int] | None:
+    """serde_json's error for a lone surrogate escape (Python's json accepts them; UTF-8 cannot carry them).
+
+    Returns the reason and the index serde reports the error at, or None if every surrogate is paired."""
+    index = 0
+    length = len(text)
+    in_string = False
+    while index < length:
+        char = text[index]
+        if not in_string:
+            in_string = char == '"'
+            index += 1
+        elif char == '"':
+            in_string = False
+            index += 1
+        elif char != "\\":
+            index += 1
+        elif text[index + 1 : index + 2] != "u":
+            index += 2
+        else:
+            code = _hex4(text, index + 2)
+            if code is None:
+                return None  # the JSON parser reports the bad escape
+            if 0xDC00 <= code <= 0xDFFF:
+                return "lone leading surrogate in hex escape", index + 5
+            if not 0xD800 <= code <= 0xDBFF:
+                index += 6
+                continue
+            follow = index + 6
+            if text[follow : follow + 1] != "\\":
+                return "unexpected end of hex escape", follow
+            if text[follow + 1 : follow + 2] != "u":
+                return "unexpected end of hex escape", follow + 1
+            low = _hex4(text, follow + 2)
+            if low is None:
+                return None
+            if not 0xDC00 <= low <= 0xDFFF:
+                return "lone leading surrogate in hex escape", follow + 5
+            index = follow + 6
+    return None
+
+
+def _hex4(text: str, start: int) -> int | None:
+    digits = text[start : start + 4]
+    if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
+        return None
+    return int(digits, 16)
+
+
 def parse_frame(data: str | bytes) -> Message:
     """Decode one websocket frame into a message, or raise :class:`FrameError`."""
     if isinstance(data, bytes):
@@ -177,18 +234,51 @@ def parse_frame(data: str | bytes) -> Message:
         raise FrameError(f"duplicate JSON object key `{exc.key}` at line 1 column {len(text)}") from None
     except (ValueError, RecursionError):
         raise FrameError("expected value at line 1 column 1") from None
+    if _SURROGATE_ESCAPE.search(text):
+        problem = _surrogate_problem(text)
+        if problem is not None:
+            line, col = _position(text, problem[1])
+            raise FrameError(f"{problem[0]} at line {line} column {col + 1}")
     return classify(value)
 
 
 def _request_id(value: Any) -> RequestId:
     if isinstance(value, str):
         return value
-    if isinstance(value, int) and not isinstance(value, bool) and _I64_MIN <= value <= _I64_MAX:
-        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if _I64_MIN <= value <= _I64_MAX:
+            return value
+        # serde_json (arbitrary_precision off) buffers an untagged enum's integer as u64/i64, else u128/i128
+        if -(2**127) <= value < _I64_MIN:
+            raise FrameError(f"invalid type: integer `{value}` as i128, expected any value")
+        if 2**64 <= value < 2**128:
+            raise FrameError(f"invalid type: integer `{value}` as u128, expected any value")
     raise FrameError("data did not match any variant of untagged enum RequestId")
 
 
-def _type_name(value: Any) -> str:
+_DEBUG_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"', "\x00": "\\0"}
+
+
+def debug_str(text: str) -> str:
+    """Rust's ``{:?}`` of a string: quoted, ``\\n``-style escapes, ``\\u{7f}`` for what is not printable."""
+    out = ['"']
+    for char in text:
+        escaped = _DEBUG_ESCAPES.get(char)
+        if escaped is not None:
+            out.append(escaped)
+        elif (char != " " and not char.isprintable()) or unicodedata.category(char) in ("Mn", "Me"):
+            out.append(f"\\u{{{ord(char):x}}}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def describe(value: Any) -> str:
+    """serde's ``Unexpected`` rendering of a value in an error message (the one place that renders values).
+
+    codex uses arbitrary-precision numbers, so every number is just ``number``; strings are Rust-debug
+    quoted, so nothing rendered can break the reply's encoding."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -196,7 +286,7 @@ def _type_name(value: Any) -> str:
     if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
-        return f"string {json.dumps(value)}"
+        return f"string {debug_str(value)}"
     if isinstance(value, list):
         return "sequence"
     return "map"
@@ -206,11 +296,11 @@ def _trace(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise FrameError(f"invalid type: {_type_name(value)}, expected struct W3cTraceContext")
+        raise FrameError(f"invalid type: {describe(value)}, expected struct W3cTraceContext")
     for key in ("traceparent", "tracestate"):
         member = value.get(key)
         if member is not None and not isinstance(member, str):
-            raise FrameError(f"invalid type: {_type_name(member)}, expected a string")
+            raise FrameError(f"invalid type: {describe(member)}, expected a string")
     return value
 
 
@@ -220,7 +310,7 @@ def classify(value: Any) -> Message:
     if "method" in value:
         method = value["method"]
         if not isinstance(method, str):
-            raise FrameError(f"invalid type: {_type_name(method)}, expected a string")
+            raise FrameError(f"invalid type: {describe(method)}, expected a string")
         if "id" in value:
             rid = _request_id(value["id"])
             return Request(rid, method, value.get("params"), _trace(value.get("trace")))
@@ -235,7 +325,16 @@ def classify(value: Any) -> Message:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # a lone surrogate (e.g. a non-UTF-8 file name decoded with surrogateescape) cannot go out as
+            # UTF-8; as a \\u escape it still does (never an encoder crash that drops the connection)
+            log.warning("frame with a lone surrogate sent with escapes")
+            text = json.dumps(obj, separators=(",", ":"))
+    return text
 
 
 def encode_result(rid: RequestId, result: Any) -> str:

@@ -16,30 +16,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from execserver_ref.envelope import RpcError, invalid_params, invalid_request
+from execserver_ref.envelope import RpcError, describe, invalid_params, invalid_request
 
 _U64_MAX = 2**64 - 1
-
-
-def describe(value: Any) -> str:
-    """serde's ``Unexpected`` rendering (codex uses arbitrary-precision numbers: just ``number``)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean `{'true' if value else 'false'}`"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return f"string {json.dumps(value, ensure_ascii=False)}"
-    if isinstance(value, list):
-        return "sequence"
-    return "map"
 
 
 def type_error(value: Any, expected: str) -> RpcError:

@@ -195,3 +195,12 @@ async def test_journal_keeps_a_chunk_the_drop_chunk_bug_lost(launch_server: Any)
     await wait_until(lambda: _journal(server).process("p").closed, 5, "proc_closed journalled")
     assert delivered == b"AC"
     assert _journal(server).process("p").stdout == b"ABC"  # the journal is the truth, not the delivery
+async def test_journal_stays_ascii_for_surrogates_and_non_ascii(ref_server: ServerProcess, client: Client) -> None:
+    await client.send('{"id": 77, "method": "process/read", "params": {"processId": "\\udcff"}}')
+    await client.wait_for(lambda f: f.get("id") == -1)
+    await client.send('{"id": 78, "method": "process/read", "params": {"processId": "\\ud800\\udc00é"}}')
+    await client.wait_for(lambda f: f.get("id") == 78)
+    assert ref_server.journal_path is not None
+    ref_server.journal_path.read_bytes().decode("ascii")
+    reads = _journal(ref_server).frames(method="process/read")
+    assert any(f["params"] == {"processId": "\U00010000é"} for f in reads)
