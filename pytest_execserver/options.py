@@ -29,7 +29,8 @@ _OPTIONS: list[tuple[str, str, str]] = [
      "with npm), 'ref --inject-bug KIND' / 'codex ARGS' (extra arguments), or any command that prints "
      "its ws:// URL on the first stdout line"),
     ("--execserver-toxiproxy", "execserver_toxiproxy",
-     "Toxiproxy backend: auto (real toxiproxy-server if on PATH, else embedded; default), embedded, "
+     "Toxiproxy backend: auto (the real toxiproxy-server ./run installed into the cache, else one on PATH, "
+     "else embedded; default), embedded, "
      "real, or the http:// URL of a running Toxiproxy API"),
     ("--execserver-seed", "execserver_seed",
      "seed for fault schedules (default: random, printed in the header and on failures)"),

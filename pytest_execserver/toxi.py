@@ -29,6 +29,8 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from pytest_execserver.install_toxiproxy import cached_binary, cached_binary_path
+
 REAL_BINARY = "toxiproxy-server"
 _ADDRESS_RE = re.compile(r'"address":\s*"([^"]+)".*Starting Toxiproxy HTTP server')
 
@@ -177,20 +179,30 @@ class Backend:
     url: str | None = None
 
 
+def real_binary() -> str | None:
+    """The real ``toxiproxy-server``: the one ``./run`` installed into the cache, else the first on PATH."""
+    cached = cached_binary()
+    return str(cached) if cached is not None else shutil.which(REAL_BINARY)
+
+
 def select_backend(choice: str = "auto") -> Backend:
-    """``auto`` (real binary if on PATH, else embedded), ``embedded``, ``real`` or an ``http(s)://`` URL."""
+    """``auto`` (the real binary, cached or on PATH, else embedded), ``embedded``, ``real`` or an http:// URL."""
     if choice.startswith(("http://", "https://")):
         return Backend("url", url=choice.rstrip("/"))
-    binary = shutil.which(REAL_BINARY)
-    if choice == "auto":
-        return Backend("real", binary=binary) if binary else Backend("embedded")
     if choice == "embedded":
         return Backend("embedded")
-    if choice == "real":
-        if binary is None:
-            raise ToxiproxyError(0, f"{REAL_BINARY} is not on PATH")
-        return Backend("real", binary=binary)
-    raise ValueError(f"unknown toxiproxy backend {choice!r}: use auto, embedded, real or a URL")
+    if choice not in ("auto", "real"):
+        raise ValueError(f"unknown toxiproxy backend {choice!r}: use auto, embedded, real or a URL")
+    binary = real_binary()
+    if choice == "auto":
+        return Backend("real", binary=binary) if binary else Backend("embedded")
+    if binary is None:
+        raise ToxiproxyError(
+            0,
+            f"{REAL_BINARY} is not installed: not in the cache ({cached_binary_path()}, installed by "
+            f"`./run` or `python -m pytest_execserver.install_toxiproxy`, which needs Go) nor on PATH",
+        )
+    return Backend("real", binary=binary)
 
 
 def _free_port() -> int:

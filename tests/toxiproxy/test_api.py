@@ -47,7 +47,7 @@ def test_proxy_lifecycle(toxi: ToxiproxyControl, echo_server: TcpServer) -> None
     )
     assert status == 201 and ctype.startswith("application/json")
     proxy = json.loads(body)
-    assert list(proxy) == ["name", "listen", "upstream", "enabled", "toxics"]
+    assert list(proxy) == ["name", "listen", "upstream", "enabled", "Logger", "toxics"]  # Go's stray Logger
     assert proxy["enabled"] is True and proxy["toxics"] == []
     assert proxy["listen"].startswith("127.0.0.1:") and not proxy["listen"].endswith(":0")
     assert toxi.get_proxy("p") == proxy

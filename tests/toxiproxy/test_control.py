@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_execserver.install_toxiproxy import cached_binary_path
 from pytest_execserver.toxi import Backend, ToxiproxyControl, ToxiproxyError, select_backend, start_toxiproxy
 
 
@@ -22,9 +23,10 @@ def _fake_binary(directory: Path) -> Path:
 
 def test_select_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("EXECSERVER_CACHE", str(tmp_path / "cache"))
     assert select_backend("auto") == Backend("embedded")
     assert select_backend("embedded") == Backend("embedded")
-    with pytest.raises(ToxiproxyError, match="not on PATH"):
+    with pytest.raises(ToxiproxyError, match="not installed"):
         select_backend("real")
     assert select_backend("http://127.0.0.1:1/") == Backend("url", url="http://127.0.0.1:1")
     with pytest.raises(ValueError, match="unknown toxiproxy backend"):
@@ -33,6 +35,10 @@ def test_select_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert select_backend("auto") == Backend("real", binary=str(binary))
     assert select_backend("real") == Backend("real", binary=str(binary))
     assert select_backend("embedded") == Backend("embedded")
+    cached_binary_path().parent.mkdir(parents=True)
+    cached = _fake_binary(cached_binary_path().parent)
+    assert select_backend("auto") == Backend("real", binary=str(cached))  # the cache wins over PATH
+    assert select_backend("real") == Backend("real", binary=str(cached))
 
 
 def test_embedded_start_stop_and_url_backend(tmp_path: Path) -> None:
@@ -50,6 +56,7 @@ def test_embedded_start_stop_and_url_backend(tmp_path: Path) -> None:
 
 def test_real_binary_that_dies_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setenv("EXECSERVER_CACHE", str(tmp_path / "cache"))
     _fake_binary(tmp_path)
     with pytest.raises(ToxiproxyError, match="exited"):
         start_toxiproxy("real", log_dir=tmp_path / "logs", timeout=5)

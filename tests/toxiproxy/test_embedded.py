@@ -1,7 +1,8 @@
-"""Embedded-only behaviour: CLI flags, -config, and the inputs we reject where Go crashes or hangs."""
+"""Embedded-only behaviour: CLI flags, -config, and safe data-time handling where Go crashes or hangs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError, ToxiproxyServer, start_toxiproxy
-from tests.toxiproxy.toxi_helpers import TcpServer, connect, round_trip
+from pytest_execserver.waiting import wait_until_sync
+from tests.toxiproxy.conftest import require_real
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, recv_exactly, round_trip
 
 
 @pytest.fixture(scope="module")
@@ -67,35 +70,65 @@ def test_config_file(tmp_path: Path, echo_server: TcpServer) -> None:
         proc.wait(10)
 
 
-@pytest.mark.parametrize(
-    ("kind", "attributes", "reason"),
-    [
-        ("slicer", {"average_size": 0}, "average_size must be positive"),
-        (
-            "slicer",
-            {"average_size": 10, "size_variation": 10},
-            "size_variation must be less than average_size",
-        ),
-        ("bandwidth", {"rate": 0}, "rate must be positive"),
-        ("bandwidth", {"rate": -5}, "rate must be positive"),
-        ("latency", {"latency": -1}, "latency must not be negative"),
-        ("latency", {"latency": 10**16}, "latency is too large"),
-        ("timeout", {"timeout": -1}, "timeout must not be negative"),
-    ],
-)
-def test_rejected_where_go_misbehaves(
-    ctl: ToxiproxyControl, echo_server: TcpServer, kind: str, attributes: dict[str, int], reason: str
+# Go accepts these and then crashes, spins or holds once data flows; we accept them too (see
+# test_differential) and do something safe at data time: pass the data (``intact``), or hold it until the
+# toxic is removed (``held``), or drop it as Go does (``lost``); never crash.
+SAFE_AT_DATA_TIME = [
+    ("slicer", {"average_size": 0}, "intact"),  # Go: endless recursion, stack overflow
+    ("slicer", {"average_size": 10, "size_variation": 10}, "intact"),  # Go: slice bounds panic
+    ("slicer", {"average_size": 1, "size_variation": 500}, "intact"),
+    ("slicer", {"average_size": -4, "size_variation": -3}, "intact"),
+    ("bandwidth", {"rate": 0}, "held"),  # Go: loops for ever, no byte passes
+    ("bandwidth", {"rate": -5}, "held"),  # Go: slice bounds panic
+    ("latency", {"latency": -1}, "intact"),  # Go: no delay
+    ("latency", {"latency": 10**16}, "held"),  # Go: the duration wraps
+    ("latency", {"latency": 0, "jitter": 2**62}, "either"),  # Go: rand.Int63n panics
+    ("timeout", {"timeout": -1}, "lost"),  # Go: like 0, swallows data, never closes
+    ("slow_close", {"delay": -1}, "intact"),
+    ("limit_data", {"bytes": -1}, "lost"),  # Go: closes at the first chunk
+]
+
+
+@pytest.mark.parametrize(("kind", "attributes", "outcome"), SAFE_AT_DATA_TIME)
+def test_accepted_where_go_misbehaves_and_safe_at_data_time(
+    ctl: ToxiproxyControl, echo_server: TcpServer, kind: str, attributes: dict[str, int], outcome: str
 ) -> None:
     listen = ctl.create_proxy("p", echo_server.address)["listen"]
-    with pytest.raises(ToxiproxyError) as info:
-        ctl.add_toxic("p", kind, attributes)
-    assert (info.value.status, info.value.message) == (400, f"bad request body: {reason}")
-    ctl.add_toxic("p", "latency", {"latency": 1}, name="ok")
-    with pytest.raises(ToxiproxyError):
-        ctl.update_toxic("p", "ok", {"latency": -3})
-    assert ctl.get_toxic("p", "ok")["attributes"]["latency"] == 1
+    ctl.add_toxic("p", kind, attributes, name="odd")
+    payload = bytes(range(256)) * 40
     with connect(listen) as sock:
+        sock.sendall(payload)
+        sock.settimeout(0.3)
+        got = bytearray()
+        with contextlib.suppress(TimeoutError):
+            while len(got) < len(payload) and (data := sock.recv(65536)):
+                got += data
+        if outcome == "lost":
+            assert bytes(got) == b""
+            return
+        if outcome == "held":
+            assert bytes(got) == b""
+        if outcome == "intact":
+            assert bytes(got) == payload
+        ctl.remove_toxic("p", "odd")  # held data is passed on, in order
+        sock.settimeout(5)
+        got += recv_exactly(sock, len(payload) - len(got))
+        assert bytes(got) == payload
+    with connect(listen) as sock:  # the server and the proxy live on
         round_trip(sock)
+
+
+def test_real_server_crashes_where_we_stay_safe(echo_server: TcpServer, tmp_path: Path) -> None:
+    """Why the rows above exist: a negative bandwidth rate takes the whole real server down."""
+    require_real()
+    with start_toxiproxy("real", log_dir=tmp_path) as real:
+        listen = real.control.create_proxy("p", echo_server.address)["listen"]
+        real.control.add_toxic("p", "bandwidth", {"rate": -5})
+        with connect(listen) as sock:
+            sock.sendall(b"x" * 1000)
+            assert real.popen is not None
+            wait_until_sync(lambda: real.popen is not None and real.popen.poll() is not None, 10, "real server exit")
+        assert "slice bounds out of range" in real.log_tail(100_000)
 
 
 def test_go_json_quirks(ctl: ToxiproxyControl, echo_server: TcpServer) -> None:

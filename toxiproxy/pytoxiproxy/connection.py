@@ -132,6 +132,10 @@ class Connection:
         collection = self.proxy.toxics
         self.up = Link(self, UPSTREAM, client, upstream, collection.rng)
         self.down = Link(self, DOWNSTREAM, upstream, client, collection.rng)
+        if any(w.type == "reset_peer" for w in collection.all()):
+            # Go sets SO_LINGER 0 on both sockets of a link started with a reset_peer toxic, so every
+            # later close of them is a TCP RST; one added to an open connection closes with a FIN.
+            self.set_linger_zero()
         for link in (self.up, self.down):
             for wrapper in collection.chain(link.direction):
                 link.add_toxic(wrapper)
@@ -187,21 +191,23 @@ class Connection:
                 side.transport.abort()
         self._forget()
 
-    def reset(self) -> None:
-        """Abort both sockets with SO_LINGER 0 so the peers see a TCP RST."""
+    def set_linger_zero(self) -> None:
+        """SO_LINGER 0 on both sockets: closing them sends a TCP RST."""
         for side in (self.client, self.upstream):
             sock = side.transport.get_extra_info("socket") if side.transport else None
             if sock is not None:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.abort()
 
     def log_error(self, message: str) -> None:
         self.proxy.log.error(message, proxy=self.proxy.name)
 
 
 def split_host_port(address: str) -> tuple[str, int]:
-    """Split ``host:port`` / ``[v6]:port`` like Go's net.SplitHostPort; the port must be numeric."""
+    """Split ``host:port`` / ``[v6]:port`` like Go's net.SplitHostPort, with Go's port errors.
+
+    An empty port is 0; a name is looked up as a service in Go (we know none: ``unknown port``).
+    """
     host, sep, port = address.rpartition(":")
     if not sep:
         raise ValueError(f"address {address}: missing port in address")
@@ -209,6 +215,10 @@ def split_host_port(address: str) -> tuple[str, int]:
         host = host[1:-1]
     elif ":" in host:
         raise ValueError(f"address {address}: too many colons in address")
-    if not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"address {address}: invalid port")
+    if port == "":
+        return host, 0
+    if not port.isdigit():
+        raise ValueError(f"lookup tcp/{port}: unknown port")
+    if int(port) > 65535:
+        raise ValueError(f"address {port}: invalid port")
     return host, int(port)

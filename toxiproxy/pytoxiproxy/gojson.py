@@ -82,8 +82,12 @@ def kind(value: Any) -> str:
     return "string"
 
 
+_NUMERIC = frozenset({"int", "int64", "float32", "float64"})
+
+
 def type_error(value: Any, where: str, go_type: str) -> GoJSONError:
-    shown = f"number {value}" if isinstance(value, RawNumber) and go_type != "string" else kind(value)
+    """Go's UnmarshalTypeError: a number's text is quoted only when the target is numeric."""
+    shown = f"number {value}" if isinstance(value, RawNumber) and go_type in _NUMERIC else kind(value)
     return GoJSONError(f"json: cannot unmarshal {shown} into Go {where} of type {go_type}")
 
 

@@ -152,9 +152,6 @@ class Link:
                 self.source.resume_reading()
 
     # -- StageOwner -------------------------------------------------------------------------------
-    def reset_connection(self) -> None:
-        self.conn.reset()
-
     def stage_failed(self, stage: Stage, exc: BaseException) -> None:
         self.conn.log_error(f"toxic {stage.wrapper.name} failed: {exc!r}")
         self.conn.abort()

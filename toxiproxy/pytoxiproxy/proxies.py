@@ -26,6 +26,8 @@ class ProxySpec:
 def parse_proxy(obj: Any, where: str, defaults: ProxySpec | None = None) -> ProxySpec:
     """Decode one proxy object with Go's typing rules (raises GoJSONError)."""
     spec = ProxySpec(**vars(defaults)) if defaults else ProxySpec()
+    if obj is None:
+        return spec  # Go: null into a struct changes nothing
     if not isinstance(obj, gojson.GoObject):
         raise gojson.type_error(obj, "value", where)
     found = gojson.fields(obj, ["name", "listen", "upstream", "enabled"])
@@ -95,6 +97,8 @@ class ProxyCollection:
         """Create or replace proxies from a list; returns those handled and the first error."""
         try:
             doc = gojson.decode_first(body)
+            if doc is None:
+                doc = []  # Go: null into a slice leaves it empty
             if not isinstance(doc, list) or isinstance(doc, gojson.GoObject):
                 raise gojson.type_error(doc, "value", _POPULATE_TYPE)
             specs = [parse_proxy(item, "toxiproxy.Proxy") for item in doc]

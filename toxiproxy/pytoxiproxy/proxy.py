@@ -87,6 +87,8 @@ class Proxy:
             "listen": self.listen,
             "upstream": self.upstream,
             "enabled": self.enabled,
+            # Go 2.12 marshals its exported *zerolog.Logger field as an empty object; clients see it.
+            "Logger": {},
             "toxics": [toxic.to_json(gojson.float32_json) for toxic in self.toxics.all()],
         }
 

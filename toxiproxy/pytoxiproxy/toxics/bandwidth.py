@@ -12,14 +12,14 @@ class BandwidthToxic(Toxic):
     go_struct = "BandwidthToxic"
     attribute_names = ("rate",)
 
-    def validate(self) -> str | None:
-        if self.values["rate"] <= 0:
-            return "rate must be positive"
-        return super().validate()
-
     async def pipe(self, stage: Stage) -> None:
         loop = asyncio.get_running_loop()
         rate = self.values["rate"]  # bytes per millisecond
+        if rate <= 0:
+            # Go loops for ever on rate 0 (no byte passes) and panics on a negative rate; we hold the data
+            # until the toxic is updated or removed, when it is passed on (as Go does on interrupt).
+            await stage.take()
+            await asyncio.Event().wait()
         slice_size = rate * 100  # send at most 100 ms worth at a time
         next_send = loop.time()
         while True:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections import deque
 from collections.abc import Callable
@@ -12,8 +11,14 @@ from typing import Any, ClassVar, Protocol
 
 UPSTREAM = "upstream"
 DOWNSTREAM = "downstream"
-# Go encodes durations as int64 nanoseconds: a millisecond value above this overflows.
+# Go encodes durations as int64 nanoseconds: a millisecond value above this overflows (Go then waits for a
+# wrapped, arbitrary duration); we clamp to it instead, which is "for ever" in practice.
 MAX_MS = (2**63 - 1) // 1_000_000
+
+
+def clamp_ms(value: int) -> int:
+    """A millisecond attribute as a duration Go could represent: negative -> 0, too large -> MAX_MS."""
+    return min(max(value, 0), MAX_MS)
 
 
 @dataclass
@@ -41,15 +46,6 @@ class Toxic:
 
     def attributes(self) -> dict[str, int]:
         return dict(self.values)
-
-    def validate(self) -> str | None:
-        """A reason to refuse the values (where Go would crash or hang), or None."""
-        for name, value in self.values.items():
-            if value < 0:
-                return f"{name} must not be negative"
-            if value > MAX_MS:
-                return f"{name} is too large"
-        return None
 
     def new_state(self) -> Any:
         """Per-connection state kept across updates (limit_data counts bytes here)."""
@@ -98,8 +94,6 @@ class StageOwner(Protocol):
     """What a stage needs from its link."""
 
     def discard(self, nbytes: int) -> None: ...
-
-    def reset_connection(self) -> None: ...
 
     def stage_failed(self, stage: Stage, exc: BaseException) -> None: ...
 
@@ -212,9 +206,3 @@ class Stage:
                 self.owner.discard(len(item.data))
         self.inbox.clear()
         self.out(None)
-
-    def reset(self) -> None:
-        """Abort the whole connection with TCP RST (reset_peer)."""
-        self.closed = True
-        with contextlib.suppress(Exception):
-            self.owner.reset_connection()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pytoxiproxy.toxics.base import Stage, Toxic
+from pytoxiproxy.toxics.base import Stage, Toxic, clamp_ms
 
 
 class LatencyToxic(Toxic):
@@ -17,7 +17,9 @@ class LatencyToxic(Toxic):
         jitter = self.values["jitter"]
         if jitter > 0:
             delay += stage.rng.randrange(jitter * 2) - jitter
-        return delay
+        # Negative: no delay, as in Go. Beyond int64 nanoseconds Go wraps (or panics drawing the
+        # jitter); we hold the chunk for the longest Go duration instead.
+        return clamp_ms(delay)
 
     async def pipe(self, stage: Stage) -> None:
         loop = asyncio.get_running_loop()

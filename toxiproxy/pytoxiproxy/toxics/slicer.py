@@ -14,25 +14,28 @@ class SlicerToxic(Toxic):
     attribute_names = ("average_size", "size_variation", "delay")
     go_type = "int"
 
-    def validate(self) -> str | None:
-        reason = super().validate()
-        if reason:
-            return reason
-        if self.values["average_size"] < 1:
-            return "average_size must be positive"
-        if self.values["size_variation"] >= self.values["average_size"]:
-            return "size_variation must be less than average_size"
-        return None
-
     def offsets(self, start: int, end: int, rng: random.Random) -> list[int]:
-        """Cut points splitting [start, end) roughly in halves until pieces are small enough."""
+        """Cut points ``[s0, e0, s1, e1, ...]`` splitting [start, end) in about halves until small enough.
+
+        Go's recursion, depth first, left before right (same random draws). Where Go would panic or
+        recurse for ever (``average_size < 1``, ``size_variation >= average_size``) the cut is kept
+        inside the piece and no piece is cut below one byte, so every configuration terminates; for
+        the configurations Go handles the result is unchanged.
+        """
         average, variation = self.values["average_size"], self.values["size_variation"]
-        if (end - start) - average <= variation:
-            return [start, end]
-        mid = start + (end - start) // 2
-        if variation > 0:
-            mid += rng.randrange(variation * 2) - variation
-        return self.offsets(start, mid, rng) + self.offsets(mid, end, rng)
+        cuts: list[int] = []
+        todo = [(start, end)]
+        while todo:
+            lo, hi = todo.pop()
+            if (hi - lo) - average <= variation or hi - lo <= 1:
+                cuts += [lo, hi]
+                continue
+            mid = lo + (hi - lo) // 2
+            if variation > 0:
+                mid += rng.randrange(variation * 2) - variation
+            mid = min(max(mid, lo + 1), hi - 1)
+            todo += [(mid, hi), (lo, mid)]
+        return cuts
 
     async def pipe(self, stage: Stage) -> None:
         delay = self.values["delay"] / 1_000_000.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pytoxiproxy.toxics.base import Stage, Toxic
+from pytoxiproxy.toxics.base import Stage, Toxic, clamp_ms
 
 
 class SlowCloseToxic(Toxic):
@@ -16,7 +16,7 @@ class SlowCloseToxic(Toxic):
         while True:
             item = await stage.take()
             if item is None:
-                await asyncio.sleep(self.values["delay"] / 1000.0)
+                await asyncio.sleep(clamp_ms(self.values["delay"]) / 1000.0)
                 stage.close()
                 return
             stage.forward(item)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pytoxiproxy.toxics.base import Stage, Toxic
+from pytoxiproxy.toxics.base import Stage, Toxic, clamp_ms
 
 
 class TimeoutToxic(Toxic):
@@ -13,7 +13,7 @@ class TimeoutToxic(Toxic):
     attribute_names = ("timeout",)
 
     async def pipe(self, stage: Stage) -> None:
-        timeout = self.values["timeout"] / 1000.0
+        timeout = clamp_ms(self.values["timeout"]) / 1000.0
         eof = False
         while True:
             try:
