@@ -22,6 +22,7 @@ from pytest_execserver.client.errors import (
     TransportError,
 )
 from pytest_execserver.client.events import parse_notification
+from pytest_execserver.client.flow import FlowControl
 from pytest_execserver.client.modes import MODES, run_consumer
 from pytest_execserver.client.process import ProcessHandle, ProcessResult
 from pytest_execserver.client.recovery import reconnect
@@ -36,7 +37,7 @@ from pytest_execserver.client.transport import Frame, Transport, open_transport
 from pytest_execserver.history import History
 from pytest_execserver.tracing import SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
 
-DEFAULT_QUEUE_LIMIT = 4096
+DEFAULT_QUEUE_LIMIT = 0  # no lossy limit: flow control (see client/flow.py)
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_LEGACY_WAIT_MS = 250
 _client_numbers = itertools.count(1)
@@ -67,7 +68,7 @@ class ExecClient:
         self.history = history if history is not None else History()
         self.client_id = client_id or f"client-{next(_client_numbers)}"
         self.recovery_deadline_s = recovery_deadline_s
-        self._queue_limit = max(1, int(queue_limit))
+        self._queue_limit = max(0, int(queue_limit))
         self.request_timeout_s = request_timeout_s
         self.headers = dict(headers or {})
         self.consumer_delay_s = consumer_delay_s
@@ -86,6 +87,9 @@ class ExecClient:
         self._closing = False
         self._paused_until = 0.0
         self._recovery: asyncio.Task[None] | None = None
+        self.flow = FlowControl()
+        self._may_read = asyncio.Event()
+        self._may_read.set()
 
     # ------------------------------------------------------------------ connection
 
@@ -111,6 +115,7 @@ class ExecClient:
             on_lost=self._on_transport_lost,
             headers=self.headers,
             timeout_s=self.request_timeout_s,
+            gate=self._read_gate,
         )
 
     async def initialize(self, *, resume_session_id: str | None = None) -> dict[str, Any]:
@@ -156,6 +161,7 @@ class ExecClient:
         if self._closing:
             return
         self._closing = True
+        self._may_read.set()
         if self._recovery is not None:
             self._recovery.cancel()
             with contextlib.suppress(BaseException):
@@ -182,13 +188,15 @@ class ExecClient:
 
     @property
     def queue_limit(self) -> int:
-        """How many pushed notifications each process may have queued before the client counts receiver lag
-        (overflow is recovered by read-back). Setting it also resizes the queues of running processes."""
+        """0 (the default): every pushed notification is kept, and the client stops reading the socket while
+        its consumers are behind (flow control, so TCP pushes back on the server). n > 0: each process queues
+        at most n notifications and drops the rest, recovered by read-back -- a lagging receiver, as the
+        ``receiver_lag`` fault asks for. Setting it also applies to running processes."""
         return self._queue_limit
 
     @queue_limit.setter
     def queue_limit(self, limit: int) -> None:
-        self._queue_limit = max(1, int(limit))
+        self._queue_limit = max(0, int(limit))
         for handle in self.processes.values():
             if not handle.done.is_set():
                 handle.set_queue_limit(self._queue_limit)
@@ -196,6 +204,17 @@ class ExecClient:
     def pause_consumer(self, ms: float) -> None:
         """Pause every process consumer for ``ms`` milliseconds (the ``receiver_lag`` fault)."""
         self._paused_until = max(self._paused_until, time.monotonic() + ms / 1000.0)
+
+    def flow_changed(self) -> None:
+        """Open or close the socket reader's gate after the flow-control state changed."""
+        if self.flow.may_read or self._closing:
+            self._may_read.set()
+        else:
+            self._may_read.clear()
+
+    async def _read_gate(self) -> None:
+        if not self._may_read.is_set():
+            await self._may_read.wait()
 
     async def consumer_gate(self) -> None:
         while (remaining := self._paused_until - time.monotonic()) > 0:
@@ -301,8 +320,13 @@ class ExecClient:
             data = {"code": params.get("exitCode"), "sandbox_denied": params.get("sandboxDenied")}
         self.history.record("info", f"wire:{method}", self.client_id, process_id=process_id, seq=event.seq, **data)
         handle = self.processes.get(str(process_id))
-        if handle is not None and self.mode == "event-stream":
+        if handle is None:
+            return
+        if self.mode == "event-stream":
             handle.on_wire_event(event)
+        else:
+            handle.on_wire_event_for_reader(event)
+        self.flow_changed()
 
     # ------------------------------------------------------------------ transport loss and recovery
 

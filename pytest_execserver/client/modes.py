@@ -25,15 +25,33 @@ MAX_PARTIAL_READS = 10_000
 
 
 async def read_back(handle: ProcessHandle, *, wait_ms: int) -> bool:
-    """One ``process/read`` after the last delivered seq, merged and delivered; True if more is needed."""
+    """One ``process/read`` after the last delivered seq, merged and delivered; True if more is needed.
+
+    In legacy-read mode, seqs the read no longer has (evicted from the server's retention while this client
+    read through the notifications ahead of the response) are filled from the pushed events it kept, and
+    the fill is recorded as a ``recover`` operation with reason ``evicted``.
+    """
     client = handle.client
-    after = handle.reassembler.last_seq
-    result = await client.call(
-        "process/read",
-        {"processId": handle.process_id, "afterSeq": after, "waitMs": wait_ms},
-        timeout=client.request_timeout_s + wait_ms / 1000.0,
-    )
-    need_more = handle.reassembler.apply_read(parse_read(result if isinstance(result, dict) else {}))
+    reassembler = handle.reassembler
+    after = reassembler.last_seq
+    client.flow.read_started()
+    client.flow_changed()
+    try:
+        result = await client.call(
+            "process/read",
+            {"processId": handle.process_id, "afterSeq": after, "waitMs": wait_ms},
+            timeout=client.request_timeout_s + wait_ms / 1000.0,
+        )
+    finally:
+        client.flow.read_finished()
+        client.flow_changed()
+    filled_before = reassembler.filled
+    need_more = reassembler.apply_read(parse_read(result if isinstance(result, dict) else {}), fallback=handle.spill)
+    if reassembler.filled != filled_before:
+        history, cid, pid = client.history, client.client_id, handle.process_id
+        history.record("invoke", "recover", cid, process_id=pid, reason="evicted", after_seq=after)
+        filled = reassembler.filled - filled_before
+        history.record("ok", "recover", cid, process_id=pid, reason="evicted", filled=filled)
     handle.deliver_ready()
     return need_more
 
@@ -66,15 +84,18 @@ async def consume_event_stream(handle: ProcessHandle) -> None:
             await recover(handle, reason)
             continue
         loop = asyncio.get_running_loop()
-        wait_s = IDLE_PROBE_S if gap_deadline is None else max(0.0, gap_deadline - loop.time())
         try:
-            event = await asyncio.wait_for(handle.queue.get(), wait_s)
-        except TimeoutError:
-            if gap_deadline is not None:
-                handle.request_recovery("gap")
-            else:
-                await _idle_probe(handle)
-            continue
+            event = handle.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            wait_s = IDLE_PROBE_S if gap_deadline is None else max(0.0, gap_deadline - loop.time())
+            try:
+                event = await asyncio.wait_for(handle.queue.get(), wait_s)
+            except TimeoutError:
+                if gap_deadline is not None:
+                    handle.request_recovery("gap")
+                else:
+                    await _idle_probe(handle)
+                continue
         if event is None:
             continue  # wake marker from request_recovery (e.g. a reconnect): recover at the loop's top
         if client.consumer_delay_s > 0:

@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from pytest_execserver.client.errors import RecoveryError, StartOutcomeUnknown, TransportError
 from pytest_execserver.client.events import Closed, Event, Exited, OutputChunk, Reassembler
+from pytest_execserver.client.flow import event_cost
 from pytest_execserver.history import EventKind
 from pytest_execserver.tracing import SPAN_FIRST_OUTPUT, SPAN_PROCESS, tracer
 
@@ -47,16 +48,19 @@ class ProcessHandle:
     def __init__(self, client: ExecClient, process_id: str, queue_limit: int) -> None:
         self.client = client
         self.process_id = process_id
-        # unbounded asyncio queue, bounded by ``queue_limit`` in on_wire_event (so the limit can change while
-        # the process runs); ``None`` is a wake marker: recovery was requested (see request_recovery)
+        # pushed notifications for the consumer (event-stream mode). ``queue_limit`` 0: unbounded here, bounded
+        # by the client's flow control (it stops reading the socket); n > 0: a lagging receiver's queue that
+        # drops on overflow and recovers by read-back (the ``receiver_lag`` fault). ``None`` is a wake marker:
+        # recovery was requested (see request_recovery).
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.queue_limit = max(1, queue_limit)
+        self.queue_limit = max(0, queue_limit)
         self.reassembler = Reassembler()
+        # legacy-read mode: pushed events kept (flow-controlled) only to fill what process/read says was evicted
+        self.spill: dict[int, Event] = {}
+        self._held: dict[int, int] = {}  # seq -> flow-control cost of an event received but not yet delivered
         self.recover_reason: str | None = None
         self.started = False
         self.chunks: list[OutputChunk] = []
-        self._stdout = bytearray()
-        self._stderr = bytearray()
         self.exit_code: int | None = None
         self.sandbox_denied: bool | None = None
         self.error: BaseException | None = None
@@ -79,19 +83,56 @@ class ProcessHandle:
         self._first_span = tracer().start_span(SPAN_FIRST_OUTPUT, attributes={"execserver.process_id": self.process_id})
 
     def on_wire_event(self, event: Event) -> None:
-        """A pushed notification (event-stream mode): queue it, or flag receiver lag on overflow."""
-        if self.done.is_set():
+        """A pushed notification (event-stream mode): queue it (lossy limit: flag receiver lag on overflow)."""
+        if self.done.is_set() or not self._hold(event):
             return
-        if self.queue.qsize() >= self.queue_limit:
-            # The consumer is busy with a full queue and sees this next; lag supersedes a pending reason
-            # (e.g. "gap"), as the read-back it triggers recovers both.
+        if self.queue_limit and self.queue.qsize() >= self.queue_limit:
+            # A lossy queue (receiver_lag fault) is full: drop, and let the consumer, which sees this next,
+            # read back. Lag supersedes a pending reason (e.g. "gap"): the read-back recovers both.
+            self._unhold(event.seq)
             self.recover_reason = "lag"
             return
         self.queue.put_nowait(event)
 
+    def on_wire_event_for_reader(self, event: Event) -> None:
+        """A pushed notification in legacy-read mode: kept only to fill output that process/read lost."""
+        if self.done.is_set() or not self._hold(event):
+            return
+        if self.queue_limit and len(self.spill) >= self.queue_limit:
+            self._unhold(event.seq)  # a lossy limit (receiver_lag fault) applies to what a reader keeps too
+            return
+        self.spill[event.seq] = event
+
+    def _hold(self, event: Event) -> bool:
+        """Count a newly received event against flow control; False for one already held or delivered."""
+        if event.seq <= self.reassembler.last_seq or event.seq in self._held:
+            return False
+        cost = event_cost(len(event.data) if isinstance(event, OutputChunk) else 0)
+        self._held[event.seq] = cost
+        self.client.flow.hold(cost)
+        return True
+
+    def _unhold(self, seq: int) -> None:
+        cost = self._held.pop(seq, 0)
+        if cost:
+            self.client.flow.release(cost)
+            self.client.flow_changed()
+
+    def release_delivered(self) -> None:
+        """Stop counting (and stop keeping) held events at or below the last delivered seq."""
+        last = self.reassembler.last_seq
+        for seq in [s for s in self._held if s <= last]:
+            self.spill.pop(seq, None)
+            self._unhold(seq)
+
+    def release_all(self) -> None:
+        self.spill.clear()
+        for seq in list(self._held):
+            self._unhold(seq)
+
     def set_queue_limit(self, limit: int) -> None:
         """Change the notification queue bound, also while the process runs (the ``receiver_lag`` fault)."""
-        self.queue_limit = max(1, int(limit))
+        self.queue_limit = max(0, int(limit))
 
     def request_recovery(self, reason: str) -> None:
         """Ask the consumer for a read-back, and wake it now if it is waiting for a notification."""
@@ -104,6 +145,7 @@ class ProcessHandle:
         """Hand every in-order event to the user, recording ``deliver:*``."""
         for event in self.reassembler.pop_ready():
             self._deliver(event)
+        self.release_delivered()
 
     def _deliver(self, event: Event) -> None:
         history, cid, pid = self.client.history, self.client.client_id, self.process_id
@@ -118,7 +160,6 @@ class ProcessHandle:
                 chunk=event.data,
             )
             self.chunks.append(event)
-            (self._stderr if event.stream == "stderr" else self._stdout).extend(event.data)
             if not self._first_output_seen:
                 self._first_output_seen = True
                 history.record("ok", "first_output", cid, process_id=pid)
@@ -163,6 +204,7 @@ class ProcessHandle:
 
     def _finish(self, error: BaseException | None) -> None:
         self.error = error
+        self.release_all()
         self.done.set()
         self._user.put_nowait(_END)
         if self.consumer is not None and self.consumer is not asyncio.current_task():
@@ -177,10 +219,12 @@ class ProcessHandle:
 
     def result(self) -> ProcessResult:
         """The result so far (complete once :attr:`closed`)."""
+        # stdout/stderr are joined here, not accumulated as chunks arrive: the chunks are the one kept copy
+        stdout = b"".join(c.data for c in self.chunks if c.stream != "stderr")
+        stderr = b"".join(c.data for c in self.chunks if c.stream == "stderr")
         return ProcessResult(
-            self.process_id, self.exit_code, bytes(self._stdout), bytes(self._stderr), self.sandbox_denied,
-            list(self.chunks),
-        )  # fmt: skip
+            self.process_id, self.exit_code, stdout, stderr, self.sandbox_denied, list(self.chunks)
+        )
 
     async def __aiter__(self) -> AsyncIterator[OutputChunk]:
         """Output chunks in seq order, each once; raises the process's error if it failed."""

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,18 +21,31 @@ from pytest_execserver.tracing import SPAN_CONNECT, SPAN_WS_HANDSHAKE, tracer
 Frame = dict[str, Any]
 FrameHandler = Callable[["Transport", Frame], None]
 LostHandler = Callable[["Transport", BaseException | None], None]
+ReadGate = Callable[[], Awaitable[None]]
 
 PING_INTERVAL_S = 5.0
 PING_TIMEOUT_S = 10.0
+WS_MAX_QUEUE = (16, 4)  # frames websockets buffers before it pauses reading the TCP socket (high, low)
+
+
+async def _always_read() -> None:
+    return None
 
 
 class Transport:
-    """A connected websocket plus its reader task; frames and loss are reported via callbacks."""
+    """A connected websocket plus its reader task; frames and loss are reported via callbacks.
 
-    def __init__(self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler) -> None:
+    Before each frame the reader awaits ``gate`` (the client's flow control): while it waits, websockets
+    buffers at most :data:`WS_MAX_QUEUE` frames and then stops reading the socket, so TCP pushes back.
+    """
+
+    def __init__(
+        self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler, gate: ReadGate = _always_read
+    ) -> None:
         self.ws = ws
         self._on_frame = on_frame
         self._on_lost = on_lost
+        self._gate = gate
         self.closed_by_us = False
         self.lost = False
         self._reader = asyncio.create_task(self._read_loop(), name="execserver-reader")
@@ -40,13 +53,17 @@ class Transport:
     async def _read_loop(self) -> None:
         error: BaseException | None = None
         try:
-            async for message in self.ws:
+            while True:
+                await self._gate()
+                message = await self.ws.recv()
                 try:
                     frame = json.loads(message)
                 except ValueError:
                     continue
                 if isinstance(frame, dict):
                     self._on_frame(self, frame)
+        except websockets.ConnectionClosedOK:
+            pass  # a clean close, as ``async for`` over the connection ends
         except websockets.ConnectionClosed as exc:
             error = exc
         except asyncio.CancelledError:
@@ -115,6 +132,7 @@ async def open_transport(
     on_lost: LostHandler,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 10.0,
+    gate: ReadGate = _always_read,
 ) -> Transport:
     """TCP connect then websocket handshake, each timed as a span and a history operation."""
     parts = urlsplit(url)
@@ -139,7 +157,7 @@ async def open_transport(
                 additional_headers=dict(headers) if headers else None,
                 open_timeout=timeout_s,
                 max_size=None,
-                max_queue=None,
+                max_queue=WS_MAX_QUEUE,
                 compression=None,
                 ping_interval=PING_INTERVAL_S,
                 ping_timeout=PING_TIMEOUT_S,
@@ -154,4 +172,4 @@ async def open_transport(
             sock.close()
             raise
         history.record("ok", "ws_handshake", client_id)
-    return Transport(ws, on_frame, on_lost)
+    return Transport(ws, on_frame, on_lost, gate)

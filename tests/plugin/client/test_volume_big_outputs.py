@@ -1,0 +1,80 @@
+"""Big outputs with no fault: byte-exact in both modes, no self-inflicted loss, bounded client memory.
+
+The client keeps every event that reached it: in event-stream mode it stops reading the socket while its
+consumer is behind (TCP pushes back, and both servers then hold the process's output), and in legacy-read
+mode it fills what the server's 1 MiB retention evicted, while it read through the notifications ahead of
+a ``process/read`` response, from the pushed events it kept. ``flow.peak`` is what the client held
+undelivered at most (client/flow.py); it must stay far below the output size.
+
+500 MB runs are in tests/benchmarks/test_client_modes_bench.py (``./run bench -k 500MB``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pytest_execserver.client import RecoveryError
+from pytest_execserver.client.flow import EVENT_OVERHEAD, HIGH_WATER
+from pytest_execserver.history import History
+from pytest_execserver.launch import ServerProcess
+from tests.plugin.client.client_testkit import MakeClient
+
+SIZE = 50_000_000
+MAX_FRAME_COST = 8192 + EVENT_OVERHEAD  # one notification: both servers send chunks of at most 8 KiB
+LEGACY_HELD_LIMIT = 32 * 1024 * 1024  # HIGH_WATER + what a server queues ahead of a read response (<= 13 MiB seen)
+
+
+def yes_bytes(n: int) -> list[str]:
+    return ["/bin/sh", "-c", f"head -c {n} /dev/zero | tr '\\0' y"]
+
+
+def assert_all_y(stdout: bytes, n: int) -> None:
+    assert len(stdout) == n, f"got {len(stdout)} of {n} bytes"
+    assert stdout.count(b"y") == n, "output is not byte-exact"
+
+
+@pytest.mark.parametrize("mode", ["event-stream", "legacy-read"])
+async def test_50mb_output_is_byte_exact_without_self_inflicted_loss(
+    make_client: MakeClient, server: ServerProcess, history: History, mode: str
+) -> None:
+    client = await make_client(mode=mode)
+    result = await client.run(yes_bytes(SIZE), cwd=server.scratch, timeout=120)
+    assert_all_y(result.stdout, SIZE)
+    assert result.exit_code == 0
+    delivered = [e.seq for e in history.select("deliver:*")]
+    assert delivered == list(range(1, len(delivered) + 1))  # every seq exactly once, in order
+    reasons = {e.data.get("reason") for e in history.select("recover", "ok")}
+    if mode == "event-stream":
+        assert not reasons, f"event-stream needed read-backs with no fault: {reasons}"
+        assert client.flow.peak <= HIGH_WATER + MAX_FRAME_COST
+    else:
+        assert reasons <= {"evicted"}
+        assert client.flow.peak <= LEGACY_HELD_LIMIT
+    assert client.flow.held == 0  # nothing left counted once the process closed
+
+
+async def test_stalled_consumer_stops_reading_instead_of_dropping(
+    make_client: MakeClient, server: ServerProcess, history: History
+) -> None:
+    """The consumer stalls 600 ms: the client pauses the socket (bounded memory) and loses nothing."""
+    client = await make_client()
+    client.pause_consumer(600)
+    started = time.monotonic()
+    result = await client.run(yes_bytes(SIZE // 5), cwd=server.scratch, timeout=60)
+    assert time.monotonic() - started >= 0.5
+    assert_all_y(result.stdout, SIZE // 5)
+    assert client.flow.pauses >= 1, "the client never stopped reading although its consumer stalled"
+    assert client.flow.peak <= HIGH_WATER + MAX_FRAME_COST
+    assert not history.select("recover"), "a stalled consumer must not cost a read-back"
+
+
+async def test_lossy_queue_limit_still_drops_as_the_receiver_lag_fault_asks(
+    make_client: MakeClient, server: ServerProcess
+) -> None:
+    """The old behaviour, kept only for the fault: a 4-event queue, a stall, and output past the retention."""
+    client = await make_client(queue_limit=4)
+    client.pause_consumer(700)
+    with pytest.raises(RecoveryError, match="no longer retained"):
+        await client.run(yes_bytes(3_000_000), cwd=server.scratch, timeout=30)
