@@ -115,7 +115,7 @@ class ExecClient:
             on_lost=self._on_transport_lost,
             headers=self.headers,
             timeout_s=self.request_timeout_s,
-            gate=self._read_gate,
+            may_read=self._may_read,
         )
 
     async def initialize(self, *, resume_session_id: str | None = None) -> dict[str, Any]:
@@ -211,10 +211,6 @@ class ExecClient:
             self._may_read.set()
         else:
             self._may_read.clear()
-
-    async def _read_gate(self) -> None:
-        if not self._may_read.is_set():
-            await self._may_read.wait()
 
     async def consumer_gate(self) -> None:
         while (remaining := self._paused_until - time.monotonic()) > 0:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,40 +21,46 @@ from pytest_execserver.tracing import SPAN_CONNECT, SPAN_WS_HANDSHAKE, tracer
 Frame = dict[str, Any]
 FrameHandler = Callable[["Transport", Frame], None]
 LostHandler = Callable[["Transport", BaseException | None], None]
-ReadGate = Callable[[], Awaitable[None]]
 
 PING_INTERVAL_S = 5.0
 PING_TIMEOUT_S = 10.0
 WS_MAX_QUEUE = (16, 4)  # frames websockets buffers before it pauses reading the TCP socket (high, low)
 
 
-async def _always_read() -> None:
-    return None
-
-
 class Transport:
     """A connected websocket plus its reader task; frames and loss are reported via callbacks.
 
-    Before each frame the reader awaits ``gate`` (the client's flow control): while it waits, websockets
+    Before each frame the reader waits for ``may_read`` (the client's flow control): while it waits, websockets
     buffers at most :data:`WS_MAX_QUEUE` frames and then stops reading the socket, so TCP pushes back.
+    Keepalive is ours, not websockets': a pong cannot be read while the reader is held, so a ping that went
+    unanswered during such a pause is not taken for a dead peer (that would cut a healthy connection).
     """
 
     def __init__(
-        self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler, gate: ReadGate = _always_read
+        self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler, may_read: asyncio.Event | None = None
     ) -> None:
         self.ws = ws
         self._on_frame = on_frame
         self._on_lost = on_lost
-        self._gate = gate
+        self._may_read = may_read
+        self._held = False  # the reader is waiting in the gate
+        self._holds = 0  # how often it waited there
         self.closed_by_us = False
         self.lost = False
         self._reader = asyncio.create_task(self._read_loop(), name="execserver-reader")
+        self._keepalive = asyncio.create_task(self._keepalive_loop(), name="execserver-keepalive")
 
     async def _read_loop(self) -> None:
         error: BaseException | None = None
         try:
             while True:
-                await self._gate()
+                if self._may_read is not None and not self._may_read.is_set():
+                    self._held = True
+                    self._holds += 1
+                    try:
+                        await self._may_read.wait()
+                    finally:
+                        self._held = False
                 message = await self.ws.recv()
                 try:
                     frame = json.loads(message)
@@ -71,6 +77,25 @@ class Transport:
         except Exception as exc:
             error = exc
         self.mark_lost(error)
+
+    async def _keepalive_loop(self) -> None:
+        while not self.lost:
+            await asyncio.sleep(PING_INTERVAL_S)
+            holds = self._holds
+            try:
+                pong = await self.ws.ping()
+            except (websockets.ConnectionClosed, OSError):
+                return  # the reader reports the loss
+            try:
+                await asyncio.wait_for(pong, PING_TIMEOUT_S)
+            except TimeoutError:
+                if self._held or self._holds != holds:
+                    continue  # we were not reading: the pong may be waiting in the socket
+                self.abort()
+                self.mark_lost(TransportError(f"keepalive ping timeout ({PING_TIMEOUT_S} s)"))
+                return
+            except (websockets.ConnectionClosed, OSError):
+                return
 
     def mark_lost(self, error: BaseException | None) -> None:
         """Report the loss once (unless we closed it ourselves)."""
@@ -97,9 +122,10 @@ class Transport:
         self.closed_by_us = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(), 1.0)
-        self._reader.cancel()
-        with contextlib.suppress(BaseException):
-            await self._reader
+        for task in (self._reader, self._keepalive):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def _tcp_connect(host: str, port: int) -> socket.socket:
@@ -132,7 +158,7 @@ async def open_transport(
     on_lost: LostHandler,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 10.0,
-    gate: ReadGate = _always_read,
+    may_read: asyncio.Event | None = None,
 ) -> Transport:
     """TCP connect then websocket handshake, each timed as a span and a history operation."""
     parts = urlsplit(url)
@@ -159,8 +185,8 @@ async def open_transport(
                 max_size=None,
                 max_queue=WS_MAX_QUEUE,
                 compression=None,
-                ping_interval=PING_INTERVAL_S,
-                ping_timeout=PING_TIMEOUT_S,
+                ping_interval=None,  # see Transport._keepalive_loop
+                ping_timeout=None,
                 close_timeout=1.0,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as exc:
@@ -172,4 +198,4 @@ async def open_transport(
             sock.close()
             raise
         history.record("ok", "ws_handshake", client_id)
-    return Transport(ws, on_frame, on_lost, gate)
+    return Transport(ws, on_frame, on_lost, may_read)

@@ -12,14 +12,16 @@ undelivered at most (client/flow.py); it must stay far below the output size.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
-from pytest_execserver.client import RecoveryError
+from pytest_execserver.client import RecoveryError, transport
 from pytest_execserver.client.flow import EVENT_OVERHEAD, HIGH_WATER
 from pytest_execserver.history import History
 from pytest_execserver.launch import ServerProcess
-from tests.plugin.client.client_testkit import MakeClient
+from pytest_execserver.waiting import wait_until
+from tests.plugin.client.client_testkit import Forwarder, MakeClient
 
 SIZE = 50_000_000
 MAX_FRAME_COST = 8192 + EVENT_OVERHEAD  # one notification: both servers send chunks of at most 8 KiB
@@ -78,3 +80,39 @@ async def test_lossy_queue_limit_still_drops_as_the_receiver_lag_fault_asks(
     client.pause_consumer(700)
     with pytest.raises(RecoveryError, match="no longer retained"):
         await client.run(yes_bytes(3_000_000), cwd=server.scratch, timeout=30)
+
+
+@pytest.fixture
+def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "PING_INTERVAL_S", 0.2)
+    monkeypatch.setattr(transport, "PING_TIMEOUT_S", 0.4)
+
+
+@pytest.fixture
+async def forwarder(server: ServerProcess) -> AsyncIterator[Forwarder]:
+    fwd = await Forwarder.start(server.url)
+    yield fwd
+    await fwd.stop()
+
+
+@pytest.mark.usefixtures("quick_keepalive")
+async def test_a_pause_longer_than_the_ping_timeout_does_not_cut_the_connection(
+    make_client: MakeClient, server: ServerProcess, history: History
+) -> None:
+    """Pongs cannot be read while the client holds its reader; the keepalive must not call that a dead peer."""
+    client = await make_client()
+    client.pause_consumer(2000)  # five ping timeouts
+    result = await client.run(yes_bytes(SIZE // 5), cwd=server.scratch, timeout=60)
+    assert_all_y(result.stdout, SIZE // 5)
+    assert client.reconnects == 0 and not history.select("reconnect")
+
+
+@pytest.mark.usefixtures("quick_keepalive")
+async def test_keepalive_still_detects_a_silent_peer(make_client: MakeClient, forwarder: Forwarder) -> None:
+    """The other side of the check above: pings that vanish (no pause of ours) do cut the connection."""
+    client = await make_client(forwarder.url, recovery_deadline_s=30)
+    forwarder.blackhole = True  # our pings never reach the server
+    await wait_until(lambda: client.history.select("reconnect", "invoke"), timeout=5)
+    forwarder.blackhole = False
+    reasons = [e.data.get("reason", "") for e in client.history.select("reconnect", "invoke")]
+    assert "keepalive ping timeout" in reasons[0]
