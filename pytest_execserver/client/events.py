@@ -139,6 +139,12 @@ class Reassembler:
         if read.failure:
             raise RecoveryError(f"process failed: {read.failure}")
         target = read.next_seq - 1
+        if read.sandbox_denied:
+            # a pending Exited that said False learns a read's True (OR-ed, as the Codex client does); one that
+            # said nothing keeps saying nothing: the result learns it from the read (ProcessHandle)
+            for seq, event in list(self.pending.items()):
+                if isinstance(event, Exited) and seq <= target and event.sandbox_denied is False:
+                    self.pending[seq] = Exited(seq, event.exit_code, True)
         for chunk in read.chunks:
             if chunk.seq > target:
                 raise RecoveryError(f"read returned seq {chunk.seq} beyond nextSeq {read.next_seq}")
@@ -153,7 +159,7 @@ class Reassembler:
         missing = [s for s in range(self.last_seq + 1, target + 1) if s not in self.pending]
         if fallback and missing:
             for seq in missing:
-                if (event := fallback.get(seq)) is not None and self.offer(event):
+                if (kept := fallback.get(seq)) is not None and self.offer(kept):
                     self.filled += 1
             missing = [s for s in missing if s not in self.pending]
         if read.exited and not self.exit_known and len(missing) == 1:

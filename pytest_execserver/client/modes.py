@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from pytest_execserver.client.errors import RecoveryError
+from pytest_execserver.client.errors import ExecServerError, RecoveryError, TransportError
 from pytest_execserver.client.events import parse_read
 
 if TYPE_CHECKING:
@@ -46,7 +46,10 @@ async def read_back(handle: ProcessHandle, *, wait_ms: int) -> bool:
         client.flow.read_finished()
         client.flow_changed()
     filled_before = reassembler.filled
-    need_more = reassembler.apply_read(parse_read(result if isinstance(result, dict) else {}), fallback=handle.spill)
+    read = parse_read(result if isinstance(result, dict) else {})
+    if read.exited and read.sandbox_denied is not None:
+        handle.read_sandbox_denied = read.sandbox_denied
+    need_more = reassembler.apply_read(read, fallback=handle.spill)
     if reassembler.filled != filled_before:
         history, cid, pid = client.history, client.client_id, handle.process_id
         history.record("invoke", "recover", cid, process_id=pid, reason="evicted", after_seq=after)
@@ -132,6 +135,22 @@ async def consume_legacy_read(handle: ProcessHandle) -> None:
             continue
 
 
+async def learn_sandbox_denial(handle: ProcessHandle) -> None:
+    """``process/exited`` carried no ``sandboxDenied`` (an older server): one ``process/read`` to learn it, as
+    the Codex client does. It stays ``None`` if the read does not say either, or fails."""
+    client = handle.client
+    try:
+        result = await client.call(
+            "process/read", {"processId": handle.process_id, "afterSeq": handle.reassembler.last_seq, "waitMs": 0}
+        )
+    except (ExecServerError, TransportError) as exc:
+        client.history.record("info", "sandbox_denied", client.client_id, process_id=handle.process_id,
+                              value=None, source="process/read", message=str(exc))  # fmt: skip
+        return
+    read = parse_read(result if isinstance(result, dict) else {})
+    handle.learn_sandbox_denied(read.sandbox_denied, "process/read")
+
+
 async def run_consumer(handle: ProcessHandle) -> None:
     """The consumer task body: runs the mode's loop and turns errors into a failed process."""
     try:
@@ -139,6 +158,9 @@ async def run_consumer(handle: ProcessHandle) -> None:
             await consume_legacy_read(handle)
         else:
             await consume_event_stream(handle)
+        if handle.held_closed is not None:
+            await learn_sandbox_denial(handle)
+            handle.deliver_held_closed()
     except asyncio.CancelledError:
         raise
     except RecoveryError as exc:

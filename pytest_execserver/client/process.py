@@ -63,6 +63,8 @@ class ProcessHandle:
         self.chunks: list[OutputChunk] = []
         self.exit_code: int | None = None
         self.sandbox_denied: bool | None = None
+        self.read_sandbox_denied: bool | None = None  # what a process/read after the exit said, if it said
+        self.held_closed: Closed | None = None  # delivered once sandbox denial is learned (see deliver_ready)
         self.error: BaseException | None = None
         self.done = asyncio.Event()
         self._user: asyncio.Queue[OutputChunk | object] = asyncio.Queue()
@@ -142,10 +144,40 @@ class ProcessHandle:
             self.queue.put_nowait(None)  # wake marker; a non-empty queue means the consumer loops anyway
 
     def deliver_ready(self) -> None:
-        """Hand every in-order event to the user, recording ``deliver:*``."""
+        """Hand every in-order event to the user, recording ``deliver:*``.
+
+        ``closed`` waits in :attr:`held_closed` while the exit's sandbox denial is unknown (a server that
+        omits ``sandboxDenied`` on ``process/exited``): the consumer first asks with one ``process/read``.
+        """
         for event in self.reassembler.pop_ready():
+            if isinstance(event, Closed) and self.sandbox_denial_unknown:
+                self.held_closed = event
+                continue
             self._deliver(event)
         self.release_delivered()
+
+    @property
+    def sandbox_denial_unknown(self) -> bool:
+        """The process exited, and neither its ``exited`` event nor a read after it said whether the sandbox
+        denied something."""
+        if self.exit_code is None or self.sandbox_denied is not None:
+            return False
+        if self.read_sandbox_denied is not None:
+            self.learn_sandbox_denied(self.read_sandbox_denied, "process/read")
+            return False
+        return True
+
+    def learn_sandbox_denied(self, value: bool | None, source: str) -> None:
+        """Set the result's sandbox denial from ``source`` (the ``exited`` event carried none)."""
+        self.sandbox_denied = value
+        self.client.history.record(
+            "info", "sandbox_denied", self.client.client_id, process_id=self.process_id, value=value, source=source
+        )
+
+    def deliver_held_closed(self) -> None:
+        if self.held_closed is not None:
+            event, self.held_closed = self.held_closed, None
+            self._deliver(event)
 
     def _deliver(self, event: Event) -> None:
         history, cid, pid = self.client.history, self.client.client_id, self.process_id
