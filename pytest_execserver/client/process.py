@@ -7,19 +7,17 @@ import base64
 import signal as signal_module
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from pytest_execserver.client.errors import RecoveryError, StartOutcomeUnknown, TransportError
 from pytest_execserver.client.events import Closed, Event, Exited, OutputChunk, Reassembler
-from pytest_execserver.client.flow import event_cost
+from pytest_execserver.client.ports import ProcessOwner
+from pytest_execserver.client.stream import ProcessStream
 from pytest_execserver.history import EventKind
 from pytest_execserver.tracing import SPAN_FIRST_OUTPUT, SPAN_PROCESS, tracer
-
-if TYPE_CHECKING:
-    from pytest_execserver.client.client import ExecClient
 
 
 @dataclass
@@ -43,28 +41,25 @@ _END = object()
 
 
 class ProcessHandle:
-    """A process started through :meth:`ExecClient.start`; iterate it for output chunks."""
+    """A process started through :meth:`ExecClient.start`; iterate it for output chunks.
 
-    def __init__(self, client: ExecClient, process_id: str, queue_limit: int) -> None:
+    The decisions (admission, reassembly, gaps, what is held) are its :class:`ProcessStream`'s; the handle
+    adds the asyncio parts: the consumer's wake-up queue, the user's iterator, the waiters, and the spans.
+    """
+
+    def __init__(self, client: ProcessOwner, process_id: str, queue_limit: int) -> None:
         self.client = client
         self.process_id = process_id
-        # pushed notifications for the consumer (event-stream mode). ``queue_limit`` 0: unbounded here, bounded
-        # by the client's flow control (it stops reading the socket); n > 0: a lagging receiver's queue that
-        # drops on overflow and recovers by read-back (the ``receiver_lag`` fault). ``None`` is a wake marker:
-        # recovery was requested (see request_recovery).
+        self.stream = ProcessStream(client.flow, queue_limit)
+        # pushed notifications for the consumer (event-stream mode); bounded by flow control, or by the
+        # stream's lossy ``queue_limit``. ``None`` is a wake marker: recovery was requested.
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.queue_limit = max(0, queue_limit)
-        self.reassembler = Reassembler()
-        # legacy-read mode: pushed events kept (flow-controlled) only to fill what process/read says was evicted
-        self.spill: dict[int, Event] = {}
-        self._held: dict[int, int] = {}  # seq -> flow-control cost of an event received but not yet delivered
-        self.recover_reason: str | None = None
         self.started = False
         self.chunks: list[OutputChunk] = []
         self.exit_code: int | None = None
         self.sandbox_denied: bool | None = None
         self.read_sandbox_denied: bool | None = None  # what a process/read after the exit said, if it said
-        self.held_closed: Closed | None = None  # delivered once sandbox denial is learned (see deliver_ready)
+        self.held_closed: Closed | None = None  # delivered once sandbox denial is learned (see deliver)
         self.error: BaseException | None = None
         self.done = asyncio.Event()
         self._user: asyncio.Queue[OutputChunk | object] = asyncio.Queue()
@@ -73,6 +68,22 @@ class ProcessHandle:
         self.consumer: asyncio.Task[None] | None = None
         self._span: Span = trace.INVALID_SPAN
         self._first_span: Span = trace.INVALID_SPAN
+
+    @property
+    def reassembler(self) -> Reassembler:
+        return self.stream.reassembler
+
+    @property
+    def spill(self) -> dict[int, Event]:
+        return self.stream.spill
+
+    @property
+    def queue_limit(self) -> int:
+        return self.stream.queue_limit
+
+    @property
+    def recover_reason(self) -> str | None:
+        return self.stream.recover_reason
 
     # ------------------------------------------------------------------ lifecycle (client side)
 
@@ -85,76 +96,44 @@ class ProcessHandle:
         self._first_span = tracer().start_span(SPAN_FIRST_OUTPUT, attributes={"execserver.process_id": self.process_id})
 
     def on_wire_event(self, event: Event) -> None:
-        """A pushed notification (event-stream mode): queue it (lossy limit: flag receiver lag on overflow)."""
-        if self.done.is_set() or not self._hold(event):
-            return
-        if self.queue_limit and self.queue.qsize() >= self.queue_limit:
-            # A lossy queue (receiver_lag fault) is full: drop, and let the consumer, which sees this next,
-            # read back. Lag supersedes a pending reason (e.g. "gap"): the read-back recovers both.
-            self._unhold(event.seq)
-            self.recover_reason = "lag"
-            return
-        self.queue.put_nowait(event)
+        """A pushed notification (event-stream mode): queue it for the consumer, unless the stream refuses."""
+        if not self.done.is_set() and self.stream.admit(event, self.queue.qsize()):
+            self.queue.put_nowait(event)
+        self.client.flow_changed()
 
     def on_wire_event_for_reader(self, event: Event) -> None:
         """A pushed notification in legacy-read mode: kept only to fill output that process/read lost."""
-        if self.done.is_set() or not self._hold(event):
-            return
-        if self.queue_limit and len(self.spill) >= self.queue_limit:
-            self._unhold(event.seq)  # a lossy limit (receiver_lag fault) applies to what a reader keeps too
-            return
-        self.spill[event.seq] = event
-
-    def _hold(self, event: Event) -> bool:
-        """Count a newly received event against flow control; False for one already held or delivered."""
-        if event.seq <= self.reassembler.last_seq or event.seq in self._held:
-            return False
-        cost = event_cost(len(event.data) if isinstance(event, OutputChunk) else 0)
-        self._held[event.seq] = cost
-        self.client.flow.hold(cost)
-        return True
-
-    def _unhold(self, seq: int) -> None:
-        cost = self._held.pop(seq, 0)
-        if cost:
-            self.client.flow.release(cost)
-            self.client.flow_changed()
-
-    def release_delivered(self) -> None:
-        """Stop counting (and stop keeping) held events at or below the last delivered seq."""
-        last = self.reassembler.last_seq
-        for seq in [s for s in self._held if s <= last]:
-            self.spill.pop(seq, None)
-            self._unhold(seq)
-
-    def release_all(self) -> None:
-        self.spill.clear()
-        for seq in list(self._held):
-            self._unhold(seq)
+        if not self.done.is_set():
+            self.stream.keep(event)
+        self.client.flow_changed()
 
     def set_queue_limit(self, limit: int) -> None:
         """Change the notification queue bound, also while the process runs (the ``receiver_lag`` fault)."""
-        self.queue_limit = max(0, int(limit))
+        self.stream.queue_limit = max(0, int(limit))
 
     def request_recovery(self, reason: str) -> None:
         """Ask the consumer for a read-back, and wake it now if it is waiting for a notification."""
-        if self.recover_reason is None:
-            self.recover_reason = reason
+        self.stream.request_recovery(reason)
         if self.queue.empty():
             self.queue.put_nowait(None)  # wake marker; a non-empty queue means the consumer loops anyway
 
-    def deliver_ready(self) -> None:
-        """Hand every in-order event to the user, recording ``deliver:*``.
+    def deliver(self, events: list[Event]) -> None:
+        """Hand in-order events to the user, recording ``deliver:*``.
 
         ``closed`` waits in :attr:`held_closed` while the exit's sandbox denial is unknown (a server that
         omits ``sandboxDenied`` on ``process/exited``): the consumer first asks with one ``process/read``.
         """
-        for event in self.reassembler.pop_ready():
+        for event in events:
             if isinstance(event, Closed) and self.sandbox_denial_unknown:
                 self.held_closed = event
                 continue
             self._deliver(event)
-        self.release_delivered()
+        self.stream.delivered()
+        self.client.flow_changed()
+
+    def deliver_ready(self) -> None:
+        """Deliver whatever the reassembler can release now."""
+        self.deliver(self.stream.reassembler.pop_ready())
 
     @property
     def sandbox_denial_unknown(self) -> bool:
@@ -236,7 +215,8 @@ class ProcessHandle:
 
     def _finish(self, error: BaseException | None) -> None:
         self.error = error
-        self.release_all()
+        self.stream.release_all()
+        self.client.flow_changed()
         self.done.set()
         self._user.put_nowait(_END)
         if self.consumer is not None and self.consumer is not asyncio.current_task():
