@@ -12,6 +12,7 @@ undelivered at most (client/flow.py); it must stay far below the output size.
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import pytest
@@ -55,6 +56,33 @@ async def test_50mb_output_is_byte_exact_without_self_inflicted_loss(
         assert reasons <= {"evicted"}
         assert client.flow.peak <= LEGACY_HELD_LIMIT
     assert client.flow.held == 0  # nothing left counted once the process closed
+
+
+PER_CHUNK_BYTES = 2048  # what the client keeps per delivered chunk besides its bytes: objects, two history events
+
+
+@pytest.mark.parametrize("mode", ["event-stream", "legacy-read"])
+async def test_client_memory_beyond_the_output_it_keeps_is_bounded(
+    make_client: MakeClient, server: ServerProcess, mode: str
+) -> None:
+    """tracemalloc while 20 MB stream through: the output (kept once, as chunks) + per-chunk bookkeeping +
+    what flow control lets the client hold undelivered."""
+    client = await make_client(mode=mode)
+    size = 20_000_000
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        handle = await client.start(yes_bytes(size), cwd=server.scratch)
+        async for _chunk in handle:
+            pass
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    chunks = len(handle.chunks)
+    limit = size + chunks * PER_CHUNK_BYTES + (HIGH_WATER if mode == "event-stream" else LEGACY_HELD_LIMIT)
+    print(f"{mode}: peak {peak / 2**20:.1f} MiB for {size / 2**20:.1f} MiB in {chunks} chunks "
+          f"(held undelivered at most {client.flow.peak / 2**20:.2f} MiB)")
+    assert peak <= limit, f"client memory {peak / 2**20:.1f} MiB > bound {limit / 2**20:.1f} MiB"
 
 
 async def test_stalled_consumer_stops_reading_instead_of_dropping(
