@@ -110,6 +110,18 @@ async def test_lossy_queue_limit_still_drops_as_the_receiver_lag_fault_asks(
         await client.run(yes_bytes(3_000_000), cwd=server.scratch, timeout=30)
 
 
+async def test_a_poll_only_reader_loses_a_fast_producers_output(
+    make_client: MakeClient, server: ServerProcess, history: History
+) -> None:
+    """Why legacy-read keeps pushed events: without them (a lossy limit of 1), polling alone loses output on
+    both servers, because reaching a read's response frees the server's notification queue (more than the
+    1 MiB retention) for the producer. The client reports it; it never returns a short result."""
+    client = await make_client(mode="legacy-read", queue_limit=1)
+    with pytest.raises(RecoveryError, match="no longer retained"):
+        await client.run(yes_bytes(SIZE), cwd=server.scratch, timeout=120)
+    assert history.select("process", "fail")
+
+
 @pytest.fixture
 def quick_keepalive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport, "PING_INTERVAL_S", 0.2)
