@@ -21,22 +21,16 @@ from pytest_execserver.client.errors import (
     StartOutcomeUnknown,
     TransportError,
 )
-from pytest_execserver.client.events import parse_notification
+from pytest_execserver.client.flow import FlowControl
 from pytest_execserver.client.modes import MODES, run_consumer
 from pytest_execserver.client.process import ProcessHandle, ProcessResult
 from pytest_execserver.client.recovery import reconnect
-from pytest_execserver.client.rpc import (
-    PendingCall,
-    error_from_frame,
-    is_notification,
-    is_response,
-    is_server_request,
-)
+from pytest_execserver.client.session import Pushed, Refusal, Reply, SessionCore
 from pytest_execserver.client.transport import Frame, Transport, open_transport
 from pytest_execserver.history import History
 from pytest_execserver.tracing import SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
 
-DEFAULT_QUEUE_LIMIT = 4096
+DEFAULT_QUEUE_LIMIT = 0  # no lossy limit: flow control (see client/flow.py)
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_LEGACY_WAIT_MS = 250
 _client_numbers = itertools.count(1)
@@ -67,7 +61,7 @@ class ExecClient:
         self.history = history if history is not None else History()
         self.client_id = client_id or f"client-{next(_client_numbers)}"
         self.recovery_deadline_s = recovery_deadline_s
-        self._queue_limit = max(1, int(queue_limit))
+        self._queue_limit = max(0, int(queue_limit))
         self.request_timeout_s = request_timeout_s
         self.headers = dict(headers or {})
         self.consumer_delay_s = consumer_delay_s
@@ -77,15 +71,18 @@ class ExecClient:
         self.initialize_result: dict[str, Any] = {}
         self.transport: Transport | None = None
         self.processes: dict[str, ProcessHandle] = {}
-        self.pending: dict[int, PendingCall] = {}
+        self.core = SessionCore()  # pending calls and replay policy (sans-I/O)
+        self._futures: dict[int, asyncio.Future[Any]] = {}
         self.failure: TransportError | None = None
         self.reconnects = 0
-        self._ids = itertools.count(1)
         self._process_numbers = itertools.count(1)
         self._ready = asyncio.Event()
         self._closing = False
         self._paused_until = 0.0
         self._recovery: asyncio.Task[None] | None = None
+        self.flow = FlowControl()
+        self._may_read = asyncio.Event()
+        self._may_read.set()
 
     # ------------------------------------------------------------------ connection
 
@@ -111,6 +108,7 @@ class ExecClient:
             on_lost=self._on_transport_lost,
             headers=self.headers,
             timeout_s=self.request_timeout_s,
+            may_read=self._may_read,
         )
 
     async def initialize(self, *, resume_session_id: str | None = None) -> dict[str, Any]:
@@ -156,15 +154,14 @@ class ExecClient:
         if self._closing:
             return
         self._closing = True
+        self._may_read.set()
         if self._recovery is not None:
             self._recovery.cancel()
             with contextlib.suppress(BaseException):
                 await self._recovery
         error = TransportError("client closed")
-        for pending in list(self.pending.values()):
-            if not pending.future.done():
-                pending.future.set_exception(error)
-        self.pending.clear()
+        for call in self.core.drain():
+            self._settle(call.id, error=error)
         for handle in self.processes.values():
             if not handle.done.is_set():
                 handle.fail(error)
@@ -182,13 +179,15 @@ class ExecClient:
 
     @property
     def queue_limit(self) -> int:
-        """How many pushed notifications each process may have queued before the client counts receiver lag
-        (overflow is recovered by read-back). Setting it also resizes the queues of running processes."""
+        """0 (the default): every pushed notification is kept, and the client stops reading the socket while
+        its consumers are behind (flow control, so TCP pushes back on the server). n > 0: each process queues
+        at most n notifications and drops the rest, recovered by read-back -- a lagging receiver, as the
+        ``receiver_lag`` fault asks for. Setting it also applies to running processes."""
         return self._queue_limit
 
     @queue_limit.setter
     def queue_limit(self, limit: int) -> None:
-        self._queue_limit = max(1, int(limit))
+        self._queue_limit = max(0, int(limit))
         for handle in self.processes.values():
             if not handle.done.is_set():
                 handle.set_queue_limit(self._queue_limit)
@@ -196,6 +195,13 @@ class ExecClient:
     def pause_consumer(self, ms: float) -> None:
         """Pause every process consumer for ``ms`` milliseconds (the ``receiver_lag`` fault)."""
         self._paused_until = max(self._paused_until, time.monotonic() + ms / 1000.0)
+
+    def flow_changed(self) -> None:
+        """Open or close the socket reader's gate after the flow-control state changed."""
+        if self.flow.may_read or self._closing:
+            self._may_read.set()
+        else:
+            self._may_read.clear()
 
     async def consumer_gate(self) -> None:
         while (remaining := self._paused_until - time.monotonic()) > 0:
@@ -225,22 +231,18 @@ class ExecClient:
                 await asyncio.wait_for(self._ready.wait(), min(remaining, 0.5))
 
     async def _call_on(self, transport: Transport, method: str, params: Any, *, timeout: float) -> Any:
-        rid = next(self._ids)
-        process_id = params.get("processId") if isinstance(params, dict) else None
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        with tracer().start_as_current_span(
-            SPAN_RPC_PREFIX + method, attributes={"rpc.method": method, "rpc.jsonrpc.request_id": rid}
-        ) as span:
+        with tracer().start_as_current_span(SPAN_RPC_PREFIX + method, attributes={"rpc.method": method}) as span:
+            call = self.core.request(method, params, link=transport, trace=trace_field())
+            rid, process_id = call.id, call.process_id
+            span.set_attribute("rpc.jsonrpc.request_id", rid)
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._futures[rid] = future
             self.history.record("invoke", f"rpc:{method}", self.client_id, process_id=process_id, id=rid)
-            frame: Frame = {"id": rid, "method": method, "params": {} if params is None else params}
-            frame["trace"] = trace_field()
-            pending = PendingCall(rid, method, frame, future, transport, process_id)
-            self.pending[rid] = pending
-            await transport.send(frame)
+            await transport.send(call.frame)
             try:
                 return await asyncio.wait_for(asyncio.shield(future), timeout)
             except TimeoutError:
-                self.pending.pop(rid, None)
+                self.core.forget(rid)
                 self.history.record(
                     "info", f"rpc:{method}", self.client_id, process_id=process_id, id=rid, reason="timeout"
                 )
@@ -250,85 +252,87 @@ class ExecClient:
                 span.set_status(Status(StatusCode.ERROR, str(exc)))
                 raise
             finally:
+                self._futures.pop(rid, None)
                 if not future.done():
                     future.cancel()
 
+    def _settle(self, rid: int, result: Any = None, error: BaseException | None = None) -> None:
+        future = self._futures.pop(rid, None)
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
     def _on_frame(self, transport: Transport, frame: Frame) -> None:
-        if is_response(frame):
-            self._on_response(frame)
-        elif is_notification(frame):
-            self._on_notification(frame)
-        elif is_server_request(frame):
-            reply = {"id": frame["id"], "error": {"code": -32601, "message": "client handles no requests"}}
-            task = asyncio.get_running_loop().create_task(transport.send(reply))
+        incoming = self.core.receive(frame)
+        if isinstance(incoming, Reply):
+            self._on_reply(incoming)
+        elif isinstance(incoming, Pushed):
+            self._on_pushed(incoming)
+        elif isinstance(incoming, Refusal):
+            task = asyncio.get_running_loop().create_task(transport.send(incoming.frame))
             task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
-    def _on_response(self, frame: Frame) -> None:
-        rid = frame.get("id")
-        pending = self.pending.pop(rid, None) if isinstance(rid, int) else None
-        if pending is None:
-            return
-        op = f"rpc:{pending.method}"
-        if "error" in frame:
-            error = error_from_frame(frame)
+    def _on_reply(self, reply: Reply) -> None:
+        call = reply.call
+        op = f"rpc:{call.method}"
+        if reply.error is not None:
+            error = reply.error
             self.history.record(
-                "fail", op, self.client_id, process_id=pending.process_id, id=rid, code=error.code,
+                "fail", op, self.client_id, process_id=call.process_id, id=call.id, code=error.code,
                 message=error.message,
             )  # fmt: skip
-            if not pending.future.done():
-                pending.future.set_exception(error)
+            self._settle(call.id, error=error)
         else:
-            self.history.record("ok", op, self.client_id, process_id=pending.process_id, id=rid)
-            if not pending.future.done():
-                pending.future.set_result(frame.get("result"))
+            self.history.record("ok", op, self.client_id, process_id=call.process_id, id=call.id)
+            self._settle(call.id, reply.result)
 
-    def _on_notification(self, frame: Frame) -> None:
-        method = str(frame.get("method"))
-        params = frame.get("params")
-        if not method.startswith("process/") or not isinstance(params, dict):
-            return
-        process_id = params.get("processId")
-        try:
-            event = parse_notification(method, params)
-        except (KeyError, TypeError, ValueError):
-            return
-        if event is None:
-            return
+    def _on_pushed(self, pushed: Pushed) -> None:
+        method, params, event = pushed.method, pushed.params, pushed.event
         data: dict[str, Any] = {}
         if method == "process/output":
             data = {"stream": params.get("stream"), "size": len(getattr(event, "data", b""))}
         elif method == "process/exited":
             data = {"code": params.get("exitCode"), "sandbox_denied": params.get("sandboxDenied")}
-        self.history.record("info", f"wire:{method}", self.client_id, process_id=process_id, seq=event.seq, **data)
-        handle = self.processes.get(str(process_id))
-        if handle is not None and self.mode == "event-stream":
+        self.history.record("info", f"wire:{method}", self.client_id, process_id=pushed.process_id, seq=event.seq,
+                            **data)  # fmt: skip
+        handle = self.processes.get(pushed.process_id)
+        if handle is None:
+            return
+        if self.mode == "event-stream":
             handle.on_wire_event(event)
+        else:
+            handle.on_wire_event_for_reader(event)
 
     # ------------------------------------------------------------------ transport loss and recovery
 
     def _on_transport_lost(self, transport: Transport, error: BaseException | None) -> None:
         """Fail or park the calls in flight on ``transport``; start session recovery if it was current."""
         message = f"transport lost: {error!r}" if error is not None else "transport lost"
-        for rid, pending in list(self.pending.items()):
-            if pending.transport is not transport or pending.replayable:
-                continue
-            self.pending.pop(rid)
-            if pending.method == "process/start":
+        for lost in self.core.link_lost(transport):
+            call = lost.call
+            if lost.start_unknown:
                 exc: TransportError = StartOutcomeUnknown(
-                    f"{message} while process/start (id {rid}) was in flight: outcome unknown, not re-sent"
+                    f"{message} while process/start (id {call.id}) was in flight: outcome unknown, not re-sent"
                 )
             else:
-                exc = TransportError(f"{message} while {pending.method} (id {rid}) was in flight")
+                exc = TransportError(f"{message} while {call.method} (id {call.id}) was in flight")
             self.history.record(
-                "info", f"rpc:{pending.method}", self.client_id, process_id=pending.process_id, id=rid,
+                "info", f"rpc:{call.method}", self.client_id, process_id=call.process_id, id=call.id,
                 reason="transport lost",
             )  # fmt: skip
-            if not pending.future.done():
-                pending.future.set_exception(exc)
+            self._settle(call.id, error=exc)
         if transport is not self.transport or self._closing or self.failure is not None:
             return
         self._ready.clear()
         self._recovery = asyncio.get_running_loop().create_task(reconnect(self, message))
+
+    @property
+    def open_processes(self) -> dict[str, ProcessHandle]:
+        """Started processes that have not closed (they read back after a reconnect)."""
+        return {pid: h for pid, h in self.processes.items() if h.started and not h.done.is_set()}
 
     def mark_ready(self) -> None:
         """The (re)connected transport may carry calls."""
@@ -338,14 +342,12 @@ class ExecClient:
         """Give ``error`` to every waiter: pending calls, process waiters and iterators."""
         self.failure = error
         self.history.record("info", "transport_error", self.client_id, message=str(error))
-        for rid, pending in list(self.pending.items()):
-            self.pending.pop(rid)
+        for call in self.core.drain():
             self.history.record(
-                "info", f"rpc:{pending.method}", self.client_id, process_id=pending.process_id, id=rid,
+                "info", f"rpc:{call.method}", self.client_id, process_id=call.process_id, id=call.id,
                 reason="transport error",
             )  # fmt: skip
-            if not pending.future.done():
-                pending.future.set_exception(error)
+            self._settle(call.id, error=error)
         for handle in self.processes.values():
             handle.fail(error)
         self._ready.set()

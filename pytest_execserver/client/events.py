@@ -9,6 +9,7 @@ overflow, dropped transport). :class:`Reassembler` releases them exactly once, i
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,7 @@ class Reassembler:
         self.pending: dict[int, Event] = {}
         self.exit_released = False
         self.closed_released = False
+        self.filled = 0  # events taken from a read's ``fallback`` (seqs the read no longer had)
 
     @property
     def exit_known(self) -> bool:
@@ -126,15 +128,23 @@ class Reassembler:
         """Events are pending but the next one in sequence is missing."""
         return bool(self.pending) and (self.last_seq + 1) not in self.pending
 
-    def apply_read(self, read: ReadResult) -> bool:
+    def apply_read(self, read: ReadResult, fallback: Mapping[int, Event] | None = None) -> bool:
         """Merge a read-back; returns True when another immediate read is needed (partial response).
 
+        ``fallback`` holds events received otherwise (pushed); they fill only seqs the read does not have.
         Raises :class:`RecoveryError` when events between ``last_seq`` and the response's end are
-        no longer retained by the server, or the response is inconsistent: never silently skip bytes.
+        no longer retained by the server (nor in ``fallback``), or the response is inconsistent: never
+        silently skip bytes.
         """
         if read.failure:
             raise RecoveryError(f"process failed: {read.failure}")
         target = read.next_seq - 1
+        if read.sandbox_denied:
+            # a pending Exited that said False learns a read's True (OR-ed, as the Codex client does); one that
+            # said nothing keeps saying nothing: the result learns it from the read (ProcessHandle)
+            for seq, event in list(self.pending.items()):
+                if isinstance(event, Exited) and seq <= target and event.sandbox_denied is False:
+                    self.pending[seq] = Exited(seq, event.exit_code, True)
         for chunk in read.chunks:
             if chunk.seq > target:
                 raise RecoveryError(f"read returned seq {chunk.seq} beyond nextSeq {read.next_seq}")
@@ -147,6 +157,11 @@ class Reassembler:
             self.offer(Closed(target))
             closed_placed = True
         missing = [s for s in range(self.last_seq + 1, target + 1) if s not in self.pending]
+        if fallback and missing:
+            for seq in missing:
+                if (kept := fallback.get(seq)) is not None and self.offer(kept):
+                    self.filled += 1
+            missing = [s for s in missing if s not in self.pending]
         if read.exited and not self.exit_known and len(missing) == 1:
             if read.exit_code is None:
                 raise RecoveryError("read reports the process exited but carries no exit code")

@@ -7,18 +7,17 @@ import base64
 import signal as signal_module
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from pytest_execserver.client.errors import RecoveryError, StartOutcomeUnknown, TransportError
 from pytest_execserver.client.events import Closed, Event, Exited, OutputChunk, Reassembler
+from pytest_execserver.client.ports import ProcessOwner
+from pytest_execserver.client.stream import ProcessStream
 from pytest_execserver.history import EventKind
 from pytest_execserver.tracing import SPAN_FIRST_OUTPUT, SPAN_PROCESS, tracer
-
-if TYPE_CHECKING:
-    from pytest_execserver.client.client import ExecClient
 
 
 @dataclass
@@ -42,23 +41,25 @@ _END = object()
 
 
 class ProcessHandle:
-    """A process started through :meth:`ExecClient.start`; iterate it for output chunks."""
+    """A process started through :meth:`ExecClient.start`; iterate it for output chunks.
 
-    def __init__(self, client: ExecClient, process_id: str, queue_limit: int) -> None:
+    The decisions (admission, reassembly, gaps, what is held) are its :class:`ProcessStream`'s; the handle
+    adds the asyncio parts: the consumer's wake-up queue, the user's iterator, the waiters, and the spans.
+    """
+
+    def __init__(self, client: ProcessOwner, process_id: str, queue_limit: int) -> None:
         self.client = client
         self.process_id = process_id
-        # unbounded asyncio queue, bounded by ``queue_limit`` in on_wire_event (so the limit can change while
-        # the process runs); ``None`` is a wake marker: recovery was requested (see request_recovery)
+        self.stream = ProcessStream(client.flow, queue_limit)
+        # pushed notifications for the consumer (event-stream mode); bounded by flow control, or by the
+        # stream's lossy ``queue_limit``. ``None`` is a wake marker: recovery was requested.
         self.queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        self.queue_limit = max(1, queue_limit)
-        self.reassembler = Reassembler()
-        self.recover_reason: str | None = None
         self.started = False
         self.chunks: list[OutputChunk] = []
-        self._stdout = bytearray()
-        self._stderr = bytearray()
         self.exit_code: int | None = None
         self.sandbox_denied: bool | None = None
+        self.read_sandbox_denied: bool | None = None  # what a process/read after the exit said, if it said
+        self.held_closed: Closed | None = None  # delivered once sandbox denial is learned (see deliver)
         self.error: BaseException | None = None
         self.done = asyncio.Event()
         self._user: asyncio.Queue[OutputChunk | object] = asyncio.Queue()
@@ -67,6 +68,22 @@ class ProcessHandle:
         self.consumer: asyncio.Task[None] | None = None
         self._span: Span = trace.INVALID_SPAN
         self._first_span: Span = trace.INVALID_SPAN
+
+    @property
+    def reassembler(self) -> Reassembler:
+        return self.stream.reassembler
+
+    @property
+    def spill(self) -> dict[int, Event]:
+        return self.stream.spill
+
+    @property
+    def queue_limit(self) -> int:
+        return self.stream.queue_limit
+
+    @property
+    def recover_reason(self) -> str | None:
+        return self.stream.recover_reason
 
     # ------------------------------------------------------------------ lifecycle (client side)
 
@@ -79,30 +96,66 @@ class ProcessHandle:
         self._first_span = tracer().start_span(SPAN_FIRST_OUTPUT, attributes={"execserver.process_id": self.process_id})
 
     def on_wire_event(self, event: Event) -> None:
-        """A pushed notification (event-stream mode): queue it, or flag receiver lag on overflow."""
-        if self.done.is_set():
-            return
-        if self.queue.qsize() >= self.queue_limit:
-            # The consumer is busy with a full queue and sees this next; lag supersedes a pending reason
-            # (e.g. "gap"), as the read-back it triggers recovers both.
-            self.recover_reason = "lag"
-            return
-        self.queue.put_nowait(event)
+        """A pushed notification (event-stream mode): queue it for the consumer, unless the stream refuses."""
+        if not self.done.is_set() and self.stream.admit(event, self.queue.qsize()):
+            self.queue.put_nowait(event)
+        self.client.flow_changed()
+
+    def on_wire_event_for_reader(self, event: Event) -> None:
+        """A pushed notification in legacy-read mode: kept only to fill output that process/read lost."""
+        if not self.done.is_set():
+            self.stream.keep(event)
+        self.client.flow_changed()
 
     def set_queue_limit(self, limit: int) -> None:
         """Change the notification queue bound, also while the process runs (the ``receiver_lag`` fault)."""
-        self.queue_limit = max(1, int(limit))
+        self.stream.queue_limit = max(0, int(limit))
 
     def request_recovery(self, reason: str) -> None:
         """Ask the consumer for a read-back, and wake it now if it is waiting for a notification."""
-        if self.recover_reason is None:
-            self.recover_reason = reason
+        self.stream.request_recovery(reason)
         if self.queue.empty():
             self.queue.put_nowait(None)  # wake marker; a non-empty queue means the consumer loops anyway
 
+    def deliver(self, events: list[Event]) -> None:
+        """Hand in-order events to the user, recording ``deliver:*``.
+
+        ``closed`` waits in :attr:`held_closed` while the exit's sandbox denial is unknown (a server that
+        omits ``sandboxDenied`` on ``process/exited``): the consumer first asks with one ``process/read``.
+        """
+        for event in events:
+            if isinstance(event, Closed) and self.sandbox_denial_unknown:
+                self.held_closed = event
+                continue
+            self._deliver(event)
+        self.stream.delivered()
+        self.client.flow_changed()
+
     def deliver_ready(self) -> None:
-        """Hand every in-order event to the user, recording ``deliver:*``."""
-        for event in self.reassembler.pop_ready():
+        """Deliver whatever the reassembler can release now."""
+        self.deliver(self.stream.reassembler.pop_ready())
+
+    @property
+    def sandbox_denial_unknown(self) -> bool:
+        """The process exited, and neither its ``exited`` event nor a read after it said whether the sandbox
+        denied something."""
+        if self.exit_code is None or self.sandbox_denied is not None:
+            return False
+        if self.read_sandbox_denied is not None:
+            self.learn_sandbox_denied(self.read_sandbox_denied, "process/read")
+            return False
+        return True
+
+    def learn_sandbox_denied(self, value: bool | None, source: str) -> None:
+        """Set the result's sandbox denial from ``source`` (the ``exited`` event carried none)."""
+        self.sandbox_denied = value
+        self.client.history.record(
+            "info", "sandbox_denied", self.client.client_id, process_id=self.process_id, value=value, source=source
+        )
+
+    def deliver_held_closed(self) -> None:
+        if self.held_closed is not None:
+            event, self.held_closed = self.held_closed, None
             self._deliver(event)
 
     def _deliver(self, event: Event) -> None:
@@ -118,7 +171,6 @@ class ProcessHandle:
                 chunk=event.data,
             )
             self.chunks.append(event)
-            (self._stderr if event.stream == "stderr" else self._stdout).extend(event.data)
             if not self._first_output_seen:
                 self._first_output_seen = True
                 history.record("ok", "first_output", cid, process_id=pid)
@@ -163,6 +215,8 @@ class ProcessHandle:
 
     def _finish(self, error: BaseException | None) -> None:
         self.error = error
+        self.stream.release_all()
+        self.client.flow_changed()
         self.done.set()
         self._user.put_nowait(_END)
         if self.consumer is not None and self.consumer is not asyncio.current_task():
@@ -177,10 +231,12 @@ class ProcessHandle:
 
     def result(self) -> ProcessResult:
         """The result so far (complete once :attr:`closed`)."""
+        # stdout/stderr are joined here, not accumulated as chunks arrive: the chunks are the one kept copy
+        stdout = b"".join(c.data for c in self.chunks if c.stream != "stderr")
+        stderr = b"".join(c.data for c in self.chunks if c.stream == "stderr")
         return ProcessResult(
-            self.process_id, self.exit_code, bytes(self._stdout), bytes(self._stderr), self.sandbox_denied,
-            list(self.chunks),
-        )  # fmt: skip
+            self.process_id, self.exit_code, stdout, stderr, self.sandbox_denied, list(self.chunks)
+        )
 
     async def __aiter__(self) -> AsyncIterator[OutputChunk]:
         """Output chunks in seq order, each once; raises the process's error if it failed."""

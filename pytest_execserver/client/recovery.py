@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from pytest_execserver.client.backoff import Backoff
 from pytest_execserver.client.errors import (
@@ -22,11 +21,8 @@ from pytest_execserver.client.errors import (
     RecoveryError,
     TransportError,
 )
-
-if TYPE_CHECKING:
-    from pytest_execserver.client.client import ExecClient
-    from pytest_execserver.client.transport import Transport
-
+from pytest_execserver.client.ports import Resumable
+from pytest_execserver.client.transport import Transport
 
 ATTEMPT_SHARE = 3  # an attempt may use a third of the recovery deadline ...
 ATTEMPT_MIN_S = 1.0  # ... but at least this long (the whole remaining time if less is left)
@@ -44,7 +40,7 @@ def is_retryable(error: BaseException) -> bool:
     return isinstance(error, TransportError | OSError | TimeoutError)
 
 
-async def _attempt(client: ExecClient, session_id: str, budget: float) -> Transport:
+async def _attempt(client: Resumable, session_id: str, budget: float) -> Transport:
     until = time.monotonic() + budget
     transport = await asyncio.wait_for(client.open_transport(), budget)
     try:
@@ -57,7 +53,7 @@ async def _attempt(client: ExecClient, session_id: str, budget: float) -> Transp
     return transport
 
 
-async def reconnect(client: ExecClient, reason: str) -> None:
+async def reconnect(client: Resumable, reason: str) -> None:
     """The recovery task started when the current transport is lost."""
     history, cid = client.history, client.client_id
     started = time.monotonic()
@@ -98,13 +94,9 @@ async def reconnect(client: ExecClient, reason: str) -> None:
         return
     client.transport = transport
     client.reconnects += 1
-    for pending in list(client.pending.values()):
-        if pending.replayable and pending.transport is not transport:
-            pending.transport = transport
-            pending.replayed += 1
-            await transport.send(pending.frame)
+    for call in client.core.relink(transport):  # reads and same-writeId writes; never a process/start
+        await transport.send(call.frame)
     history.record("ok", "reconnect", cid, attempts=attempts, elapsed_ms=(time.monotonic() - started) * 1000.0)
-    for handle in client.processes.values():
-        if handle.started and not handle.done.is_set():
-            handle.request_recovery("reconnect")
+    for handle in client.open_processes.values():
+        handle.request_recovery("reconnect")
     client.mark_ready()

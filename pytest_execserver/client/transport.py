@@ -24,29 +24,52 @@ LostHandler = Callable[["Transport", BaseException | None], None]
 
 PING_INTERVAL_S = 5.0
 PING_TIMEOUT_S = 10.0
+WS_MAX_QUEUE = (16, 4)  # frames websockets buffers before it pauses reading the TCP socket (high, low)
 
 
 class Transport:
-    """A connected websocket plus its reader task; frames and loss are reported via callbacks."""
+    """A connected websocket plus its reader task; frames and loss are reported via callbacks.
 
-    def __init__(self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler) -> None:
+    Before each frame the reader waits for ``may_read`` (the client's flow control): while it waits, websockets
+    buffers at most :data:`WS_MAX_QUEUE` frames and then stops reading the socket, so TCP pushes back.
+    Keepalive is ours, not websockets': a pong cannot be read while the reader is held, so a ping that went
+    unanswered during such a pause is not taken for a dead peer (that would cut a healthy connection).
+    """
+
+    def __init__(
+        self, ws: ClientConnection, on_frame: FrameHandler, on_lost: LostHandler, may_read: asyncio.Event | None = None
+    ) -> None:
         self.ws = ws
         self._on_frame = on_frame
         self._on_lost = on_lost
+        self._may_read = may_read
+        self._held = False  # the reader is waiting in the gate
+        self._holds = 0  # how often it waited there
         self.closed_by_us = False
         self.lost = False
         self._reader = asyncio.create_task(self._read_loop(), name="execserver-reader")
+        self._keepalive = asyncio.create_task(self._keepalive_loop(), name="execserver-keepalive")
 
     async def _read_loop(self) -> None:
         error: BaseException | None = None
         try:
-            async for message in self.ws:
+            while True:
+                if self._may_read is not None and not self._may_read.is_set():
+                    self._held = True
+                    self._holds += 1
+                    try:
+                        await self._may_read.wait()
+                    finally:
+                        self._held = False
+                message = await self.ws.recv()
                 try:
                     frame = json.loads(message)
                 except ValueError:
                     continue
                 if isinstance(frame, dict):
                     self._on_frame(self, frame)
+        except websockets.ConnectionClosedOK:
+            pass  # a clean close, as ``async for`` over the connection ends
         except websockets.ConnectionClosed as exc:
             error = exc
         except asyncio.CancelledError:
@@ -54,6 +77,25 @@ class Transport:
         except Exception as exc:
             error = exc
         self.mark_lost(error)
+
+    async def _keepalive_loop(self) -> None:
+        while not self.lost:
+            await asyncio.sleep(PING_INTERVAL_S)
+            holds = self._holds
+            try:
+                pong = await self.ws.ping()
+            except (websockets.ConnectionClosed, OSError):
+                return  # the reader reports the loss
+            try:
+                await asyncio.wait_for(pong, PING_TIMEOUT_S)
+            except TimeoutError:
+                if self._held or self._holds != holds:
+                    continue  # we were not reading: the pong may be waiting in the socket
+                self.abort()
+                self.mark_lost(TransportError(f"keepalive ping timeout ({PING_TIMEOUT_S} s)"))
+                return
+            except (websockets.ConnectionClosed, OSError):
+                return
 
     def mark_lost(self, error: BaseException | None) -> None:
         """Report the loss once (unless we closed it ourselves)."""
@@ -80,9 +122,10 @@ class Transport:
         self.closed_by_us = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(), 1.0)
-        self._reader.cancel()
-        with contextlib.suppress(BaseException):
-            await self._reader
+        for task in (self._reader, self._keepalive):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 async def _tcp_connect(host: str, port: int) -> socket.socket:
@@ -115,6 +158,7 @@ async def open_transport(
     on_lost: LostHandler,
     headers: Mapping[str, str] | None = None,
     timeout_s: float = 10.0,
+    may_read: asyncio.Event | None = None,
 ) -> Transport:
     """TCP connect then websocket handshake, each timed as a span and a history operation."""
     parts = urlsplit(url)
@@ -139,10 +183,10 @@ async def open_transport(
                 additional_headers=dict(headers) if headers else None,
                 open_timeout=timeout_s,
                 max_size=None,
-                max_queue=None,
+                max_queue=WS_MAX_QUEUE,
                 compression=None,
-                ping_interval=PING_INTERVAL_S,
-                ping_timeout=PING_TIMEOUT_S,
+                ping_interval=None,  # see Transport._keepalive_loop
+                ping_timeout=None,
                 close_timeout=1.0,
             )
         except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as exc:
@@ -154,4 +198,4 @@ async def open_transport(
             sock.close()
             raise
         history.record("ok", "ws_handshake", client_id)
-    return Transport(ws, on_frame, on_lost)
+    return Transport(ws, on_frame, on_lost, may_read)

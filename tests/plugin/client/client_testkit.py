@@ -28,6 +28,7 @@ class Forwarder:
         self.pairs: list[_Pair] = []
         self.accepted = 0
         self.blackhole = False  # drop client->server bytes while set
+        self.dropped = 0  # client->server bytes dropped by the blackhole
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -61,6 +62,7 @@ class Forwarder:
         try:
             while data := await reader.read(65536):
                 if upstream and self.blackhole:
+                    self.dropped += len(data)
                     continue
                 writer.write(data)
                 await writer.drain()

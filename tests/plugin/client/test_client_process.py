@@ -8,6 +8,7 @@ import pytest
 
 from pytest_execserver.client import ExecServerError, OutputChunk
 from pytest_execserver.launch import ServerProcess
+from pytest_execserver.waiting import wait_until
 from tests.plugin.client.client_testkit import MakeClient
 
 MODES = ["event-stream", "legacy-read"]
@@ -96,8 +97,8 @@ async def test_pty_is_writable(make_client: MakeClient) -> None:
 @pytest.mark.parametrize("mode", MODES)
 async def test_signal_interrupts(make_client: MakeClient, mode: str) -> None:
     client = await make_client(mode=mode)
-    handle = await client.start(["/bin/sleep", "30"])
-    await asyncio.sleep(0.1)
+    handle = await client.start(["/bin/sh", "-c", "echo ready; exec /bin/sleep 30"])
+    await wait_until(lambda: handle.chunks, 5, "the process runs")
     await handle.signal("interrupt")
     result = await handle.wait(5)
     assert result.exit_code == 130

@@ -11,6 +11,7 @@ import pytest
 from pytest_execserver.client import StartOutcomeUnknown, TransportError
 from pytest_execserver.history import History
 from pytest_execserver.launch import ServerProcess
+from pytest_execserver.waiting import wait_until
 from tests.plugin.client.client_testkit import Forwarder, MakeClient
 
 TICKS = "i=0; while [ $i -lt 30 ]; do echo tick-$i; i=$((i+1)); sleep 0.03; done; exit 5"
@@ -31,7 +32,7 @@ async def test_cut_connection_reconnects_and_recovers_output(
     client = await make_client(forwarder.url, mode=mode, recovery_deadline_s=5)
     session = client.session_id
     handle = await client.start(["/bin/sh", "-c", TICKS])
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: len(handle.chunks) >= 3, 5, "some output before the cut")
     forwarder.cut()
     cut_at = time.monotonic_ns()
     result = await handle.wait(10)
@@ -61,18 +62,21 @@ async def test_iterator_survives_reconnect(make_client: MakeClient, forwarder: F
 
 # "two" is printed while the client is cut off, then the process stays silent for 2 s: nothing pushed after
 # the reconnect wakes the consumer, so only the reconnect itself can trigger the read-back of "two".
-QUIET_AFTER_CUT = "echo one; sleep 0.3; echo two; sleep 2; echo three"
+QUIET_AFTER_CUT = "echo one; sleep 0.3; echo two; : > two.sent; sleep 2; echo three"
 
 
-async def test_reconnect_reads_back_at_once(make_client: MakeClient, forwarder: Forwarder, history: History) -> None:
+async def test_reconnect_reads_back_at_once(
+    make_client: MakeClient, forwarder: Forwarder, history: History, server: ServerProcess
+) -> None:
     """Event-stream recovery after a reconnect starts right away, not after the consumer's idle probe (5 s)."""
     client = await make_client(forwarder.url, mode="event-stream", recovery_deadline_s=5)
-    handle = await client.start(["/bin/sh", "-c", QUIET_AFTER_CUT])
+    handle = await client.start(["/bin/sh", "-c", QUIET_AFTER_CUT], cwd=server.scratch)
     async for chunk in handle:
         assert chunk.data == b"one\n"
         break
     forwarder.cut(keep_upstream=True)  # the server keeps the old connection: resume refused (-32010) ...
-    await asyncio.sleep(0.5)
+    await wait_until(lambda: (server.scratch / "two.sent").exists() and _refused(history), 5,
+                     "'two' printed and a resume refused")  # fmt: skip
     forwarder.cut_upstream()  # ... until it lets go, by which time "two" went to the dead connection
     result = await handle.wait(10)
     assert result.stdout == b"one\ntwo\nthree\n"
@@ -91,10 +95,10 @@ async def test_silent_resume_attempt_is_retried(
     """A reconnect whose connection goes silent mid-handshake costs one attempt, not the whole deadline."""
     client = await make_client(forwarder.url, recovery_deadline_s=6, request_timeout_s=30)
     handle = await client.start(["/bin/sh", "-c", TICKS])
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: len(handle.chunks) >= 2, 5, "some output before the cut")
     forwarder.blackhole = True  # the next connection's upgrade request is swallowed: it hangs, silently
     forwarder.cut()
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: forwarder.accepted >= 2 and forwarder.dropped > 0, 5, "an upgrade request swallowed")
     forwarder.blackhole = False
     result = await handle.wait(10)
     assert result.stdout == EXPECTED
@@ -107,9 +111,9 @@ async def test_session_attached_is_retried(make_client: MakeClient, forwarder: F
     """Client side cut while the server still holds the old connection: -32010 until it lets go."""
     client = await make_client(forwarder.url, recovery_deadline_s=5)
     handle = await client.start(["/bin/sh", "-c", TICKS])
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: len(handle.chunks) >= 2, 5, "some output before the cut")
     forwarder.cut(keep_upstream=True)
-    await asyncio.sleep(0.4)
+    await wait_until(lambda: _refused(history), 5, "a resume refused with -32010")
     forwarder.cut_upstream()
     result = await handle.wait(10)
     assert result.stdout == EXPECTED
@@ -144,7 +148,7 @@ async def test_pending_call_fails_when_server_gone(make_client: MakeClient, forw
     call = asyncio.create_task(
         client.call("process/read", {"processId": handle.process_id, "afterSeq": 0, "waitMs": 5000})
     )
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: client.history.select("rpc:process/read", "invoke"), 5, "the long-poll read sent")
     started = time.monotonic()
     await forwarder.stop()
     with pytest.raises(TransportError):
@@ -156,7 +160,8 @@ async def test_start_in_flight_is_not_resent(make_client: MakeClient, forwarder:
     client = await make_client(forwarder.url, recovery_deadline_s=5)
     forwarder.blackhole = True
     start = asyncio.create_task(client.start(["/bin/echo", "never"]))
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: history.select("rpc:process/start", "invoke") and forwarder.dropped > 0, 5,
+                     "process/start sent into the blackhole")  # fmt: skip
     forwarder.blackhole = False
     forwarder.cut()
     with pytest.raises(StartOutcomeUnknown):
@@ -164,6 +169,10 @@ async def test_start_in_flight_is_not_resent(make_client: MakeClient, forwarder:
     assert len(history.select("rpc:process/start", "invoke")) == 1
     ok = await client.run(["/bin/echo", "fine"], timeout=5)  # the session itself recovered
     assert ok.stdout == b"fine\n"
+
+
+def _refused(history: History) -> bool:
+    return any(e.data.get("code") == -32010 for e in history.select("initialize", "fail"))
 
 
 async def _drain(handle: object) -> bytes:
