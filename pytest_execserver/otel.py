@@ -6,9 +6,8 @@ OTLP (``OTEL_TRACES_EXPORTER`` containing ``otlp``, or ``OTEL_EXPORTER_OTLP_[TRA
 OTLP exporter package is importable, spans are exported there too (configured by the same ``OTEL_*``
 variables). If another SDK provider is already global, the exporter is attached to it instead.
 
-Span coverage: the fraction of connect / RPC wall time measured by the history that is covered by the
-matching spans (``execserver.connect``; ``execserver.rpc <method>``), a check that the instrumentation
-sees what the client actually waited for.
+Span coverage: the share of each whole's independently measured wall time (connect, each RPC, each
+process) that its named sub-phase spans explain; see :mod:`pytest_execserver.telemetry`.
 """
 
 from __future__ import annotations
@@ -16,8 +15,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -30,10 +28,6 @@ from pytest_execserver.history import HistoryEvent
 
 _EXPORTER: InMemorySpanExporter | None = None
 _OTLP: str | None = None
-# time.time_ns() - time.monotonic_ns(): spans use wall-clock ns, histories monotonic ns.
-_CLOCK_OFFSET_NS = time.time_ns() - time.monotonic_ns()
-
-COVERAGE_PHASES = {"connect": ("connect", "execserver.connect"), "rpc": ("rpc:", "execserver.rpc ")}
 
 
 def install() -> InMemorySpanExporter:
@@ -133,60 +127,15 @@ def _jsonable(value: Any) -> Any:
 # -------------------------------------------------------------------------------------------- coverage
 
 
-def _intervals(events: Iterable[HistoryEvent], prefix: str) -> list[tuple[int, int]]:
-    """Monotonic-ns intervals of completed ops whose name is ``prefix`` (or starts with it if ``:``)."""
-    pending: dict[tuple[str, str, str | None, Any], int] = {}
-    out: list[tuple[int, int]] = []
-    for e in events:
-        if not (e.op == prefix or (prefix.endswith(":") and e.op.startswith(prefix))):
-            continue
-        key = (e.client, e.op, e.process_id, e.data.get("id"))
-        if e.kind == "invoke":
-            pending[key] = e.time_ns
-        elif e.kind in ("ok", "fail") and key in pending:
-            out.append((pending.pop(key), e.time_ns))
-    return out
-
-
-def _union(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
-
-
-def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:
-    total, i, j = 0, 0, 0
-    while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
-        if hi > lo:
-            total += hi - lo
-        if a[i][1] < b[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
 def coverage(
     events: Sequence[HistoryEvent], spans: Sequence[ReadableSpan], offset_ns: int | None = None
-) -> dict[str, dict[str, float]]:
-    """``{phase: {"measured_ms", "covered_ms"}}`` for connect and rpc."""
-    offset = _CLOCK_OFFSET_NS if offset_ns is None else offset_ns
-    out: dict[str, dict[str, float]] = {}
-    for phase, (op, span_name) in COVERAGE_PHASES.items():
-        measured = _union(_intervals(events, op))
-        span_iv = _union(
-            (s.start_time - offset, s.end_time - offset)
-            for s in spans
-            if s.start_time is not None and s.end_time is not None
-            and (s.name == span_name or (span_name.endswith(" ") and s.name.startswith(span_name)))
-        )
-        out[phase] = {
-            "measured_ms": sum(e - s for s, e in measured) / 1e6,
-            "covered_ms": _overlap(measured, span_iv) / 1e6,
-        }
-    return out
+) -> dict[str, dict[str, Any]]:
+    """``{whole: {"measured_ms", "covered_ms", "samples"}}`` for connect, rpc and process.
+
+    ``measured_ms`` is each whole's wall time taken independently of the spans; ``covered_ms`` what its named
+    sub-phase spans explain (see :mod:`pytest_execserver.telemetry`). ``events`` and ``offset_ns`` are no
+    longer used (the old figure compared history intervals with spans taken at the same points).
+    """
+    from pytest_execserver.telemetry.collect import analyse_test
+
+    return analyse_test(spans)

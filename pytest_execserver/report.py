@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_execserver.budgets import PHASES, LatencyStats
 from pytest_execserver.invariants import INVARIANTS
+from pytest_execserver.telemetry.summary import TelemetrySummary
 
 
 def report_outcome(report: Any) -> str:
@@ -41,6 +42,7 @@ class Summary:
         self.coverage: dict[str, dict[str, float]] = defaultdict(lambda: {"measured_ms": 0.0, "covered_ms": 0.0})
         self.tests: list[dict[str, Any]] = []
         self.budget_failures = 0
+        self.telemetry = TelemetrySummary()
 
     def add(self, record: dict[str, Any], outcome: str) -> None:
         entry = {"outcome": outcome, **record}
@@ -57,6 +59,7 @@ class Summary:
         for phase, cov in (record.get("coverage") or {}).items():
             for k in ("measured_ms", "covered_ms"):
                 self.coverage[phase][k] += float(cov.get(k, 0.0))
+        self.telemetry.add(record.get("coverage"))
         self.budget_failures += sum(1 for b in record.get("budgets") or [] if not b.get("ok"))
 
     def modes_run(self) -> list[str]:
@@ -90,6 +93,7 @@ class Summary:
             "matrix": {k: {n: dict(c) for n, c in v.items()} for k, v in sorted(self.matrix.items())},
             "latency_ms": self.latency(),
             "span_coverage": self.coverage_fractions(),
+            "telemetry": self.telemetry.to_json(),
             "tests": self.tests,
         }
 
@@ -128,5 +132,6 @@ class Summary:
                 frac = fractions["fraction"]
                 shown = "n/a" if frac is None else f"{frac * 100:.1f}%"
                 parts.append(f"{phase} {shown} of {fractions['measured_ms'] or 0:.1f} ms")
-            out.append("span coverage: " + ", ".join(parts))
+            out.append("span coverage (named sub-phases / measured wall time): " + ", ".join(parts))
+        out.extend(self.telemetry.lines())
         return out

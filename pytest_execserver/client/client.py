@@ -28,7 +28,8 @@ from pytest_execserver.client.recovery import reconnect
 from pytest_execserver.client.session import Pushed, Refusal, Reply, SessionCore
 from pytest_execserver.client.transport import Frame, Transport, open_transport
 from pytest_execserver.history import History
-from pytest_execserver.tracing import SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
+from pytest_execserver.telemetry import phases as tel
+from pytest_execserver.tracing import SPAN_CONNECT, SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
 
 DEFAULT_QUEUE_LIMIT = 0  # no lossy limit: flow control (see client/flow.py)
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
@@ -83,6 +84,9 @@ class ExecClient:
         self.flow = FlowControl()
         self._may_read = asyncio.Event()
         self._may_read.set()
+        self._reply_stamps: dict[int, tuple[int, int]] = {}  # rid -> (frame received, future settled) ns
+        self.initialized_sent_ns = 0
+        self._frame_received_ns = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -124,7 +128,7 @@ class ExecClient:
         params: dict[str, Any] = {"clientName": self.client_name}
         if resume_session_id is not None:
             params["resumeSessionId"] = resume_session_id
-        with tracer().start_as_current_span(SPAN_INITIALIZE) as span:
+        with tracer().start_as_current_span(SPAN_INITIALIZE, attributes={tel.SUBPHASE_ATTR: "initialize"}) as span:
             self.history.record("invoke", "initialize", self.client_id, resume=resume_session_id is not None)
             try:
                 result = await self._call_on(transport, "initialize", params, timeout=self.request_timeout_s)
@@ -136,8 +140,11 @@ class ExecClient:
             result = result if isinstance(result, dict) else {}
             self.session_id = str(result.get("sessionId")) if result.get("sessionId") else self.session_id
             self.initialize_result = result
+        with tracer().start_as_current_span("execserver.initialized_sent",
+                                            attributes={tel.SUBPHASE_ATTR: "initialized_sent"}):
             await transport.send({"method": "initialized", "params": {}})
             self.history.record("ok", "initialize", self.client_id, session_id=self.session_id)
+        self.initialized_sent_ns = time.time_ns()
         return result
 
     @property
@@ -211,9 +218,9 @@ class ExecClient:
 
     async def call(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
         """Send a raw request and return its ``result``; raises :class:`ExecServerError` on error."""
+        entered_perf, entered = time.perf_counter_ns(), time.time_ns()
         timeout = self.request_timeout_s if timeout is None else timeout
-        transport = await self._wait_ready(timeout)
-        return await self._call_on(transport, method, params, timeout=timeout)
+        return await self._rpc(None, method, params, timeout, (entered_perf, entered))
 
     async def _wait_ready(self, timeout: float) -> Transport:
         deadline = time.monotonic() + max(timeout, self.recovery_deadline_s)
@@ -231,30 +238,79 @@ class ExecClient:
                 await asyncio.wait_for(self._ready.wait(), min(remaining, 0.5))
 
     async def _call_on(self, transport: Transport, method: str, params: Any, *, timeout: float) -> Any:
-        with tracer().start_as_current_span(SPAN_RPC_PREFIX + method, attributes={"rpc.method": method}) as span:
-            call = self.core.request(method, params, link=transport, trace=trace_field())
-            rid, process_id = call.id, call.process_id
-            span.set_attribute("rpc.jsonrpc.request_id", rid)
-            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            self._futures[rid] = future
-            self.history.record("invoke", f"rpc:{method}", self.client_id, process_id=process_id, id=rid)
-            await transport.send(call.frame)
+        return await self._rpc(transport, method, params, timeout, (time.perf_counter_ns(), time.time_ns()))
+
+    async def _rpc(
+        self, transport: Transport | None, method: str, params: Any, timeout: float, entered: tuple[int, int]
+    ) -> Any:
+        """One request as a *whole* (see :mod:`pytest_execserver.telemetry.phases`), ``entered`` being
+        (``perf_counter_ns``, ``time_ns``) at entry. Sub-phases: instrument (this span's setup), queue
+        (waiting for a ready connection), serialize, send, wait, deserialize (stamped by the reader task),
+        hand-off (from the settled future until the call returns)."""
+        with tracer().start_as_current_span(
+            SPAN_RPC_PREFIX + method, attributes={"rpc.method": method}, start_time=entered[1]
+        ) as span:
+            phases = tel.Phases("rpc", span, entered[0])
+            token = tel.CURRENT.set(phases)
+            phases.add("instrument", entered[1], time.time_ns())
             try:
-                return await asyncio.wait_for(asyncio.shield(future), timeout)
-            except TimeoutError:
-                self.core.forget(rid)
-                self.history.record(
-                    "info", f"rpc:{method}", self.client_id, process_id=process_id, id=rid, reason="timeout"
-                )
-                span.set_status(Status(StatusCode.ERROR, "timeout"))
-                raise RequestTimeout(f"{method} (id {rid}) got no response within {timeout}s") from None
-            except BaseException as exc:
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                raise
+                return await self._rpc_phases(phases, span, transport, method, params, timeout)
             finally:
-                self._futures.pop(rid, None)
-                if not future.done():
-                    future.cancel()
+                tel.CURRENT.reset(token)
+                phases.finish()
+
+    async def _rpc_phases(
+        self, phases: tel.Phases, span: Any, transport: Transport | None, method: str, params: Any, timeout: float
+    ) -> Any:
+        now = time.time_ns
+        if transport is None:
+            start = now()
+            try:
+                transport = await self._wait_ready(timeout)
+            finally:
+                phases.add("queue", start, now())
+            if tel.INJECTED_GAPS:
+                await tel.gap("rpc.after_queue")
+        start = now()
+        call = self.core.request(method, params, link=transport, trace=trace_field())
+        rid, process_id = call.id, call.process_id
+        span.set_attribute("rpc.jsonrpc.request_id", rid)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._futures[rid] = future
+        self.history.record("invoke", f"rpc:{method}", self.client_id, process_id=process_id, id=rid)
+        phases.add("serialize", start, now())
+        await transport.send(call.frame)  # times "serialize" (json) and "send" itself
+        sent_ns = now()
+        try:
+            result = await asyncio.wait_for(asyncio.shield(future), timeout)
+            self._stamp_reply(phases, rid, sent_ns)
+            return result
+        except TimeoutError:
+            self.core.forget(rid)
+            self.history.record(
+                "info", f"rpc:{method}", self.client_id, process_id=process_id, id=rid, reason="timeout"
+            )
+            span.set_status(Status(StatusCode.ERROR, "timeout"))
+            raise RequestTimeout(f"{method} (id {rid}) got no response within {timeout}s") from None
+        except BaseException as exc:
+            self._stamp_reply(phases, rid, sent_ns)
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            self._futures.pop(rid, None)
+            self._reply_stamps.pop(rid, None)
+            if not future.done():
+                future.cancel()
+
+    def _stamp_reply(self, phases: tel.Phases, rid: int, sent_ns: int) -> None:
+        """Wait, deserialize and hand-off, from the reader's stamps (none if the call failed locally)."""
+        stamps = self._reply_stamps.get(rid)
+        if stamps is None:
+            return
+        received, settled = stamps
+        phases.add("wait", sent_ns, received)
+        phases.add("deserialize", received, settled)
+        phases.until_finish("hand_off", settled)
 
     def _settle(self, rid: int, result: Any = None, error: BaseException | None = None) -> None:
         future = self._futures.pop(rid, None)
@@ -266,6 +322,7 @@ class ExecClient:
             future.set_result(result)
 
     def _on_frame(self, transport: Transport, frame: Frame) -> None:
+        self._frame_received_ns = transport.frame_received_ns
         incoming = self.core.receive(frame)
         if isinstance(incoming, Reply):
             self._on_reply(incoming)
@@ -278,16 +335,25 @@ class ExecClient:
     def _on_reply(self, reply: Reply) -> None:
         call = reply.call
         op = f"rpc:{call.method}"
+        if call.id in self._futures:
+            self._reply_stamps[call.id] = (self._frame_received_ns, 0)
         if reply.error is not None:
             error = reply.error
             self.history.record(
                 "fail", op, self.client_id, process_id=call.process_id, id=call.id, code=error.code,
                 message=error.message,
             )  # fmt: skip
+            self._stamp_settled(call.id)
             self._settle(call.id, error=error)
         else:
             self.history.record("ok", op, self.client_id, process_id=call.process_id, id=call.id)
+            self._stamp_settled(call.id)
             self._settle(call.id, reply.result)
+
+    def _stamp_settled(self, rid: int) -> None:
+        stamps = self._reply_stamps.get(rid)
+        if stamps is not None:
+            self._reply_stamps[rid] = (stamps[0], time.time_ns())
 
     def _on_pushed(self, pushed: Pushed) -> None:
         method, params, event = pushed.method, pushed.params, pushed.event
@@ -402,6 +468,7 @@ class ExecClient:
             handle.fail(exc)
             raise
         handle.started = True
+        handle.phases.mark("start")
         handle.consumer = asyncio.get_running_loop().create_task(run_consumer(handle), name=f"consume-{pid}")
         return handle
 
@@ -490,6 +557,7 @@ async def _connect(
     legacy_wait_ms: int = DEFAULT_LEGACY_WAIT_MS,
     initialize: bool = True,
 ) -> ExecClient:
+    entered_ns = time.perf_counter_ns()
     client = ExecClient(
         url,
         mode=mode,
@@ -502,11 +570,21 @@ async def _connect(
         consumer_delay_s=consumer_delay_s,
         legacy_wait_ms=legacy_wait_ms,
     )
-    await client.open()
-    if initialize:
+    with tracer().start_as_current_span(SPAN_CONNECT, attributes={"url": url}) as span:
+        phases = tel.Phases("connect", span, entered_ns)
         try:
-            await client.initialize()
-        except BaseException:
-            await client.close()
+            await client.open()
+            if initialize:
+                await tel.gap("connect.after_handshake")
+                try:
+                    await client.initialize()
+                except BaseException:
+                    await client.close()
+                    raise
+                phases.add("ready", client.initialized_sent_ns, time.time_ns())
+        except BaseException as exc:
+            span.set_status(Status(StatusCode.ERROR, str(exc)))
             raise
+        finally:
+            phases.finish()
     return client

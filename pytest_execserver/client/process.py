@@ -17,6 +17,7 @@ from pytest_execserver.client.events import Closed, Event, Exited, OutputChunk, 
 from pytest_execserver.client.ports import ProcessOwner
 from pytest_execserver.client.stream import ProcessStream
 from pytest_execserver.history import EventKind
+from pytest_execserver.telemetry.phases import Phases
 from pytest_execserver.tracing import SPAN_FIRST_OUTPUT, SPAN_PROCESS, tracer
 
 
@@ -68,6 +69,7 @@ class ProcessHandle:
         self.consumer: asyncio.Task[None] | None = None
         self._span: Span = trace.INVALID_SPAN
         self._first_span: Span = trace.INVALID_SPAN
+        self.phases = Phases("process", trace.INVALID_SPAN)  # replaced in begin()
 
     @property
     def reassembler(self) -> Reassembler:
@@ -93,6 +95,7 @@ class ProcessHandle:
         history.record("invoke", "process", cid, process_id=self.process_id)
         history.record("invoke", "first_output", cid, process_id=self.process_id)
         self._span = tracer().start_span(SPAN_PROCESS, attributes={"execserver.process_id": self.process_id})
+        self.phases = Phases("process", self._span)  # start, first_output, exited, closed: see phases.py
         self._first_span = tracer().start_span(SPAN_FIRST_OUTPUT, attributes={"execserver.process_id": self.process_id})
 
     def on_wire_event(self, event: Event) -> None:
@@ -175,6 +178,7 @@ class ProcessHandle:
                 self._first_output_seen = True
                 history.record("ok", "first_output", cid, process_id=pid)
                 self._first_span.end()
+                self.phases.mark("first_output")
             self._user.put_nowait(event)
         elif isinstance(event, Exited):
             self.exit_code = event.exit_code
@@ -189,12 +193,15 @@ class ProcessHandle:
                 sandbox_denied=event.sandbox_denied,
             )
             self._span.set_attribute("execserver.exit_code", event.exit_code)
+            self.phases.mark("exited")
         elif isinstance(event, Closed):
             history.record("info", "deliver:closed", cid, process_id=pid, seq=event.seq)
             if not self._first_output_seen:
                 history.record("info", "first_output", cid, process_id=pid, reason="closed without output")
                 self._first_span.end()
             history.record("ok", "process", cid, process_id=pid, exit_code=self.exit_code)
+            self.phases.mark("closed")
+            self.phases.finish()
             self._span.end()
             self._finish(None)
 
@@ -210,6 +217,7 @@ class ProcessHandle:
             history.record(kind, "first_output", cid, process_id=pid, message=str(error))
             self._first_span.end()
         self._span.set_status(Status(StatusCode.ERROR, str(error)))
+        self.phases.finish()
         self._span.end()
         self._finish(error)
 

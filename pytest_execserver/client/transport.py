@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,12 +17,14 @@ from websockets.asyncio.client import ClientConnection
 
 from pytest_execserver.client.errors import TransportError
 from pytest_execserver.history import History
-from pytest_execserver.tracing import SPAN_CONNECT, SPAN_WS_HANDSHAKE, tracer
+from pytest_execserver.telemetry.phases import CURRENT, SUBPHASE_ATTR
+from pytest_execserver.tracing import SPAN_WS_HANDSHAKE, tracer
 
 Frame = dict[str, Any]
 FrameHandler = Callable[["Transport", Frame], None]
 LostHandler = Callable[["Transport", BaseException | None], None]
 
+SPAN_TCP_CONNECT = "execserver.tcp_connect"
 PING_INTERVAL_S = 5.0
 PING_TIMEOUT_S = 10.0
 WS_MAX_QUEUE = (16, 4)  # frames websockets buffers before it pauses reading the TCP socket (high, low)
@@ -47,6 +50,7 @@ class Transport:
         self._holds = 0  # how often it waited there
         self.closed_by_us = False
         self.lost = False
+        self.frame_received_ns = 0  # time.time_ns() when the frame being handled came off the socket
         self._reader = asyncio.create_task(self._read_loop(), name="execserver-reader")
         self._keepalive = asyncio.create_task(self._keepalive_loop(), name="execserver-keepalive")
 
@@ -62,6 +66,7 @@ class Transport:
                     finally:
                         self._held = False
                 message = await self.ws.recv()
+                self.frame_received_ns = time.time_ns()
                 try:
                     frame = json.loads(message)
                 except ValueError:
@@ -107,8 +112,17 @@ class Transport:
 
     async def send(self, frame: Frame) -> None:
         """Send one JSON frame; on failure the transport is marked lost (callers await their futures)."""
+        phases = CURRENT.get()  # the RPC being sent, if any: time its json encoding and sending
         try:
-            await self.ws.send(json.dumps(frame, separators=(",", ":")))
+            start = time.time_ns()
+            text = json.dumps(frame, separators=(",", ":"))
+            encoded = time.time_ns()
+            try:
+                await self.ws.send(text)
+            finally:
+                if phases is not None:
+                    phases.add("serialize", start, encoded)
+                    phases.add("send", encoded, time.time_ns())
         except (websockets.ConnectionClosed, OSError) as exc:
             self.mark_lost(exc)
 
@@ -128,9 +142,12 @@ class Transport:
                 await task
 
 
-async def _tcp_connect(host: str, port: int) -> socket.socket:
+async def _resolve(host: str, port: int) -> list[Any]:
+    return await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+async def _tcp_connect(infos: list[Any], host: str, port: int) -> socket.socket:
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     last: OSError | None = None
     for family, kind, proto, _name, address in infos:
         sock = socket.socket(family, kind, proto)
@@ -165,16 +182,18 @@ async def open_transport(
     if parts.scheme != "ws" or parts.hostname is None:
         raise ValueError(f"unsupported exec-server URL {url!r} (expected ws://host:port)")
     port = parts.port or 80
-    with tracer().start_as_current_span(SPAN_CONNECT, attributes={"server.address": parts.hostname}) as span:
-        history.record("invoke", "connect", client_id, url=url)
-        try:
-            sock = await asyncio.wait_for(_tcp_connect(parts.hostname, port), timeout_s)
-        except (OSError, TimeoutError) as exc:
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
-            history.record("fail", "connect", client_id, message=str(exc))
-            raise TransportError(f"TCP connect to {url} failed: {exc!r}") from exc
-        history.record("ok", "connect", client_id)
-    with tracer().start_as_current_span(SPAN_WS_HANDSHAKE) as span:
+    history.record("invoke", "connect", client_id, url=url)
+    attributes = {"server.address": parts.hostname}
+    try:
+        with tracer().start_as_current_span("execserver.dns", attributes={**attributes, SUBPHASE_ATTR: "dns"}):
+            infos = await asyncio.wait_for(_resolve(parts.hostname, port), timeout_s)
+        with tracer().start_as_current_span(SPAN_TCP_CONNECT, attributes={**attributes, SUBPHASE_ATTR: "tcp_connect"}):
+            sock = await asyncio.wait_for(_tcp_connect(infos, parts.hostname, port), timeout_s)
+    except (OSError, TimeoutError) as exc:
+        history.record("fail", "connect", client_id, message=str(exc))
+        raise TransportError(f"TCP connect to {url} failed: {exc!r}") from exc
+    history.record("ok", "connect", client_id)
+    with tracer().start_as_current_span(SPAN_WS_HANDSHAKE, attributes={SUBPHASE_ATTR: "ws_handshake"}) as span:
         history.record("invoke", "ws_handshake", client_id)
         try:
             ws = await websockets.connect(

@@ -1,0 +1,121 @@
+"""Sub-phase spans of a *whole* (connect, one RPC, one process) and the whole's independent wall time.
+
+A whole is a span carrying ``execserver.whole`` (``connect``/``rpc``/``process``) and ``execserver.wall_ns``:
+the wall time from entry to exit taken with :func:`time.perf_counter_ns`, never from span timestamps. Its
+direct child spans are its named sub-phases. The analysis compares the union of the sub-phases with the
+wall time: a gap between two sub-phases (work nobody named) lowers the coverage.
+
+:class:`Phases` records sub-phase intervals (``time.time_ns``, the clock OTel spans use) while the whole
+runs, possibly from other tasks (the reader task stamps a reply's arrival), and emits them as child spans
+when the whole ends. :data:`CURRENT` holds the RPC being sent by the current task, so the transport can time
+serialization and sending without a changed signature.
+
+:func:`gap` is the test hook: a named point between two sub-phases where a test may inject a delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import time
+from collections.abc import Iterator
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+WHOLE_ATTR = "execserver.whole"
+WALL_ATTR = "execserver.wall_ns"
+SUBPHASE_ATTR = "execserver.subphase"
+
+RPC_SUBPHASES = ("instrument", "queue", "serialize", "send", "wait", "deserialize", "hand_off")
+CONNECT_SUBPHASES = ("instrument", "dns", "tcp_connect", "ws_handshake", "initialize", "initialized_sent", "ready")
+PROCESS_SUBPHASES = ("start", "first_output", "exited", "closed")
+SUBPHASES = {"rpc": RPC_SUBPHASES, "connect": CONNECT_SUBPHASES, "process": PROCESS_SUBPHASES}
+
+#: test hook: ``{point: seconds}``; :func:`gap` sleeps that long at ``point`` (outside every sub-phase).
+INJECTED_GAPS: dict[str, float] = {}
+
+
+async def gap(point: str) -> None:
+    """Sleep for the delay a test injected at ``point`` (normally none)."""
+    delay = INJECTED_GAPS.get(point)
+    if delay:
+        await asyncio.sleep(delay)
+
+
+class Phases:
+    """The sub-phase intervals of one whole, emitted as child spans of ``span`` by :meth:`finish`."""
+
+    def __init__(self, whole: str, span: Span, wall_start_ns: int | None = None) -> None:
+        self.whole = whole
+        self.span = span
+        self.intervals: list[tuple[str, int, int]] = []
+        self._wall_start = time.perf_counter_ns() if wall_start_ns is None else wall_start_ns
+        self._last_mark = time.time_ns()
+        self._tail: tuple[str, int] | None = None
+        self.finished = False
+        span.set_attribute(WHOLE_ATTR, whole)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the body as sub-phase ``name`` (also when it raises)."""
+        start = time.time_ns()
+        try:
+            yield
+        finally:
+            self.add(name, start, time.time_ns())
+
+    def add(self, name: str, start_ns: int, end_ns: int) -> None:
+        self.intervals.append((name, start_ns, max(start_ns, end_ns)))
+
+    def mark(self, name: str, at_ns: int | None = None) -> None:
+        """Sub-phase ``name`` ran from the previous mark to now (phases that are waits between events)."""
+        now = time.time_ns() if at_ns is None else at_ns
+        now = max(now, self._last_mark)
+        self.add(name, self._last_mark, now)
+        self._last_mark = now
+
+    def until_finish(self, name: str, start_ns: int) -> None:
+        """Sub-phase ``name`` runs from ``start_ns`` until :meth:`finish` (the whole's last one)."""
+        self._tail = (name, start_ns)
+
+    def finish(self) -> None:
+        """Emit the sub-phase spans, then stop the wall clock and store it on the whole's span (once).
+
+        Emitting the spans is the caller's time too (the call has not returned yet): it is the named
+        sub-phase ``instrument``, like the whole span's setup at entry."""
+        if self.finished:
+            return
+        self.finished = True
+        emit_start = time.time_ns()
+        if self._tail is not None:
+            self.add(self._tail[0], self._tail[1], emit_start)
+        tracer = trace.get_tracer("pytest_execserver.telemetry")
+        parent = trace.set_span_in_context(self.span)
+        emitting = tracer.start_span(f"execserver.{self.whole}.instrument", context=parent, start_time=emit_start,
+                                     attributes={SUBPHASE_ATTR: "instrument"})  # fmt: skip
+        for name, start, end in self.intervals:
+            child = tracer.start_span(
+                f"execserver.{self.whole}.{name}", context=parent, start_time=start,
+                attributes={SUBPHASE_ATTR: name},
+            )  # fmt: skip
+            child.end(end_time=end)
+        emit_end = time.time_ns()
+        self.span.set_attribute(WALL_ATTR, time.perf_counter_ns() - self._wall_start)
+        emitting.end(end_time=emit_end)
+
+
+#: the RPC the current task is sending (set by the client around one call)
+CURRENT: contextvars.ContextVar[Phases | None] = contextvars.ContextVar("execserver_rpc_phases", default=None)
+
+
+@contextlib.contextmanager
+def current_phase(name: str) -> Iterator[None]:
+    """Time the body as sub-phase ``name`` of the current task's RPC, if there is one."""
+    phases = CURRENT.get()
+    if phases is None:
+        yield
+        return
+    with phases.phase(name):
+        yield
