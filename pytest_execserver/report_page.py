@@ -14,6 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.telemetry.summary import html_tables
+
 PHASE_FOR_PICTURE = ("process", "first_output", "rpc", "connect", "initialize")
 _BAR_HEIGHT = 14
 _LABEL_WIDTH = 250
@@ -139,6 +141,8 @@ td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: 
 <span style="background:{_MODE_COLOURS["event-stream"]}"></span>event-stream
 <span style="background:{_MODE_COLOURS["legacy-read"]}"></span>legacy-read</p>
 {"".join(charts) or "<p>No latency samples in this report.</p>"}
+<h2>Where the time goes (named sub-phases; client, network and server)</h2>
+{html_tables(report.get("telemetry") or {})}
 </body></html>
 """
 

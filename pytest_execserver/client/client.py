@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from pytest_execserver.client.errors import (
@@ -128,23 +129,28 @@ class ExecClient:
         params: dict[str, Any] = {"clientName": self.client_name}
         if resume_session_id is not None:
             params["resumeSessionId"] = resume_session_id
-        with tracer().start_as_current_span(SPAN_INITIALIZE, attributes={tel.SUBPHASE_ATTR: "initialize"}) as span:
-            self.history.record("invoke", "initialize", self.client_id, resume=resume_session_id is not None)
-            try:
-                result = await self._call_on(transport, "initialize", params, timeout=self.request_timeout_s)
-            except BaseException as exc:
-                span.set_status(Status(StatusCode.ERROR, str(exc)))
-                code = exc.code if isinstance(exc, ExecServerError) else None
-                self.history.record("fail", "initialize", self.client_id, code=code, message=str(exc))
-                raise
-            result = result if isinstance(result, dict) else {}
-            self.session_id = str(result.get("sessionId")) if result.get("sessionId") else self.session_id
-            self.initialize_result = result
-        with tracer().start_as_current_span("execserver.initialized_sent",
-                                            attributes={tel.SUBPHASE_ATTR: "initialized_sent"}):
-            await transport.send({"method": "initialized", "params": {}})
-            self.history.record("ok", "initialize", self.client_id, session_id=self.session_id)
-        self.initialized_sent_ns = time.time_ns()
+        now = time.time_ns
+        span = tracer().start_span(SPAN_INITIALIZE, start_time=now(), attributes={tel.SUBPHASE_ATTR: "initialize"})
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                self.history.record("invoke", "initialize", self.client_id, resume=resume_session_id is not None)
+                try:
+                    result = await self._call_on(transport, "initialize", params, timeout=self.request_timeout_s)
+                except BaseException as exc:
+                    span.set_status(Status(StatusCode.ERROR, str(exc)))
+                    code = exc.code if isinstance(exc, ExecServerError) else None
+                    self.history.record("fail", "initialize", self.client_id, code=code, message=str(exc))
+                    raise
+                result = result if isinstance(result, dict) else {}
+                self.session_id = str(result.get("sessionId")) if result.get("sessionId") else self.session_id
+                self.initialize_result = result
+        finally:
+            ended = now()
+            span.end(end_time=ended)
+        await transport.send({"method": "initialized", "params": {}})
+        self.history.record("ok", "initialize", self.client_id, session_id=self.session_id)
+        self.initialized_sent_ns = now()
+        tel.connect_phase("initialized_sent", "execserver.initialized_sent", ended, self.initialized_sent_ns)
         return result
 
     @property
@@ -557,7 +563,7 @@ async def _connect(
     legacy_wait_ms: int = DEFAULT_LEGACY_WAIT_MS,
     initialize: bool = True,
 ) -> ExecClient:
-    entered_ns = time.perf_counter_ns()
+    entered_perf, entered = time.perf_counter_ns(), time.time_ns()
     client = ExecClient(
         url,
         mode=mode,
@@ -570,12 +576,17 @@ async def _connect(
         consumer_delay_s=consumer_delay_s,
         legacy_wait_ms=legacy_wait_ms,
     )
-    with tracer().start_as_current_span(SPAN_CONNECT, attributes={"url": url}) as span:
-        phases = tel.Phases("connect", span, entered_ns)
+    client_made = time.time_ns()
+    with tracer().start_as_current_span(SPAN_CONNECT, attributes={"url": url}, start_time=entered) as span:
+        phases = tel.Phases("connect", span, entered_perf)
+        token = tel.CONNECTING.set(phases)
+        phases.add("setup", entered, client_made)
+        phases.add("instrument", client_made, time.time_ns())
         try:
             await client.open()
             if initialize:
-                await tel.gap("connect.after_handshake")
+                if tel.INJECTED_GAPS:
+                    await tel.gap("connect.after_handshake")
                 try:
                     await client.initialize()
                 except BaseException:
@@ -586,5 +597,6 @@ async def _connect(
             span.set_status(Status(StatusCode.ERROR, str(exc)))
             raise
         finally:
+            tel.CONNECTING.reset(token)
             phases.finish()
     return client

@@ -12,18 +12,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import websockets
-from opentelemetry.trace import Status, StatusCode
 from websockets.asyncio.client import ClientConnection
 
 from pytest_execserver.client.errors import TransportError
 from pytest_execserver.history import History
-from pytest_execserver.telemetry.phases import CURRENT, SUBPHASE_ATTR
-from pytest_execserver.tracing import SPAN_WS_HANDSHAKE, tracer
+from pytest_execserver.telemetry.phases import CURRENT, connect_phase
+from pytest_execserver.tracing import SPAN_WS_HANDSHAKE
 
 Frame = dict[str, Any]
 FrameHandler = Callable[["Transport", Frame], None]
 LostHandler = Callable[["Transport", BaseException | None], None]
 
+SPAN_DNS = "execserver.dns"
 SPAN_TCP_CONNECT = "execserver.tcp_connect"
 PING_INTERVAL_S = 5.0
 PING_TIMEOUT_S = 10.0
@@ -182,39 +182,45 @@ async def open_transport(
     if parts.scheme != "ws" or parts.hostname is None:
         raise ValueError(f"unsupported exec-server URL {url!r} (expected ws://host:port)")
     port = parts.port or 80
+    now = time.time_ns
+    start = now()
     history.record("invoke", "connect", client_id, url=url)
-    attributes = {"server.address": parts.hostname}
     try:
-        with tracer().start_as_current_span("execserver.dns", attributes={**attributes, SUBPHASE_ATTR: "dns"}):
-            infos = await asyncio.wait_for(_resolve(parts.hostname, port), timeout_s)
-        with tracer().start_as_current_span(SPAN_TCP_CONNECT, attributes={**attributes, SUBPHASE_ATTR: "tcp_connect"}):
+        infos = await asyncio.wait_for(_resolve(parts.hostname, port), timeout_s)
+        resolved = now()
+        connect_phase("dns", SPAN_DNS, start, resolved)
+        try:
             sock = await asyncio.wait_for(_tcp_connect(infos, parts.hostname, port), timeout_s)
+        finally:
+            connect_phase("tcp_connect", SPAN_TCP_CONNECT, resolved, now(), **{"server.address": parts.hostname})
     except (OSError, TimeoutError) as exc:
         history.record("fail", "connect", client_id, message=str(exc))
         raise TransportError(f"TCP connect to {url} failed: {exc!r}") from exc
     history.record("ok", "connect", client_id)
-    with tracer().start_as_current_span(SPAN_WS_HANDSHAKE, attributes={SUBPHASE_ATTR: "ws_handshake"}) as span:
-        history.record("invoke", "ws_handshake", client_id)
-        try:
-            ws = await websockets.connect(
-                url,
-                sock=sock,
-                additional_headers=dict(headers) if headers else None,
-                open_timeout=timeout_s,
-                max_size=None,
-                max_queue=WS_MAX_QUEUE,
-                compression=None,
-                ping_interval=None,  # see Transport._keepalive_loop
-                ping_timeout=None,
-                close_timeout=1.0,
-            )
-        except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as exc:
-            sock.close()
-            span.set_status(Status(StatusCode.ERROR, str(exc)))
-            history.record("fail", "ws_handshake", client_id, message=str(exc))
-            raise TransportError(f"websocket handshake with {url} failed: {exc!r}") from exc
-        except BaseException:
-            sock.close()
-            raise
-        history.record("ok", "ws_handshake", client_id)
-    return Transport(ws, on_frame, on_lost, may_read)
+    history.record("invoke", "ws_handshake", client_id)
+    start = now()
+    try:
+        ws = await websockets.connect(
+            url,
+            sock=sock,
+            additional_headers=dict(headers) if headers else None,
+            open_timeout=timeout_s,
+            max_size=None,
+            max_queue=WS_MAX_QUEUE,
+            compression=None,
+            ping_interval=None,  # see Transport._keepalive_loop
+            ping_timeout=None,
+            close_timeout=1.0,
+        )
+    except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.ConnectionClosed) as exc:
+        sock.close()
+        connect_phase("ws_handshake", SPAN_WS_HANDSHAKE, start, now(), error=str(exc))
+        history.record("fail", "ws_handshake", client_id, message=str(exc))
+        raise TransportError(f"websocket handshake with {url} failed: {exc!r}") from exc
+    except BaseException:
+        sock.close()
+        raise
+    history.record("ok", "ws_handshake", client_id)
+    transport = Transport(ws, on_frame, on_lost, may_read)
+    connect_phase("ws_handshake", SPAN_WS_HANDSHAKE, start, now())
+    return transport

@@ -29,7 +29,9 @@ WALL_ATTR = "execserver.wall_ns"
 SUBPHASE_ATTR = "execserver.subphase"
 
 RPC_SUBPHASES = ("instrument", "queue", "serialize", "send", "wait", "deserialize", "hand_off")
-CONNECT_SUBPHASES = ("instrument", "dns", "tcp_connect", "ws_handshake", "initialize", "initialized_sent", "ready")
+CONNECT_SUBPHASES = (
+    "setup", "instrument", "dns", "tcp_connect", "ws_handshake", "initialize", "initialized_sent", "ready"
+)
 PROCESS_SUBPHASES = ("start", "first_output", "exited", "closed")
 SUBPHASES = {"rpc": RPC_SUBPHASES, "connect": CONNECT_SUBPHASES, "process": PROCESS_SUBPHASES}
 
@@ -50,7 +52,7 @@ class Phases:
     def __init__(self, whole: str, span: Span, wall_start_ns: int | None = None) -> None:
         self.whole = whole
         self.span = span
-        self.intervals: list[tuple[str, int, int]] = []
+        self.intervals: list[tuple[str, int, int, str | None]] = []
         self._wall_start = time.perf_counter_ns() if wall_start_ns is None else wall_start_ns
         self._last_mark = time.time_ns()
         self._tail: tuple[str, int] | None = None
@@ -66,8 +68,10 @@ class Phases:
         finally:
             self.add(name, start, time.time_ns())
 
-    def add(self, name: str, start_ns: int, end_ns: int) -> None:
-        self.intervals.append((name, start_ns, max(start_ns, end_ns)))
+    def add(self, name: str, start_ns: int, end_ns: int, span_name: str | None = None) -> None:
+        """Sub-phase ``name`` ran from ``start_ns`` to ``end_ns`` (``time.time_ns``); its span is called
+        ``span_name`` (default ``execserver.<whole>.<name>``)."""
+        self.intervals.append((name, start_ns, max(start_ns, end_ns), span_name))
 
     def mark(self, name: str, at_ns: int | None = None) -> None:
         """Sub-phase ``name`` ran from the previous mark to now (phases that are waits between events)."""
@@ -95,9 +99,9 @@ class Phases:
         parent = trace.set_span_in_context(self.span)
         emitting = tracer.start_span(f"execserver.{self.whole}.instrument", context=parent, start_time=emit_start,
                                      attributes={SUBPHASE_ATTR: "instrument"})  # fmt: skip
-        for name, start, end in self.intervals:
+        for name, start, end, span_name in self.intervals:
             child = tracer.start_span(
-                f"execserver.{self.whole}.{name}", context=parent, start_time=start,
+                span_name or f"execserver.{self.whole}.{name}", context=parent, start_time=start,
                 attributes={SUBPHASE_ATTR: name},
             )  # fmt: skip
             child.end(end_time=end)
@@ -108,14 +112,17 @@ class Phases:
 
 #: the RPC the current task is sending (set by the client around one call)
 CURRENT: contextvars.ContextVar[Phases | None] = contextvars.ContextVar("execserver_rpc_phases", default=None)
+#: the connect() the current task is running
+CONNECTING: contextvars.ContextVar[Phases | None] = contextvars.ContextVar("execserver_connect", default=None)
 
 
-@contextlib.contextmanager
-def current_phase(name: str) -> Iterator[None]:
-    """Time the body as sub-phase ``name`` of the current task's RPC, if there is one."""
-    phases = CURRENT.get()
-    if phases is None:
-        yield
+def connect_phase(name: str, span_name: str, start_ns: int, end_ns: int, **attributes: str) -> None:
+    """Record a connect sub-phase: into the running connect() whole, else (a reconnect) as a span now."""
+    phases = CONNECTING.get()
+    if phases is not None:
+        phases.add(name, start_ns, end_ns, span_name)
         return
-    with phases.phase(name):
-        yield
+    span = trace.get_tracer("pytest_execserver.telemetry").start_span(
+        span_name, start_time=start_ns, attributes={SUBPHASE_ATTR: name, **attributes}
+    )
+    span.end(end_time=end_ns)

@@ -170,14 +170,14 @@ class OtlpReceiver:
         except OtlpError as exc:
             return web.Response(status=400, text=str(exc))
         records = from_otlp(message)
+        if self.forward is not None:  # first: once the analysis sees a span, the user's collector has it
+            await self._forward(body, request.headers)
         with self._cond:
             self.requests += 1
             self._spans.extend(records)
             if len(self._spans) > MAX_SPANS:
                 del self._spans[: len(self._spans) - MAX_SPANS]
             self._cond.notify_all()
-        if self.forward is not None:
-            await self._forward(body, request.headers)
         if content_type.startswith("application/json"):
             return web.Response(body=b"{}", content_type="application/json")
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(),

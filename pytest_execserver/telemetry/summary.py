@@ -6,6 +6,7 @@ under xdist too. Shares are of the summed *measured* wall time; the remainder is
 
 from __future__ import annotations
 
+import html
 import math
 from collections import defaultdict
 from typing import Any
@@ -123,3 +124,29 @@ class TelemetrySummary:
 
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def html_tables(telemetry: dict[str, Any]) -> str:
+    """The JSON report's ``telemetry`` entry as HTML tables (for the report page)."""
+    parts: list[str] = []
+    for kind, p in (telemetry.get("phases") or {}).items():
+        parts.append(f"<h3>{html.escape(kind)}: n={p['n']}, wall p50 {p['wall_p50_ms']:.3f} ms, named sub-phases "
+                     f"explain {_pct(p['coverage'])}</h3>")
+        rows = "".join(
+            f"<tr><th>{html.escape(name)}</th><td>{s['p50_ms']:.3f}</td><td>{s['p95_ms']:.3f}</td>"
+            f"<td>{_pct(s['share'])}</td></tr>"
+            for name, s in p["subphases"].items()
+        )
+        parts.append(f"<table><tr><th>sub-phase</th><th>p50 ms</th><th>p95 ms</th><th>share</th></tr>{rows}</table>")
+    methods = telemetry.get("rpc_methods") or {}
+    if methods:
+        rows = "".join(
+            f"<tr><th>{html.escape(m)}</th><td>{r['n']}</td><td>{r['joined']}</td><td>{r['wall_p50_ms']:.3f}</td>"
+            f"<td>{_pct(r['local_share'])}</td><td>{_pct(r['network_share'])}</td><td>{_pct(r['server_share'])}</td>"
+            f"<td>{_pct(r.get('sum_share'))}</td><td>{_pct(r['unexplained_share'])}</td></tr>"
+            for m, r in methods.items()
+        )
+        parts.append("<h3>per RPC method (shares of the measured wall time)</h3><table><tr><th>method</th><th>n</th>"
+                     "<th>joined</th><th>wall p50 ms</th><th>local</th><th>network</th><th>server</th><th>sum</th>"
+                     f"<th>unexplained</th></tr>{rows}</table>")
+    return "".join(parts) or "<p>No telemetry in this report.</p>"

@@ -1,8 +1,16 @@
-"""OpenTelemetry server spans continuing the request's W3C ``trace`` (only when OTEL_* asks for export)."""
+"""OpenTelemetry server spans continuing the request's W3C ``trace`` (only when OTEL_* asks for export).
+
+One span per request, ``execserver.server <method>``, from the decoded request to the result, a child of the
+client's RPC span (the ``trace.traceparent`` it sent). With ``OTEL_TRACES_EXPORTER=otlp`` or an
+``OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`` they go out through the standard OTLP exporter (OTLP/HTTP unless
+the protocol variable says ``grpc``) in batches (``OTEL_BSP_SCHEDULE_DELAY``): the harness points
+fixture-started servers at its loopback receiver this way and joins these spans with the client's.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
@@ -10,6 +18,25 @@ from collections.abc import Iterator
 from typing import Any
 
 log = logging.getLogger("execserver_ref.tracing")
+
+
+def _otlp_exporter() -> Any:
+    """The standard OTLP exporter for ``OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`` (default ``http/protobuf``),
+    configured by the standard variables; None if no exporter package is installed."""
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+    )
+    modules = ["opentelemetry.exporter.otlp.proto.http.trace_exporter",
+               "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"]
+    if protocol == "grpc":
+        modules.reverse()
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return module.OTLPSpanExporter()
+    return None
 
 
 class Tracing:
@@ -51,17 +78,10 @@ class Tracing:
             if name == "console":
                 exporter = ConsoleSpanExporter(out=sys.stderr)
             elif name == "otlp":
-                try:
-                    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-                except ImportError:
-                    try:
-                        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                            OTLPSpanExporter,
-                        )
-                    except ImportError:
-                        log.warning("OTLP exporter package not installed; spans not exported")
-                        continue
-                exporter = OTLPSpanExporter()
+                exporter = _otlp_exporter()
+                if exporter is None:
+                    log.warning("OTLP exporter package not installed; spans not exported")
+                    continue
             else:
                 log.warning("unsupported OTEL_TRACES_EXPORTER %r", name)
                 continue
