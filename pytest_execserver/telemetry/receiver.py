@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 import aiohttp
 from aiohttp import web
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -61,7 +62,7 @@ def decode_request(body: bytes, content_type: str, content_encoding: str = "") -
             message.ParseFromString(body)
         else:
             raise OtlpError(f"unsupported Content-Type {content_type!r}")
-    except (ValueError, json_format.ParseError) as exc:  # DecodeError is a ValueError
+    except (ValueError, json_format.ParseError, DecodeError) as exc:
         raise OtlpError(f"cannot decode ExportTraceServiceRequest: {exc}") from exc
     return message
 
