@@ -31,16 +31,16 @@ def finished_spans(service: str = "unit") -> list[ReadableSpan]:
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    with provider.get_tracer("t").start_as_current_span("outer", attributes={"k": "v", "n": 3}):
-        with provider.get_tracer("t").start_as_current_span("inner"):
-            pass
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("outer", attributes={"k": "v", "n": 3}), tracer.start_as_current_span("inner"):
+        pass
     return list(memory.get_finished_spans())
 
 
 def export(endpoint: str, spans: list[ReadableSpan]) -> None:
     exporter = OTLPSpanExporter(endpoint=endpoint + "/v1/traces")
     assert exporter.export(spans).name == "SUCCESS"
-    exporter.shutdown()
+    exporter.shutdown()  # type: ignore[no-untyped-call]
 
 
 def test_standard_exporter_spans_arrive_with_ids_parents_and_service(receiver: OtlpReceiver) -> None:
@@ -104,5 +104,6 @@ def test_user_collector_from_the_standard_variables() -> None:
     traces = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t/x",
               "OTEL_EXPORTER_OTLP_HEADERS": "a=1, b = 2"}
     assert user_collector(traces) == ("http://t/x", {"a": "1", "b": "2"})
-    assert user_collector({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) is None
+    grpc = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    assert user_collector(grpc) is None
     assert user_collector({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c", "OTEL_SDK_DISABLED": "true"}) is None
