@@ -97,7 +97,7 @@ def start_server(
     if kind == "ref" and journal and "--journal" not in extra:
         journal_path = scratch.resolve() / JOURNAL_NAME
         extra += ["--journal", str(journal_path)]
-    env = {**telemetry_receiver.server_env(kind), **(env or {})}  # its spans go to the harness (issue 13)
+    env = {**telemetry_receiver.server_env(kind, scratch), **(env or {})}  # its spans go to the harness (issue 13)
     command = confine(server_argv(kind, extra), scratch, confinement=confinement, env=env)
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
     try:

@@ -38,6 +38,8 @@ class Whole:
     sub_ns: dict[str, int] = field(default_factory=dict)
     method: str | None = None
     server_ns: int | None = None
+    joined_by: str | None = None  # "trace" (the server's span continues ours) or "time" (see wholes)
+    wait_window: tuple[int, int] | None = None
 
     @property
     def unexplained_ns(self) -> int:
@@ -65,6 +67,7 @@ class Whole:
             out["local"] = _ms(self.local_ns)
             out["server"] = None if self.server_ns is None else _ms(self.server_ns)
             out["network"] = None if self.network_ns is None else _ms(self.network_ns)
+            out["joined_by"] = self.joined_by
         return out
 
 
@@ -90,7 +93,11 @@ def union_ns(intervals: Iterable[tuple[int, int]]) -> int:
 
 
 def wholes(client: Sequence[SpanRecord], server: Sequence[SpanRecord] = ()) -> list[Whole]:
-    """Every whole among ``client``'s spans, with its sub-phases and (for RPCs) its server span."""
+    """Every whole among ``client``'s spans, with its sub-phases and (for RPCs) its server span.
+
+    The server span of an RPC is the one whose parent is the RPC's span (same trace). A server that does
+    not continue the request's trace context (codex 0.169.0 starts a new trace per request) is joined by
+    time instead: a root server span for the same method lying inside the RPC's wait, each used once."""
     children: dict[str, list[SpanRecord]] = defaultdict(list)
     for span in client:
         if span.parent_id is not None:
@@ -107,22 +114,53 @@ def wholes(client: Sequence[SpanRecord], server: Sequence[SpanRecord] = ()) -> l
         if kind not in KINDS or not isinstance(wall, int):
             continue
         clipped: list[tuple[str, int, int]] = []
+        wait_window: tuple[int, int] | None = None
         for child in children.get(span.span_id, []):
             start, end = max(child.start_ns, span.start_ns), min(child.end_ns, span.end_ns)
             if end > start:
                 clipped.append((str(child.attributes.get(SUBPHASE_ATTR, child.name)), start, end))
+            if child.attributes.get(SUBPHASE_ATTR) == "wait":
+                wait_window = (child.start_ns, child.end_ns)
         sub: dict[str, int] = {}
         for name, start, end in clipped:
             sub[name] = sub.get(name, 0) + end - start
         whole = Whole(str(kind), span.trace_id, span.span_id, wall,
-                      min(wall, union_ns((s, e) for _, s, e in clipped)), sub)  # fmt: skip
+                      min(wall, union_ns((s, e) for _, s, e in clipped)), sub, wait_window=wait_window)  # fmt: skip
         if kind == "rpc":
             whole.method = str(span.attributes.get("rpc.method", span.name.rsplit(" ", 1)[-1]))
             server_ns = server_by_parent.get((span.trace_id, span.span_id))
             if server_ns is not None and "wait" in sub:
                 whole.server_ns = min(server_ns, sub["wait"])
+                whole.joined_by = "trace"
         out.append(whole)
+    _join_by_time(out, server)
     return out
+
+
+def _span_method(span: SpanRecord) -> str:
+    return str(span.attributes.get("rpc.method") or span.attributes.get("method") or span.name)
+
+
+def _join_by_time(found: list[Whole], server: Sequence[SpanRecord]) -> None:
+    """Join the RPCs left without a server span to root server spans of the same method: the one that
+    overlaps the RPC's wait the most (each used once); the server time is that overlap."""
+    roots = [s for s in server if s.parent_id is None]
+    used: set[str] = set()
+    for whole in sorted(found, key=lambda w: w.wait_window or (0, 0)):
+        if whole.kind != "rpc" or whole.joined_by is not None or whole.wait_window is None:
+            continue
+        lo, hi = whole.wait_window
+        best, best_overlap = None, 0
+        for span in roots:
+            if span.span_id in used or _span_method(span) != whole.method:
+                continue
+            overlap = min(hi, span.end_ns) - max(lo, span.start_ns)
+            if overlap > best_overlap:
+                best, best_overlap = span, overlap
+        if best is not None:
+            used.add(best.span_id)
+            whole.server_ns = min(best_overlap, whole.sub_ns.get("wait", 0))
+            whole.joined_by = "time"
 
 
 def rpc_parents_needing_server(client: Sequence[SpanRecord]) -> set[tuple[str, str]]:

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -218,10 +219,13 @@ class OtlpReceiver:
                 self._cond.wait(remaining)
             return True
 
-    def forget(self, trace_ids: set[str]) -> None:
-        """Drop the spans of ``trace_ids`` (already analysed)."""
+    def forget(self, trace_ids: set[str], before_ns: int | None = None) -> None:
+        """Drop the spans of ``trace_ids`` (already analysed) and those that began before ``before_ns``."""
         with self._cond:
-            self._spans = [s for s in self._spans if s.trace_id not in trace_ids]
+            self._spans = [
+                s for s in self._spans
+                if s.trace_id not in trace_ids and (before_ns is None or s.start_ns > before_ns)
+            ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the process-wide receiver
@@ -229,7 +233,7 @@ class OtlpReceiver:
 _SHARED: OtlpReceiver | None = None
 _SHARED_LOCK = threading.Lock()
 #: server kinds known to export spans when given the OTLP variables (others are waited for not at all)
-EXPORTING_KINDS = {"ref"}
+EXPORTING_KINDS = {"ref", "codex"}
 _expecting = False
 
 
@@ -255,11 +259,23 @@ def expecting_server_spans() -> bool:
     return _expecting
 
 
-def server_env(kind: str) -> dict[str, str]:
+def codex_otel_config(endpoint: str) -> str:
+    """A ``config.toml`` ``[otel]`` table that makes codex export its traces to ``endpoint`` (codex 0.169.0
+    ignores ``OTEL_EXPORTER_OTLP_ENDPOINT``: "No OTEL exporter enabled in settings" without it)."""
+    return (
+        "[otel]\n"
+        'environment = "pytest-execserver"\n'
+        f'trace_exporter = {{ otlp-http = {{ endpoint = "{endpoint}{TRACES_PATH}", protocol = "binary" }} }}\n'
+    )
+
+
+def server_env(kind: str, scratch: Path | None = None) -> dict[str, str]:
     """OTEL variables that make a server under test export its spans to the shared receiver.
 
     Set explicitly (they override the user's ``OTEL_*``, which the confinement passes through): the
-    receiver forwards to the user's collector itself. ``PYTEST_EXECSERVER_OTLP_RECEIVER=0`` turns this off.
+    receiver forwards to the user's collector itself. For codex, which reads its telemetry settings from
+    ``$CODEX_HOME/config.toml`` only, that file is written into ``scratch`` (unless one is there already).
+    ``PYTEST_EXECSERVER_OTLP_RECEIVER=0`` turns all this off.
     """
     global _expecting
     if os.environ.get("PYTEST_EXECSERVER_OTLP_RECEIVER", "1") == "0":
@@ -267,6 +283,11 @@ def server_env(kind: str) -> dict[str, str]:
     endpoint = shared().endpoint
     if kind in EXPORTING_KINDS:
         _expecting = True
+    if kind == "codex" and scratch is not None:
+        config = scratch / ".codex" / "config.toml"
+        if not config.exists():
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(codex_otel_config(endpoint))
     return {
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,

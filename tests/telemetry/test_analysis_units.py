@@ -97,3 +97,12 @@ def test_summary_tables_shares_and_remainder() -> None:
 def test_percentile_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 95) == 95.0
+
+
+def test_a_server_that_starts_its_own_trace_is_joined_by_time_and_method() -> None:
+    client = rpc("00000000000000a1", 1000, TILED) + rpc("00000000000000b1", 1000, TILED, method="process/read")
+    other = SpanRecord("process/start", "ee" * 16, "00000000000000f1", None, 250, 650, {"method": "process/start"})
+    wrong_method = SpanRecord("fs/readFile", "ef" * 16, "00000000000000f2", None, 200, 900)
+    found = {w.method: w for w in wholes(client, [other, wrong_method])}
+    assert found["process/start"].joined_by == "time" and found["process/start"].server_ns == 400
+    assert found["process/read"].server_ns is None  # each server span joins at most one RPC, of its method

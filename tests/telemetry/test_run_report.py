@@ -26,7 +26,7 @@ async def test_runs(exec_client, exec_scratch):
 
 @pytest.fixture
 def inner(pytester: pytest.Pytester) -> Inner:
-    from tests.plugin.conftest import INI, _LEAN
+    from tests.plugin.conftest import _LEAN, INI
 
     pytester.makeini(INI)
 
