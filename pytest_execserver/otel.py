@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pytest_execserver.history import HistoryEvent
+from pytest_execserver.telemetry import phases
 
 _EXPORTER: InMemorySpanExporter | None = None
 _OTLP: str | None = None
@@ -84,6 +85,7 @@ def _otlp_exporter() -> SpanExporter | None:
 
 
 def flush() -> None:
+    phases.emit_pending()
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.force_flush(2000)
@@ -91,6 +93,7 @@ def flush() -> None:
 
 def drain() -> list[ReadableSpan]:
     """Every finished span since the last drain."""
+    phases.emit_pending()
     if _EXPORTER is None:
         return []
     spans = list(_EXPORTER.get_finished_spans())

@@ -6,8 +6,8 @@ direct child spans are its named sub-phases. The analysis compares the union of 
 wall time: a gap between two sub-phases (work nobody named) lowers the coverage.
 
 :class:`Phases` records sub-phase intervals (``time.time_ns``, the clock OTel spans use) while the whole
-runs, possibly from other tasks (the reader task stamps a reply's arrival), and emits them as child spans
-when the whole ends. :data:`CURRENT` holds the RPC being sent by the current task, so the transport can time
+runs, possibly from other tasks (the reader task stamps a reply's arrival); they become child spans later,
+off the measured path (:func:`emit_pending`, called when the plugin drains or flushes spans). :data:`CURRENT` holds the RPC being sent by the current task, so the transport can time
 serialization and sending without a changed signature.
 
 :func:`gap` is the test hook: a named point between two sub-phases where a test may inject a delay.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Iterator
 
@@ -85,29 +86,49 @@ class Phases:
         self._tail = (name, start_ns)
 
     def finish(self) -> None:
-        """Emit the sub-phase spans, then stop the wall clock and store it on the whole's span (once).
+        """Stop the wall clock and store it on the whole's span; queue the sub-phase spans (once).
 
-        Emitting the spans is the caller's time too (the call has not returned yet): it is the named
-        sub-phase ``instrument``, like the whole span's setup at entry."""
+        The sub-phase spans are created later, by :func:`emit_pending` (``otel.drain``/``otel.flush`` call
+        it), not here: creating a span costs tens of microseconds, which would otherwise land on every call
+        -- outside its measured wall time, or inside it as the harness's own overhead. When many wholes are
+        pending they are emitted here, before the clock stops, as the sub-phase ``instrument``."""
         if self.finished:
             return
         self.finished = True
-        emit_start = time.time_ns()
+        end = time.time_ns()
         if self._tail is not None:
-            self.add(self._tail[0], self._tail[1], emit_start)
+            self.add(self._tail[0], self._tail[1], end)
+        if len(_PENDING) >= MAX_PENDING:
+            emit_pending()
+            self.add("instrument", end, time.time_ns())
+        self.span.set_attribute(WALL_ATTR, time.perf_counter_ns() - self._wall_start)
+        with _PENDING_LOCK:
+            _PENDING.append(self)
+
+    def emit(self) -> None:
+        """Create the sub-phase spans, children of the whole's span, with their recorded times."""
         tracer = trace.get_tracer("pytest_execserver.telemetry")
         parent = trace.set_span_in_context(self.span)
-        emitting = tracer.start_span(f"execserver.{self.whole}.instrument", context=parent, start_time=emit_start,
-                                     attributes={SUBPHASE_ATTR: "instrument"})  # fmt: skip
         for name, start, end, span_name in self.intervals:
             child = tracer.start_span(
                 span_name or f"execserver.{self.whole}.{name}", context=parent, start_time=start,
                 attributes={SUBPHASE_ATTR: name},
             )  # fmt: skip
             child.end(end_time=end)
-        emit_end = time.time_ns()
-        self.span.set_attribute(WALL_ATTR, time.perf_counter_ns() - self._wall_start)
-        emitting.end(end_time=emit_end)
+
+
+MAX_PENDING = 512
+_PENDING: list[Phases] = []
+_PENDING_LOCK = threading.Lock()
+
+
+def emit_pending() -> None:
+    """Create the sub-phase spans of every finished whole (see :meth:`Phases.finish`)."""
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    for phases in pending:
+        phases.emit()
 
 
 #: the RPC the current task is sending (set by the client around one call)
