@@ -7,8 +7,9 @@ wall time: a gap between two sub-phases (work nobody named) lowers the coverage.
 
 :class:`Phases` records sub-phase intervals (``time.time_ns``, the clock OTel spans use) while the whole
 runs, possibly from other tasks (the reader task stamps a reply's arrival); they become child spans later,
-off the measured path (:func:`emit_pending`, called when the plugin drains or flushes spans). :data:`CURRENT` holds the RPC being sent by the current task, so the transport can time
-serialization and sending without a changed signature.
+off the measured path (:func:`emit_pending`, called when the plugin drains or flushes spans).
+:data:`CURRENT` holds the RPC being sent by the current task, so the transport can time serialization and
+sending without a changed signature; :data:`CONNECTING` the running ``connect()``.
 
 :func:`gap` is the test hook: a named point between two sub-phases where a test may inject a delay.
 """
