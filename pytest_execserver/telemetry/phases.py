@@ -17,14 +17,14 @@ sending without a changed signature; :data:`CONNECTING` the running ``connect()`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
 import time
-from collections.abc import Iterator
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
+
+from pytest_execserver.tracing import tracer
 
 WHOLE_ATTR = "execserver.whole"
 WALL_ATTR = "execserver.wall_ns"
@@ -60,15 +60,6 @@ class Phases:
         self._tail: tuple[str, int] | None = None
         self.finished = False
         span.set_attribute(WHOLE_ATTR, whole)
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Time the body as sub-phase ``name`` (also when it raises)."""
-        start = time.time_ns()
-        try:
-            yield
-        finally:
-            self.add(name, start, time.time_ns())
 
     def add(self, name: str, start_ns: int, end_ns: int, span_name: str | None = None) -> None:
         """Sub-phase ``name`` ran from ``start_ns`` to ``end_ns`` (``time.time_ns``); its span is called
@@ -108,10 +99,10 @@ class Phases:
 
     def emit(self) -> None:
         """Create the sub-phase spans, children of the whole's span, with their recorded times."""
-        tracer = trace.get_tracer("pytest_execserver.telemetry")
+        client_tracer = tracer()
         parent = trace.set_span_in_context(self.span)
         for name, start, end, span_name in self.intervals:
-            child = tracer.start_span(
+            child = client_tracer.start_span(
                 span_name or f"execserver.{self.whole}.{name}", context=parent, start_time=start,
                 attributes={SUBPHASE_ATTR: name},
             )  # fmt: skip
@@ -144,7 +135,7 @@ def connect_phase(name: str, span_name: str, start_ns: int, end_ns: int, **attri
     if phases is not None:
         phases.add(name, start_ns, end_ns, span_name)
         return
-    span = trace.get_tracer("pytest_execserver.telemetry").start_span(
+    span = tracer().start_span(
         span_name, start_time=start_ns, attributes={SUBPHASE_ATTR: name, **attributes}
     )
     span.end(end_time=end_ns)
