@@ -60,7 +60,7 @@ def test_run_prints_the_tables_and_sends_both_sides_to_the_users_collector(
         "where the time goes: rpc (n=*",
         "*unexplained*",
         "per RPC method (shares of the measured wall time*",
-        "*process/read * 4 *",
+        "*process/read *",
         "*process/start * 4 * 4 *",
     ])  # fmt: skip
     data = json.loads(report.read_text())
@@ -71,6 +71,8 @@ def test_run_prints_the_tables_and_sends_both_sides_to_the_users_collector(
     )
     start = telemetry["rpc_methods"]["process/start"]
     assert start["joined"] == start["n"] == 4 and start["server_share"] > 0
+    read = telemetry["rpc_methods"]["process/read"]  # how many reads a process takes depends on timing
+    assert read["n"] >= 4 and read["joined"] == read["n"]
     assert "per RPC method" in render(data)
 
     client = {s.span_id: s for s in spans if s.service == "pytest-execserver"}
