@@ -8,6 +8,7 @@ randomness from ``rng``. The asyncio stage (``pytoxiproxy.stage``) only carries 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -118,7 +119,7 @@ class ToxicWrapper:
     toxic: Toxic
     direction: str = DOWNSTREAM
 
-    def to_json(self, float32_json: Any) -> dict[str, Any]:
+    def to_json(self, float32_json: Callable[[float], float | int]) -> dict[str, Any]:
         return {
             "attributes": self.toxic.attributes(),
             "name": self.name,
