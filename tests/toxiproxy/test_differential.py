@@ -45,7 +45,7 @@ def send(url: str, method: str, path: str, body: bytes | None) -> Answer:
 
 def masked(answer: Answer) -> Answer:
     """Mask loopback ports (each server binds its own) so bodies compare byte for byte."""
-    body = re.sub(rb"127\.0\.0\.1:\d+", b"127.0.0.1:PORT", answer.body)
+    body = re.sub(rb"(127\.0\.0\.1|\[::1\]):\d+", rb"\1:PORT", answer.body)
     return Answer(answer.status, answer.content_type, body)
 
 
@@ -146,6 +146,36 @@ SCENARIOS: dict[str, list[Step]] = {
         ("POST", "/populate", b""),
         ("POST", "/populate", [proxy("a")]),
         ("GET", "/proxies", None),
+    ],
+    "updates-and-populate": [
+        ("POST", "/populate", [proxy("a")]),
+        ("POST", "/proxies/a/toxics", {"type": "latency", "name": "l"}),
+        ("POST", "/populate", [proxy("a", upstream="127.0.0.1:9")]),  # differs: replaced, toxics gone
+        ("GET", "/proxies/a", None),
+        ("POST", "/populate", [proxy("b"), {"name": "c", "upstream": UP}, {"name": "d"}]),
+        ("POST", "/populate", [proxy("e"), proxy("f", listen="127.0.0.1:99999")]),
+        ("POST", "/populate", [proxy("g", enabled=None)]),
+        ("POST", "/populate", [proxy("h", enabled="no")]),
+        ("POST", "/populate", [{"name": 5, "upstream": UP}]),
+        ("POST", "/populate", [{"name": "i", "upstream": UP, "listen": 7}]),
+        ("GET", "/proxies", None),
+        ("POST", "/proxies", proxy("u")),
+        ("POST", "/proxies/u", {"listen": "127.0.0.1:abc"}),  # unresolvable: nothing changes
+        ("POST", "/proxies/u", {"listen": "127.0.0.1:99999"}),
+        ("POST", "/proxies/u", {"listen": "127.0.0.1"}),
+        ("GET", "/proxies/u", None),
+        ("POST", "/proxies/u", {"listen": "localhost:0"}),
+        ("POST", "/proxies/u", {"listen": "[::1]:0"}),
+        ("POST", "/proxies/u", {"listen": "127.0.0.1:0", "upstream": "elsewhere"}),
+        ("POST", "/proxies/u", {"enabled": False}),
+        ("POST", "/proxies/u", {"enabled": False}),
+        ("POST", "/proxies/u/toxics", {"type": "latency", "name": "l2"}),
+        ("POST", "/reset", None),
+        ("GET", "/proxies/u", None),
+        ("POST", "/proxies/u/toxics", {"type": "latency", "name": "l"}),
+        ("POST", "/proxies/u/toxics/l", {"attributes": {"nonexistent": 5}}),
+        ("POST", "/proxies/u/toxics/l", {"attributes": {"Latency": 5, "latency": 7}}),
+        ("GET", "/proxies/u/toxics/l", None),
     ],
     "routes": [
         ("GET", "/version", None),
