@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a protocol bug (see below)",
     )
     parser.add_argument(
+        "--omit-sandbox-denied",
+        action="store_true",
+        help="behave like an older server: process/exited carries no sandboxDenied (process/read still does)",
+    )
+    parser.add_argument(
         "--journal",
         default=None,
         metavar="PATH",
@@ -95,6 +100,7 @@ def main(argv: list[str]) -> int:
         retention_after_close_ms=args.retention_after_close_ms,
         concurrent_requests=args.concurrent_requests,
         bugs=Bugs.from_kinds(args.inject_bug),
+        omit_sandbox_denied=args.omit_sandbox_denied,
     )
     from execserver_ref.journal import Journal
     from execserver_ref.server import run_server

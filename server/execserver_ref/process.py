@@ -28,6 +28,7 @@ from execserver_ref.bugs import NO_BUGS, Bugs
 from execserver_ref.envelope import encode_notification
 from execserver_ref.journal import Journal
 from execserver_ref.retention import Chunk, Retention
+from execserver_ref.sandbox import OUTPUT_TAIL, SandboxPolicy, is_likely_denied, wrap
 
 READ_CHUNK = 8192
 MAX_WRITE_IDS = 65536
@@ -158,10 +159,16 @@ class ManagedProcess:
         on_closed: Callable[[ManagedProcess], None] | None = None,
         journal: Journal | None = None,
         session_id: str = "",
+        sandbox: SandboxPolicy | None = None,
+        omit_sandbox_denied: bool = False,
     ) -> None:
         self.process_id = process_id
         self._journal = journal
         self._session_id = session_id
+        self._sandbox = sandbox
+        self._omit_sandbox_denied = omit_sandbox_denied
+        self._tail = bytearray()  # newest output, for the sandbox-denial classification
+        self.sandbox_denied = False
         self.tty = tty
         self.pipe_stdin = pipe_stdin
         self._emit = emit
@@ -197,6 +204,8 @@ class ManagedProcess:
         child_env = {k: v for k, v in env.items() if k and "=" not in k}
         executable = resolve_program(argv[0])
         args = [arg0 if arg0 is not None else argv[0], *argv[1:]]
+        if self._sandbox is not None:
+            executable, args = wrap(self._sandbox, executable, args, cwd)
         to_close: list[int] = []
         parent_fds: list[tuple[int, str]] = []
         try:
@@ -313,6 +322,9 @@ class ManagedProcess:
         n = self._outputs
         if self._journal is not None:
             self._journal.proc_output(self._session_id, self.process_id, seq, stream, data)
+        if self._sandbox is not None:
+            self._tail += data
+            del self._tail[:-OUTPUT_TAIL]
         bugs = self._bugs
         if bugs.drop_chunk and n == 2:
             return
@@ -376,6 +388,7 @@ class ManagedProcess:
                 break
             await asyncio.sleep(0)
         self.exit_code = code
+        self.sandbox_denied = self._sandbox is not None and is_likely_denied(code, bytes(self._tail))
         if self._bugs.stall_exit:
             self._journal_exit(None)
             return
@@ -385,19 +398,17 @@ class ManagedProcess:
         self.exited = True
         self._journal_exit(seq)
         self._wake()
-        await self._emit(
-            encode_notification(
-                "process/exited",
-                {"processId": self.process_id, "seq": seq, "exitCode": code, "sandboxDenied": False},
-            )
-        )
+        exited: dict[str, Any] = {"processId": self.process_id, "seq": seq, "exitCode": code}
+        if not self._omit_sandbox_denied:
+            exited["sandboxDenied"] = self.sandbox_denied
+        await self._emit(encode_notification("process/exited", exited))
         await self._maybe_closed()
 
     def _journal_exit(self, seq: int | None) -> None:
         if self._journal is not None:
             self._journal.record(
                 "proc_exited", session=self._session_id, process=self.process_id, seq=seq, exit_code=self.exit_code,
-                sandbox_denied=False,
+                sandbox_denied=self.sandbox_denied,
             )
 
     async def _maybe_closed(self) -> None:
@@ -455,7 +466,7 @@ class ManagedProcess:
             "exitCode": self.exit_code if exited else None,
             "closed": self.closed,
             "failure": None,
-            "sandboxDenied": False,
+            "sandboxDenied": self.sandbox_denied if exited else False,
         }
         ready = bool(chunks) or self.closed or (exited and after_seq < next_seq - 1)
         return result, ready

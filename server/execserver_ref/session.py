@@ -29,6 +29,7 @@ class ServerConfig:
     retention_after_close_ms: int = DEFAULT_RETENTION_AFTER_CLOSE_MS
     concurrent_requests: int = 1
     bugs: Bugs = field(default_factory=lambda: NO_BUGS)
+    omit_sandbox_denied: bool = False  # an older server: process/exited has no sandboxDenied
 
 
 class Session:

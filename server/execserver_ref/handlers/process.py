@@ -24,6 +24,7 @@ from execserver_ref.params import (
     UInt,
 )
 from execserver_ref.process import ManagedProcess, SpawnError
+from execserver_ref.sandbox import parse_policy, sandbox_type
 
 if TYPE_CHECKING:
     from execserver_ref.connection import Connection
@@ -78,6 +79,7 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
     if pid in session.processes or pid in session.starting:
         raise invalid_request(f"process {pid} already exists")
     config = conn.config
+    policy = parse_policy(p["sandbox"])
     try:
         process = ManagedProcess(
             pid,
@@ -93,12 +95,14 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
             on_closed=session.on_process_closed,
             journal=conn.ctx.journal,
             session_id=session.session_id,
+            sandbox=policy,
+            omit_sandbox_denied=config.omit_sandbox_denied,
         )
     except SpawnError as exc:
         raise internal_error(str(exc)) from None
     session.processes[pid] = process
     conn.after_response(process.start)
-    return {"processId": pid, "sandboxType": "none"}
+    return {"processId": pid, "sandboxType": sandbox_type(policy)}
 
 
 async def read(conn: Connection, p: dict[str, Any]) -> Any:
