@@ -24,8 +24,8 @@ from execserver_ref.envelope import (
     invalid_request,
     parse_frame,
 )
+from execserver_ref.environment import environment_info
 from execserver_ref.handlers import Route
-from execserver_ref.handlers.environment import environment_info
 from execserver_ref.journal import Journal
 from execserver_ref.outbound import Outbound
 from execserver_ref.params import Field, Opt, Str, Struct
@@ -55,6 +55,7 @@ class ServerContext:
         self.journal = journal
         self.registry = SessionRegistry(config)
         self.connections: set[Connection] = set()
+        self.environment_info = environment_info(config.codex)  # computed once: it never changes
 
 
 class Connection:
@@ -189,7 +190,7 @@ class Connection:
                     result = await route.handler(self, params)
             frame = encode_result(request.id, result)
         except RpcError as exc:
-            frame = encode_error(request.id, exc.code, exc.message)
+            frame = encode_error(request.id, exc.code, exc.message, exc.data)
         except Disconnected:
             self._after.clear()
             return
@@ -231,7 +232,7 @@ class Connection:
             self.journal.record(
                 "session", conn=self.conn_id, session=session.session_id, resumed=params["resumeSessionId"] is not None
             )
-        return {"sessionId": session.session_id, "environmentInfo": environment_info()}
+        return {"sessionId": session.session_id, "environmentInfo": self.environment_info}
 
     def _require_initialized(self, family: str) -> None:
         if not self.initialize_requested:
@@ -242,6 +243,10 @@ class Connection:
             raise invalid_request("session has been resumed by another connection")
         if not self.initialized:
             raise invalid_request(f"client must send initialized before using {family} methods")
+
+    @property
+    def environment_info(self) -> dict[str, Any]:
+        return self.ctx.environment_info
 
     def require_session(self) -> Session:
         assert self.session is not None

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from execserver_ref.bugs import NO_BUGS, Bugs
-from execserver_ref.envelope import encode_notification
+from execserver_ref.envelope import debug_str, encode_notification
 from execserver_ref.journal import Journal
 from execserver_ref.retention import Chunk, Retention
 from execserver_ref.sandbox import OUTPUT_TAIL, SandboxPolicy, is_likely_denied, wrap
@@ -38,7 +38,19 @@ Emit = Callable[[str], Awaitable[None]]
 
 
 class SpawnError(Exception):
-    """Spawning failed; the message is codex's (``No such file or directory (os error 2)``)."""
+    """Spawning failed; the message is codex's (``No such file or directory (os error 2)``).
+
+    ``kind`` is codex 0.171.0's ``error.data.kind``: ``spawnNotFound`` (ENOENT), ``spawnPermissionDenied``
+    (EACCES, EPERM) or ``spawnFailed`` (anything else)."""
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        if errno_ == errno.ENOENT:
+            self.kind = "spawnNotFound"
+        elif errno_ in (errno.EACCES, errno.EPERM):
+            self.kind = "spawnPermissionDenied"
+        else:
+            self.kind = "spawnFailed"
 
 
 def os_error_message(exc: OSError) -> str:
@@ -52,7 +64,20 @@ def resolve_program(program: str) -> str:
         return program
     found = shutil.which(program, path=os.environ.get("PATH", os.defpath)) if program else None
     if found is None:
-        raise SpawnError(os_error_message(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))))
+        raise SpawnError(os_error_message(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))), errno.ENOENT)
+    return found
+
+
+def resolve_pty_program(program: str, env: dict[str, str]) -> str:
+    """codex's PTY backend (portable_pty) resolves a bare program name on the *child's* PATH."""
+    if "/" in program:
+        return program
+    path = env.get("PATH")
+    if path is None:
+        raise SpawnError(f"Unable to spawn {program} because:\nUnable to resolve the PATH")
+    found = shutil.which(program, path=path) if program else None
+    if found is None:
+        raise SpawnError(f"Unable to spawn {program} because:\nNo viable candidates found in PATH {debug_str(path)}")
     return found
 
 
@@ -202,7 +227,7 @@ class ManagedProcess:
         if arg0 is not None and "\x00" in arg0:
             raise SpawnError("nul byte found in provided data")
         child_env = {k: v for k, v in env.items() if k and "=" not in k}
-        executable = resolve_program(argv[0])
+        executable = resolve_pty_program(argv[0], env) if self.tty else resolve_program(argv[0])
         args = [arg0 if arg0 is not None else argv[0], *argv[1:]]
         if self._sandbox is not None:
             executable, args = wrap(self._sandbox, executable, args, cwd)
@@ -248,7 +273,7 @@ class ManagedProcess:
                     preexec_fn=preexec,
                 )
             except OSError as exc:
-                raise SpawnError(os_error_message(exc)) from None
+                raise SpawnError(os_error_message(exc), exc.errno) from None
             except (ValueError, subprocess.SubprocessError) as exc:
                 text = str(exc)
                 if "null" in text:

@@ -14,6 +14,7 @@ from execserver_ref.envelope import SESSION_ALREADY_ATTACHED, RpcError, invalid_
 from execserver_ref.outbound import Outbound
 from execserver_ref.process import ManagedProcess
 from execserver_ref.retention import DEFAULT_RETAINED_BYTES
+from execserver_ref.versions import CodexBehaviour, behaviour
 
 log = logging.getLogger("execserver_ref.session")
 
@@ -30,6 +31,7 @@ class ServerConfig:
     concurrent_requests: int = 1
     bugs: Bugs = field(default_factory=lambda: NO_BUGS)
     omit_sandbox_denied: bool = False  # an older server: process/exited has no sandboxDenied
+    codex: CodexBehaviour = field(default_factory=behaviour)  # the codex release followed
 
 
 class Session:

@@ -6,7 +6,7 @@ import asyncio
 import signal
 from typing import TYPE_CHECKING, Any
 
-from execserver_ref.envelope import internal_error, invalid_params, invalid_request
+from execserver_ref.envelope import INTERNAL_ERROR, RpcError, invalid_params, invalid_request
 from execserver_ref.handlers import Route
 from execserver_ref.params import (
     AnyStruct,
@@ -99,7 +99,8 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
             omit_sandbox_denied=config.omit_sandbox_denied,
         )
     except SpawnError as exc:
-        raise internal_error(str(exc)) from None
+        data = {"kind": exc.kind} if config.codex.spawn_error_kinds else None
+        raise RpcError(INTERNAL_ERROR, str(exc), data) from None
     session.processes[pid] = process
     conn.after_response(process.start)
     return {"processId": pid, "sandboxType": sandbox_type(policy)}

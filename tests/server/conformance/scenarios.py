@@ -1,4 +1,5 @@
-"""Conformance scenarios. Expected values are what ``codex exec-server`` 0.169.0 does on the wire.
+"""Conformance scenarios. Expected values are what ``codex exec-server`` does on the wire, per release
+(0.169.0 and 0.171.0; ``ctx.since("0.171.0")`` marks what changed).
 
 Safety: every cwd and fs path is built with ``ctx.uri()``/``ctx.path()``, which only yield paths inside
 the server's scratch directory; executables in argv are system binaries (/bin/sh, /bin/cat, ...).
@@ -45,7 +46,7 @@ def parse_error(detail: str) -> dict[str, Any]:
     )
 
 
-ENV_INFO_KEYS = [
+ENV_INFO_KEYS_0_169 = [
     "capabilities",
     "cwd",
     "executorVersion",
@@ -57,32 +58,57 @@ ENV_INFO_KEYS = [
     "userHomeDir",
 ]
 
-CAPABILITY_NAMES = sorted(
-    [
-        "networkProxyLaunch", "networkProxyReviewDomains", "credentialMasking",
-        "credentialMaskingCustomProviders", "capabilityDiscoverySandbox", "fsWatchMissing",
-        "capabilityDiscoveryV2", "environmentConfigRead", "httpHeaderEnvVars", "sandboxedFileStreaming",
-        "fileWriteStreaming", "shellSnapshotV2", "windowsMxc", "linuxRootWritePreservesDevices",
-        "linuxApprovedRootWritePreservesRestrictions",
-    ]
-)  # fmt: skip
+CAPABILITY_NAMES_0_169 = [
+    "networkProxyLaunch", "networkProxyReviewDomains", "credentialMasking",
+    "credentialMaskingCustomProviders", "capabilityDiscoverySandbox", "fsWatchMissing",
+    "capabilityDiscoveryV2", "environmentConfigRead", "httpHeaderEnvVars", "sandboxedFileStreaming",
+    "fileWriteStreaming", "shellSnapshotV2", "windowsMxc", "linuxRootWritePreservesDevices",
+    "linuxApprovedRootWritePreservesRestrictions",
+]  # fmt: skip
 
 NOT_INITIALIZED = "client must call initialize before using {} methods"
 NOT_INITIALIZED_YET = "client must send initialized before using {} methods"
 
 
-def env_info_expected() -> dict[str, Any]:
-    return {
+def env_info_keys(ctx: Ctx) -> list[str]:
+    keys = list(ENV_INFO_KEYS_0_169)
+    if ctx.since("0.171.0"):
+        keys.append("prependPathDirs")
+    return sorted(keys)
+
+
+def capability_names(ctx: Ctx) -> list[str]:
+    names = list(CAPABILITY_NAMES_0_169)
+    if ctx.since("0.171.0"):
+        names.append("networkProxyTransparentTcp")
+    return sorted(names)
+
+
+def env_info_expected(ctx: Ctx) -> dict[str, Any]:
+    info: dict[str, Any] = {
         "shell": {"name": "bash", "path": "/bin/bash"},
-        "executorVersion": "0.0.0",
+        "executorVersion": ctx.version if ctx.since("0.171.0") else "0.0.0",
         "providerId": "<providerId>",
         "cwd": "file://<scratch>",
         "userHomeDir": "file://<scratch>",
         "platformOs": "linux",
+    }
+    if ctx.since("0.171.0"):
+        info["prependPathDirs"] = "<file-uris>"
+    info.update({
         "temporaryDirectories": ["file://<scratch>/tmp"],
         "tempDir": "file://<scratch>/tmp",
-        "capabilities": CAPABILITY_NAMES,
-    }
+        "capabilities": capability_names(ctx),
+    })  # fmt: skip
+    return info
+
+
+def spawn_error(ctx: Ctx, message: str, kind: str) -> dict[str, Any]:
+    """A failed ``process/start``: -32603, and since 0.171.0 ``data.kind`` (spawnNotFound, ...)."""
+    error: dict[str, Any] = {"code": -32603, "message": message}
+    if ctx.since("0.171.0"):
+        error["data"] = {"kind": kind}
+    return {"error": error}
 
 
 async def still_open(client: RawClient) -> bool:
@@ -116,14 +142,16 @@ async def sc_initialize_result(ctx: Ctx) -> None:
         "initialize",
         "initialize",
         {"clientName": "conformance"},
-        ok({"sessionId": "<uuid>", "environmentInfo": env_info_expected()}),
+        ok({"sessionId": "<uuid>", "environmentInfo": env_info_expected(ctx)}),
     )
     info = frame.get("result", {}).get("environmentInfo", {})
-    ctx.expect("initialize.environmentInfo.keys", sorted(info), ENV_INFO_KEYS)
+    ctx.expect("initialize.environmentInfo.keys", sorted(info), env_info_keys(ctx))
     ctx.expect("initialize.capabilities.type", type(info.get("capabilities")).__name__, "dict")
     await c.notify("initialized")
-    await ctx.rpc(c, "environment/info", "environment/info", {}, ok(env_info_expected()))
-    await ctx.rpc(c, "environment/info no params", "environment/info", None, ok(env_info_expected()), with_params=False)
+    await ctx.rpc(c, "environment/info", "environment/info", {}, ok(env_info_expected(ctx)))
+    await ctx.rpc(
+        c, "environment/info no params", "environment/info", None, ok(env_info_expected(ctx)), with_params=False
+    )
     await ctx.rpc(
         c,
         "environment/info params=[]",
@@ -683,14 +711,45 @@ async def sc_spawn_failures(ctx: Ctx) -> None:
         "missing executable",
         "process/start",
         ctx.start_params("x", [ctx.path("no-such-binary")]),
-        err(-32603, "No such file or directory (os error 2)"),
+        spawn_error(ctx, "No such file or directory (os error 2)", "spawnNotFound"),
     )
     await ctx.rpc(
         c,
         "missing cwd",
         "process/start",
         ctx.start_params("y", ["/bin/true"], cwd=ctx.uri("missing")),
-        err(-32603, "No such file or directory (os error 2)"),
+        spawn_error(ctx, "No such file or directory (os error 2)", "spawnNotFound"),
+    )
+    await ctx.rpc(
+        c,
+        "directory as program",
+        "process/start",
+        ctx.start_params("z", [ctx.path()]),
+        spawn_error(ctx, "Permission denied (os error 13)", "spawnPermissionDenied"),
+    )
+    await ctx.rpc(
+        c,
+        "nul byte in argv",
+        "process/start",
+        ctx.start_params("n", ["/bin/true", "a\u0000b"]),
+        spawn_error(ctx, "nul byte found in provided data", "spawnFailed"),
+    )
+    await ctx.rpc(
+        c,
+        "pty program not on the child's PATH",
+        "process/start",
+        ctx.start_params("t", ["no-such-program"], tty=True, env={"PATH": "/usr/bin:/bin"}),
+        spawn_error(
+            ctx, 'Unable to spawn no-such-program because:\nNo viable candidates found in PATH "/usr/bin:/bin"',
+            "spawnFailed",
+        ),
+    )
+    await ctx.rpc(
+        c,
+        "pty program without a PATH",
+        "process/start",
+        ctx.start_params("u", ["true"], tty=True),
+        spawn_error(ctx, "Unable to spawn true because:\nUnable to resolve the PATH", "spawnFailed"),
     )
     await ctx.rpc(
         c,
