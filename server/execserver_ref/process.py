@@ -186,12 +186,14 @@ class ManagedProcess:
         session_id: str = "",
         sandbox: SandboxPolicy | None = None,
         omit_sandbox_denied: bool = False,
+        take_chunk_loss: Callable[[], bool] | None = None,
     ) -> None:
         self.process_id = process_id
         self._journal = journal
         self._session_id = session_id
         self._sandbox = sandbox
         self._omit_sandbox_denied = omit_sandbox_denied
+        self._take_chunk_loss = take_chunk_loss
         self._tail = bytearray()  # newest output, for the sandbox-denial classification
         self.sandbox_denied = False
         self.tty = tty
@@ -352,6 +354,8 @@ class ManagedProcess:
             del self._tail[:-OUTPUT_TAIL]
         bugs = self._bugs
         if bugs.drop_chunk and n == 2:
+            return
+        if self._take_chunk_loss is not None and self._take_chunk_loss():
             return
         self.retention.append(Chunk(seq, stream, data))
         self._wake()

@@ -45,6 +45,14 @@ class Session:
         self._expiry: asyncio.TimerHandle | None = None
         self.expires_at: float | None = None
         self.disposed = False
+        self.lose_next_chunk = False  # --inject-bug lose-first-chunk-after-resume, armed by a resume
+
+    def take_chunk_loss(self) -> bool:
+        """Whether the chunk being produced is the one the injected bug loses (at most once per resume)."""
+        if self.lose_next_chunk and self.sink is not None:
+            self.lose_next_chunk = False
+            return True
+        return False
 
     async def emit(self, frame: str) -> None:
         sink = self.sink
@@ -105,6 +113,7 @@ class SessionRegistry:
             session._expiry = None
         session.expires_at = None
         session.sink = sink
+        session.lose_next_chunk = self.config.bugs.lose_first_chunk_after_resume
         return session
 
     def detach(self, session: Session, sink: Outbound) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
 
-from .refclient import Client, start_params
+from pytest_execserver.waiting import wait_until
+
+from .refclient import Client, b64, start_params
 
 # four distinct output chunks, separated so each read() returns one
 FOUR_CHUNKS = ["/bin/sh", "-c", "for x in A B C D; do printf $x; sleep 0.05; done"]
@@ -106,3 +109,59 @@ def test_help_documents_every_bug() -> None:
     text = build_parser().format_help()
     for kind in KINDS:
         assert kind in text
+
+
+# A process that prints A, then one chunk per line it reads: chunk boundaries set by the test, not by time.
+STEPPED = ["/bin/sh", "-c", "printf A; read x; printf B; read y; printf C"]
+
+
+async def _resume_and_step(launch_server, bug: str | None) -> tuple[Client, list[tuple[int, bytes]], Any]:  # type: ignore[no-untyped-def]
+    server = launch_server("ref", *(["--inject-bug", bug] if bug else []))
+    first = await Client.connect(server.url)
+    session = await first.init()
+    await first.call("process/start", start_params("p", STEPPED, server.scratch, pipeStdin=True))
+    await first.wait_for(lambda f: f.get("method") == "process/output")
+    await first.close()
+    second = await Client.connect(server.url)
+    await wait_until(lambda: _resumed(second, session), 5, "session resumed")
+    await second.notify("initialized")
+    await second.call("process/write", {"processId": "p", "chunk": b64("1\n"), "writeId": "w1"})
+    await wait_until(lambda: _journal_has_chunk(server, 2), 5, "chunk 2 produced")
+    await second.call("process/write", {"processId": "p", "chunk": b64("2\n"), "writeId": "w2"})
+    await second.wait_closed_notification("p")
+    return second, _outputs(second), server
+
+
+async def _resumed(c: Client, session: str) -> bool:
+    response = await c.request("initialize", {"clientName": "t", "resumeSessionId": session})
+    return "result" in response
+
+
+def _journal_has_chunk(server: Any, seq: int) -> bool:
+    from pytest_execserver.journal import Journal
+
+    return any(c.seq == seq for p in Journal.load(server.journal_path).processes() for c in p.chunks)
+
+
+async def test_lose_first_chunk_after_resume(launch_server) -> None:  # type: ignore[no-untyped-def]
+    from pytest_execserver.journal import Journal
+
+    c, delivered, server = await _resume_and_step(launch_server, "lose-first-chunk-after-resume")
+    assert delivered == [(3, b"C")]  # B (seq 2), the first chunk after the resume, never arrives
+    assert _read_bytes(await _read_all(c)) == [(1, b"A"), (3, b"C")]  # nor can it be read back
+    assert Journal.load(server.journal_path).process("p").stdout == b"ABC"  # the process did emit it
+    await c.close()
+
+
+async def test_lose_first_chunk_after_resume_baseline(launch_server) -> None:  # type: ignore[no-untyped-def]
+    c, delivered, _ = await _resume_and_step(launch_server, None)
+    assert delivered == [(2, b"B"), (3, b"C")]
+    assert _read_bytes(await _read_all(c)) == [(1, b"A"), (2, b"B"), (3, b"C")]
+    await c.close()
+
+
+async def test_lose_first_chunk_after_resume_spares_a_fresh_session(launch_server) -> None:  # type: ignore[no-untyped-def]
+    c, _ = await _run(launch_server, "lose-first-chunk-after-resume")
+    await c.wait_closed_notification("p")
+    assert _outputs(c) == [(1, b"A"), (2, b"B"), (3, b"C"), (4, b"D")]
+    await c.close()

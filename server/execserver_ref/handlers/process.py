@@ -97,6 +97,7 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
             session_id=session.session_id,
             sandbox=policy,
             omit_sandbox_denied=config.omit_sandbox_denied,
+            take_chunk_loss=session.take_chunk_loss if config.bugs.lose_first_chunk_after_resume else None,
         )
     except SpawnError as exc:
         data = {"kind": exc.kind} if config.codex.spawn_error_kinds else None
