@@ -9,7 +9,6 @@ the process exited and every output stream reached EOF.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import errno
 import fcntl
@@ -25,10 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from execserver_ref.bugs import NO_BUGS, Bugs
-from execserver_ref.envelope import debug_str, encode_notification
+from execserver_ref.envelope import debug_str
 from execserver_ref.journal import Journal
-from execserver_ref.retention import Chunk, Retention
 from execserver_ref.sandbox import OUTPUT_TAIL, SandboxPolicy, is_likely_denied, wrap
+from execserver_ref.sequencer import EventSequencer, Step
 
 READ_CHUNK = 8192
 MAX_WRITE_IDS = 65536
@@ -192,24 +191,18 @@ class ManagedProcess:
         self._journal = journal
         self._session_id = session_id
         self._sandbox = sandbox
-        self._omit_sandbox_denied = omit_sandbox_denied
         self._take_chunk_loss = take_chunk_loss
         self._tail = bytearray()  # newest output, for the sandbox-denial classification
-        self.sandbox_denied = False
         self.tty = tty
         self.pipe_stdin = pipe_stdin
         self._emit = emit
-        self._bugs = bugs
         self._on_closed = on_closed
-        self.retention = Retention(retained_bytes)
-        self.next_seq = 1
-        self.exit_code: int | None = None
-        self.exited = False  # exited as reported to clients (stall-exit hides it)
-        self.closed = False
+        self.events = EventSequencer(
+            process_id, retained_bytes=retained_bytes, bugs=bugs, omit_sandbox_denied=omit_sandbox_denied
+        )
+        self.exit_code: int | None = None  # the real exit (the sequencer knows what was reported)
         self._waiters: list[asyncio.Future[None]] = []
         self._write_ids: OrderedDict[str, None] = OrderedDict()
-        self._outputs = 0
-        self._held: str | None = None
         self._stdin_fd: int | None = None
         self._stdin_queue: asyncio.Queue[bytes] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -343,47 +336,25 @@ class ManagedProcess:
         await self._maybe_closed()
 
     async def _output(self, stream: str, data: bytes) -> None:
-        seq = self.next_seq
-        self.next_seq += 1
-        self._outputs += 1
-        n = self._outputs
+        lose = self._take_chunk_loss is not None and self._take_chunk_loss()
+        step = self.events.output(stream, data, lose=lose)
         if self._journal is not None:
-            self._journal.proc_output(self._session_id, self.process_id, seq, stream, data)
+            assert step.seq is not None  # every chunk consumes a seq, even a lost one
+            self._journal.proc_output(self._session_id, self.process_id, step.seq, stream, data)
         if self._sandbox is not None:
             self._tail += data
             del self._tail[:-OUTPUT_TAIL]
-        bugs = self._bugs
-        if bugs.drop_chunk and n == 2:
-            return
-        if self._take_chunk_loss is not None and self._take_chunk_loss():
-            return
-        self.retention.append(Chunk(seq, stream, data))
         self._wake()
-        frame = encode_notification(
-            "process/output",
-            {
-                "processId": self.process_id,
-                "seq": seq,
-                "stream": stream,
-                "chunk": base64.b64encode(data).decode("ascii"),
-            },
-        )
-        async with self._emit_lock:
-            if bugs.reorder and n == 1:
-                self._held = frame
-                return
-            await self._emit(frame)
-            if bugs.duplicate_chunk and n == 1:
-                await self._emit(frame)
-            if self._held is not None:
-                held, self._held = self._held, None
-                await self._emit(held)
+        await self._send(step)
 
-    async def _flush_held(self) -> None:
+    async def _send(self, step: Step) -> None:
+        # Frames are computed in order; the lock keeps them in that order on the wire (no await between
+        # computing a step and asking for the lock, and asyncio's lock is first come, first served).
+        if not step.frames:
+            return
         async with self._emit_lock:
-            if self._held is not None:
-                held, self._held = self._held, None
-                await self._emit(held)
+            for frame in step.frames:
+                await self._emit(frame)
 
     # ------------------------------------------------------------------ exit
 
@@ -417,42 +388,29 @@ class ManagedProcess:
                 break
             await asyncio.sleep(0)
         self.exit_code = code
-        self.sandbox_denied = self._sandbox is not None and is_likely_denied(code, bytes(self._tail))
-        if self._bugs.stall_exit:
-            self._journal_exit(None)
-            return
-        await self._flush_held()
-        seq = self.next_seq
-        self.next_seq += 1
-        self.exited = True
-        self._journal_exit(seq)
+        denied = self._sandbox is not None and is_likely_denied(code, bytes(self._tail))
+        step = self.events.exit(code, denied)
+        self._journal_exit(step.seq)
         self._wake()
-        exited: dict[str, Any] = {"processId": self.process_id, "seq": seq, "exitCode": code}
-        if not self._omit_sandbox_denied:
-            exited["sandboxDenied"] = self.sandbox_denied
-        await self._emit(encode_notification("process/exited", exited))
+        await self._send(step)
         await self._maybe_closed()
 
     def _journal_exit(self, seq: int | None) -> None:
         if self._journal is not None:
             self._journal.record(
                 "proc_exited", session=self._session_id, process=self.process_id, seq=seq, exit_code=self.exit_code,
-                sandbox_denied=self.sandbox_denied,
+                sandbox_denied=self.events.sandbox_denied,
             )
 
     async def _maybe_closed(self) -> None:
-        if self.closed or not self.exited or self._open_fds:
+        if not self.events.may_close(streams_open=bool(self._open_fds)):
             return
-        self.closed = True
-        await self._flush_held()
-        seq = self.next_seq
-        self.next_seq += 1
+        step = self.events.close()
         self._close_stdin()
         self._wake()
         if self._journal is not None:
-            self._journal.record("proc_closed", session=self._session_id, process=self.process_id, seq=seq)
-        if not self._bugs.lose_closed:
-            await self._emit(encode_notification("process/closed", {"processId": self.process_id, "seq": seq}))
+            self._journal.record("proc_closed", session=self._session_id, process=self.process_id, seq=step.seq)
+        await self._send(step)
         if self._on_closed is not None:
             self._on_closed(self)
 
@@ -482,23 +440,7 @@ class ManagedProcess:
 
     def read(self, after_seq: int, max_bytes: int | None) -> tuple[dict[str, Any], bool]:
         """The ``process/read`` result and whether the long-poll may return now."""
-        chunks = self.retention.select(after_seq, max_bytes)
-        # codex: with maxBytes, last returned seq + 1 (if any chunk); without, the next unused seq
-        next_seq = chunks[-1].seq + 1 if max_bytes is not None and chunks else self.next_seq
-        exited = self.exited
-        result = {
-            "chunks": [
-                {"seq": c.seq, "stream": c.stream, "chunk": base64.b64encode(c.data).decode("ascii")} for c in chunks
-            ],
-            "nextSeq": next_seq,
-            "exited": exited,
-            "exitCode": self.exit_code if exited else None,
-            "closed": self.closed,
-            "failure": None,
-            "sandboxDenied": self.sandbox_denied if exited else False,
-        }
-        ready = bool(chunks) or self.closed or (exited and after_seq < next_seq - 1)
-        return result, ready
+        return self.events.read(after_seq, max_bytes)
 
     # ------------------------------------------------------------------ stdin
 
