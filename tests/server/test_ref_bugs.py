@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 
@@ -19,7 +18,7 @@ async def _run(launch_server, bug: str | None, pid: str = "p") -> tuple[Client, 
     c = await Client.connect(server.url)
     await c.init()
     await c.call("process/start", start_params(pid, FOUR_CHUNKS, server.scratch))
-    return c, {"scratch": server.scratch}
+    return c, {"scratch": server.scratch, "server": server}
 
 
 def _outputs(c: Client, pid: str = "p") -> list[tuple[int, bytes]]:
@@ -80,23 +79,27 @@ async def test_reorder_single_chunk_is_flushed(launch_server) -> None:  # type: 
     await c.close()
 
 
+def _journalled(server: Any, pid: str, what: str) -> bool:
+    from pytest_execserver.journal import Journal
+
+    return any(getattr(p, what) for p in Journal.load(server.journal_path).processes() if p.process_id == pid)
+
+
 async def test_lose_closed(launch_server) -> None:  # type: ignore[no-untyped-def]
-    c, _ = await _run(launch_server, "lose-closed")
-    await c.wait_for(lambda f: f.get("method") == "process/exited")
-    await asyncio.sleep(0.3)
+    c, ctx = await _run(launch_server, "lose-closed")
+    await wait_until(lambda: _journalled(ctx["server"], "p", "closed"), 5, "the server closed the process")
+    read = await _read_all(c)  # a round trip after the close: a closed notification would have come first
     assert c.notifications("process/closed") == []
-    read = await _read_all(c)
     assert read["closed"] is True and read["exited"] is True
     assert _outputs(c) == [(1, b"A"), (2, b"B"), (3, b"C"), (4, b"D")]
     await c.close()
 
 
 async def test_stall_exit(launch_server) -> None:  # type: ignore[no-untyped-def]
-    c, _ = await _run(launch_server, "stall-exit")
-    await c.wait_for(lambda f: f.get("method") == "process/output" and f["params"]["seq"] == 4)
-    await asyncio.sleep(0.4)
+    c, ctx = await _run(launch_server, "stall-exit")
+    await wait_until(lambda: _journalled(ctx["server"], "p", "exited"), 5, "the process exited")
+    read = await _read_all(c)  # a round trip after the exit: an exited notification would have come first
     assert c.notifications("process/exited") == [] and c.notifications("process/closed") == []
-    read = await _read_all(c)
     assert (read["exited"], read["closed"], read["exitCode"]) == (False, False, None)
     assert _outputs(c) == [(1, b"A"), (2, b"B"), (3, b"C"), (4, b"D")]
     await c.close()

@@ -8,6 +8,7 @@ the server's scratch directory; executables in argv are system binaries (/bin/sh
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import urllib.error
 import urllib.request
@@ -15,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.waiting import wait_until
+
 from .harness import Ctx, b64, outcome_of, read_summary, unb64
-from .rawclient import RawClient
+from .rawclient import Frame, RawClient
 
 Scenario = Callable[[Ctx], Awaitable[None]]
 SCENARIOS: dict[str, Scenario] = {}
@@ -109,6 +112,41 @@ def spawn_error(ctx: Ctx, message: str, kind: str) -> dict[str, Any]:
     if ctx.since("0.171.0"):
         error["data"] = {"kind": kind}
     return {"error": error}
+
+
+async def resume_when_detached(ctx: Ctx, client: RawClient, key: str, session_id: str, name: str) -> None:
+    """``initialize`` with ``resumeSessionId``, retried while the server still holds the closed connection
+    (-32010, session already attached); the successful answer is recorded under ``key``."""
+    answer: dict[str, Frame] = {}
+
+    async def attempt() -> bool:
+        frame = await client.request("initialize", {"clientName": name, "resumeSessionId": session_id})
+        if frame.get("error", {}).get("code") == -32010:
+            return False
+        answer["frame"] = frame
+        return True
+
+    await wait_until(attempt, 5, f"session {session_id} resumable")
+    ctx.expect(key, outcome_of(answer["frame"]).get("result", {}).get("sessionId"), session_id)
+
+
+def _pids_with(marker: str) -> set[int]:
+    """Live processes whose command line holds ``marker``."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if marker.encode() in handle.read():
+                        found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _reaped(pids: set[int]) -> bool:
+    """Every one of ``pids`` is gone from /proc: its parent (the server) has reaped it, so has seen the exit."""
+    return not any(os.path.exists(f"/proc/{pid}") for pid in pids)
 
 
 async def still_open(client: RawClient) -> bool:
@@ -884,7 +922,7 @@ async def sc_seq_counter_many_chunks(ctx: Ctx) -> None:
         "n",
         {"output": {"stdout": "other\n"}, "exitCode": 0, "terminal-events": ["exited", "closed"]},
     )
-    await asyncio.sleep(0.1)
+    await c.request("process/read", {"processId": "m"})  # a round trip: anything queued before it has arrived
     last = [f for f in c.frames if (f.get("params") or {}).get("processId") == "m"][-1]
     ctx.expect("nothing after closed", last["method"], "process/closed")
 
@@ -1229,17 +1267,8 @@ async def sc_session_resume(ctx: Ctx) -> None:
         what="second output",
     )
     await c1.close()
-    await asyncio.sleep(0.2)
     c3 = await ctx.connect(init=False)
-    resumed = await ctx.rpc(
-        c3,
-        "resume after disconnect",
-        "initialize",
-        {"clientName": "c3", "resumeSessionId": sid},
-        expect=sid,
-        shape=lambda o: o.get("result", {}).get("sessionId", o),
-    )
-    del resumed
+    await resume_when_detached(ctx, c3, "resume after disconnect", sid, "c3")
     await ctx.rpc(
         c3,
         "read before initialized",
@@ -1306,11 +1335,15 @@ async def sc_session_resume(ctx: Ctx) -> None:
 async def sc_session_resume_output_while_detached(ctx: Ctx) -> None:
     c1 = await ctx.connect(init=False)
     sid = (await c1.handshake())["result"]["sessionId"]
-    await ctx.start(c1, "start", "d", ["/bin/sh", "-c", "sleep 0.3; echo while-detached; exit 4"])
+    marker = f"detached-{time.time_ns()}"
+    script = f": {marker}; sleep 0.3; echo while-detached; exit 4"  # the marker names it in /proc
+    await ctx.start(c1, "start", "d", ["/bin/sh", "-c", script])
+    pids = _pids_with(marker)
     await c1.close()
-    await asyncio.sleep(0.8)
+    await wait_until(lambda: pids and _reaped(pids), 10, "the detached process ended and was reaped")
     c2 = await ctx.connect(init=False)
-    await c2.handshake(resumeSessionId=sid)
+    await resume_when_detached(ctx, c2, "resume", sid, "c2")
+    await c2.notify("initialized")
     await ctx.rpc(
         c2,
         "read after resume",
@@ -1328,7 +1361,7 @@ async def sc_session_resume_output_while_detached(ctx: Ctx) -> None:
         ),
         shape=read_summary,
     )
-    await asyncio.sleep(0.1)
+    await c2.request("process/read", {"processId": "d"})  # a round trip: anything queued before it has arrived
     ctx.expect("no notifications for events that happened while detached", c2.notifications(), [])
 
 
