@@ -172,23 +172,25 @@ def test_every_malformed_frame_is_answered_on_one_connection(
     one_frame()
     assert conn.sent >= EXAMPLES[server.kind] * 0.8  # assume() filtered only a few
     assert server.is_running()
+    _a_process_completes(server, conn)  # the same connection still runs a process end to end
 
 
-def test_a_process_completes_on_the_same_connection_afterwards(server: ServerProcess, conn: Conn) -> None:
+def _a_process_completes(server: ServerProcess, conn: Conn) -> None:
     work = server.scratch / "after-malformed"
     work.mkdir(exist_ok=True)
     conn.ws.send(json.dumps({
         "id": "start", "method": "process/start",
-        "params": {"processId": "after", "argv": ["/bin/echo", "still here"], "cwd": "file://" + str(work),
-                   "env": {"PATH": "/usr/bin:/bin"}, "tty": False},
+        "params": {"processId": f"after-{conn.sent}", "argv": ["/bin/echo", "still here"],
+                   "cwd": "file://" + str(work), "env": {"PATH": "/usr/bin:/bin"}, "tty": False},
     }))  # fmt: skip
+    pid = f"after-{conn.sent}"
     out = b""
     while True:
         frame = json.loads(conn.ws.recv(timeout=10))
         if frame.get("id") == "start":
             assert "result" in frame, frame
         params = frame.get("params") or {}
-        if params.get("processId") != "after":
+        if params.get("processId") != pid:
             continue
         if frame["method"] == "process/output":
             out += base64.b64decode(params["chunk"])
