@@ -111,6 +111,7 @@ def main(argv: list[str]) -> int:
         codex=behaviour(args.codex_version),
     )
     from execserver_ref.journal import Journal
+    from execserver_ref.process import reset_inherited_signal_state
     from execserver_ref.server import run_server
     from execserver_ref.tracing import Tracing
 
@@ -119,6 +120,7 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"Error: cannot open journal {args.journal}: {exc}", file=sys.stderr)
         return 1
+    reset_inherited_signal_state()
     try:
         return asyncio.run(run_server(args.listen, config, auth, Tracing.from_env(), journal))
     except ValueError as exc:
