@@ -14,31 +14,19 @@ import pytest
 
 from pytest_execserver.budgets import PHASES, BudgetError, LatencyBudget
 from pytest_execserver.faults import FAULT_KINDS, Fault, FaultError, kind_or_fault
+from pytest_execserver.marknames import MARKERS, has_harness_marker, register
 from pytest_execserver.options import MODE_CHOICES, MODES
 from pytest_execserver.schedule import DEFAULT_DURATION_MS
 
-MARKERS: dict[str, str] = {
-    "fault": (
-        "fault(kind, **params): inject a fault through the exec_proxy for this test. Kinds: "
-        f"{', '.join(FAULT_KINDS)}; e.g. fault('latency', ms=100, jitter=20, direction='both'), "
-        "fault('disconnect', after_ms=200, mode='reset'), fault('receiver_lag', pause_ms=500). "
-        "See pytest_execserver.faults for every parameter."
-    ),
-    "chaos": (
-        "chaos(*kinds_or_Faults, seed=None, duration_ms=2000, count=None): a seeded schedule of faults "
-        "over duration_ms (same seed -> same schedule; the seed defaults to one derived from "
-        "--execserver-seed and the test id, and is printed on failure)."
-    ),
-    "exec_mode": (
-        "exec_mode(*modes): client output mode(s) for this test: 'event-stream', 'legacy-read', or "
-        "'both'; several modes parametrize the test."
-    ),
-    "latency_budget": (
-        "latency_budget(phase=..., p50=None, p95=None, p99=None, max=None, min_samples=1): fail the test "
-        f"when the phase's latency percentiles (ms, times --execserver-budget-scale) exceed the budget. "
-        f"Phases: {', '.join(PHASES)} or rpc:<method>."
-    ),
-}
+__all__ = ["MARKERS", "ChaosSpec", "has_harness_marker", "register"]
+
+def detailed_help() -> dict[str, str]:
+    """:data:`MARKERS` with the fault kinds and budget phases spelled out (for ``pytest --markers``)."""
+    out = dict(MARKERS)
+    out["fault"] = out["fault"].replace("pytest --markers, or pytest_execserver.faults",
+                                        f"{', '.join(FAULT_KINDS)} (parameters: pytest_execserver.faults)")
+    return out
+
 
 _CHAOS_KWARGS = {"seed", "duration_ms", "count"}
 _BUDGET_KWARGS = {"phase", "p50", "p95", "p99", "max", "min_samples"}
@@ -52,11 +40,6 @@ class ChaosSpec:
     seed: int | None
     duration_ms: int
     count: int | None
-
-
-def register(config: pytest.Config) -> None:
-    for name, help_text in MARKERS.items():
-        config.addinivalue_line("markers", f"{name}: {help_text}")
 
 
 def _where(item: pytest.Item, mark: pytest.Mark) -> str:

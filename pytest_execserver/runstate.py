@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_execserver.budgets import LatencyBudget
-from pytest_execserver.faults import Fault
-from pytest_execserver.invariants import ExecHistory
-from pytest_execserver.markers import ChaosSpec
-from pytest_execserver.options import Settings
-from pytest_execserver.schedule import ScheduledFault
+if TYPE_CHECKING:  # annotations only: this module is imported by the plugin module, which must stay light
+    from pytest_execserver.budgets import LatencyBudget
+    from pytest_execserver.faults import Fault
+    from pytest_execserver.invariants import ExecHistory
+    from pytest_execserver.markers import ChaosSpec
+    from pytest_execserver.options import Settings
+    from pytest_execserver.schedule import ScheduledFault
+
+
+class ExecServerCheckFailed(AssertionError):
+    """An invariant or latency budget failed after the test body passed."""
 
 
 @dataclass
@@ -41,5 +46,11 @@ class TestState:
         return sorted(kinds)
 
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
-TEST_KEY = pytest.StashKey[TestState]()
+SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
+TEST_KEY: pytest.StashKey[TestState] = pytest.StashKey()
+
+
+def worker_id(config: pytest.Config) -> str:
+    """The xdist worker id (``gw0``...), or ``main`` without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"

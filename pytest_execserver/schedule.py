@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_execserver.faults import Fault, kind_or_fault
+from pytest_execserver.options import new_seed
+
+__all__ = ["ScheduledFault", "derive_seed", "draw_schedule", "format_schedule", "new_seed"]
 
 DEFAULT_DURATION_MS = 2000
 SLOT_MS = 400  # default slot width when no count is given
@@ -33,11 +35,6 @@ class ScheduledFault:
 
     def describe(self) -> dict[str, Any]:
         return {"at_ms": self.at_ms, "duration_ms": self.duration_ms, "fault": self.fault.describe()}
-
-
-def new_seed() -> int:
-    """A fresh random seed (printed in the report header so a run can be repeated)."""
-    return secrets.randbelow(2**32)
 
 
 def derive_seed(session_seed: int, key: str) -> int:
