@@ -13,6 +13,7 @@ import pytest
 
 from pytest_execserver import artifacts, otel
 from pytest_execserver.budgets import PHASES, check_budgets, phase_durations
+from pytest_execserver.faults import CUTTING_KINDS
 from pytest_execserver.history import HistoryEvent, durations_ms
 from pytest_execserver.invariants import check_all, fault_kind, format_violations
 from pytest_execserver.runstate import SETTINGS_KEY, ExecServerCheckFailed, TestState, worker_id
@@ -62,7 +63,7 @@ def durations(events: list[HistoryEvent]) -> dict[str, list[float]]:
     recovery: list[float] = []
     cut_at: int | None = None
     for e in events:  # the cut (fault applied, or reconnect started) -> next reconnect ok
-        if e.op == "fault" and e.data.get("action") == "apply" and fault_kind(e) in ("disconnect", "down"):
+        if e.op == "fault" and e.data.get("action") == "apply" and fault_kind(e) in CUTTING_KINDS:
             cut_at = e.time_ns if cut_at is None else cut_at
         elif e.op == "reconnect" and e.kind == "invoke" and cut_at is None:
             cut_at = e.time_ns  # a cut without a timed fault (after_bytes, a server restart...)
@@ -90,12 +91,13 @@ def complete_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         events = state.history.events
         record["durations"] = durations(events)
         record["coverage"] = otel.coverage(events, spans)
-    uses_harness = state.history is not None or bool(state.faults) or state.chaos is not None
+    uses_harness = state.history is not None or bool(state.faults) or state.schedule_spec is not None
     if report.failed and uses_harness:
         seed_text = (f"test seed {state.seed}; session seed {settings.seed} "
                      f"(rerun with --execserver-seed {settings.seed})")
         if state.schedule:
-            seed_text += "\nschedule:\n" + format_schedule(state.schedule)
+            seed_text += ("\nschedule (paste into @pytest.mark.fault_schedule(...) to replay it):\n"
+                          + format_schedule(state.schedule))
         report.sections.append(("execserver seed", seed_text))
         worker = worker_id(item.config)
         paths = artifacts.save(

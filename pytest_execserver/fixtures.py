@@ -27,7 +27,7 @@ from pytest_execserver.artifacts import log_size
 from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.codex import CodexUnavailable
 from pytest_execserver.confine import Confinement, ConfinementError, choose_confinement
-from pytest_execserver.faults import Fault
+from pytest_execserver.faults import KINDS, Fault
 from pytest_execserver.injector import Injector
 from pytest_execserver.invariants import ExecHistory
 from pytest_execserver.launch import ServerProcess, start_server
@@ -151,6 +151,9 @@ class ExecProxy:
         self.injector.schedule(f, at_ms=self.injector.elapsed_ms() + f.at_ms)
         return f
 
+    # Conveniences with their parameters spelled out; any registered kind also works as
+    # ``exec_proxy.<kind>(**params)`` (see __getattr__), and every one is ``apply(kind, **params)``.
+
     def latency(self, ms: float, jitter: float = 0, direction: str = "both", **timing: Any) -> Fault:
         return self.apply("latency", ms=ms, jitter=jitter, direction=direction, **timing)
 
@@ -161,18 +164,19 @@ class ExecProxy:
         return self.apply("slicer", average_size=average_size, size_variation=size_variation,
                           delay_us=delay_us, **kw)
 
-    def disconnect(self, after_ms: float | None = None, *, after_bytes: int | None = None,
-                   mode: str = "reset", hold_ms: float | None = None) -> Fault:
+    def disconnect(self, after_ms: float | None = None, **params: Any) -> Fault:
         """Cut the connections open at that moment once (then reconnects get through)."""
-        params: dict[str, Any] = {"mode": mode, "hold_ms": hold_ms}
-        if after_bytes is not None:
-            params["after_bytes"] = after_bytes
-        else:
-            params["after_ms"] = after_ms or 0
+        if after_ms is not None:
+            params["after_ms"] = after_ms
         return self.apply("disconnect", **params)
 
     def receiver_lag(self, pause_ms: float = 500, queue_limit: int | None = None) -> Fault:
         return self.apply("receiver_lag", pause_ms=pause_ms, queue_limit=queue_limit)
+
+    def __getattr__(self, name: str) -> Callable[..., Fault]:
+        if name in KINDS:
+            return lambda **params: self.apply(name, **params)
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r} (fault kinds: {', '.join(KINDS)})")
 
     def down(self) -> contextlib.AbstractContextManager[None]:
         """``with exec_proxy.down(): ...``: connections dropped and refused inside the block."""
@@ -280,11 +284,8 @@ async def exec_client_factory(
         kwargs.setdefault("request_timeout_s", 10.0)
         client = await connect(f"ws://{url}", mode=mode or exec_mode, history=exec_history, **kwargs)
         made.clients.append(client)
-        lag = [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]
-        for fault in lag:  # a lag applied before this client existed applies to it from now on
-            if fault.params["queue_limit"] is not None:
-                client.queue_limit = int(fault.params["queue_limit"])
-            client.pause_consumer(float(fault.params["pause_ms"]))
+        for fault in exec_proxy.injector.applied:  # e.g. a lag applied before this client existed
+            fault.spec.on_new_client(fault, client)
         return client
 
     yield make

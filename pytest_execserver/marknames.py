@@ -10,9 +10,14 @@ MARKERS: dict[str, str] = {
         "fault('receiver_lag', pause_ms=500). Kinds and parameters: pytest --markers, or pytest_execserver.faults."
     ),
     "chaos": (
-        "chaos(*kinds_or_Faults, seed=None, duration_ms=2000, count=None): a seeded schedule of faults "
-        "over duration_ms (same seed -> same schedule; the seed defaults to one derived from "
-        "--execserver-seed and the test id, and is printed on failure)."
+        "chaos(*kinds_or_Faults): run the test once under each fault (ids named after the faults; a kind "
+        "name stands for its example fault); the exec_fault fixture gives the run's fault."
+    ),
+    "fault_schedule": (
+        "fault_schedule(*kinds_or_Faults, seed=None, duration_ms=2000, count=None): a seeded schedule of "
+        "faults over duration_ms (same seed -> same schedule; the seed defaults to one derived from "
+        "--execserver-seed and the test id, and is printed on failure with the schedule as Faults with "
+        "at_ms, which replay as given when pasted back)."
     ),
     "exec_mode": (
         "exec_mode(*modes): client output mode(s) for this test: 'event-stream', 'legacy-read', or "

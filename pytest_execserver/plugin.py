@@ -43,6 +43,7 @@ from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, ExecServerCheckFa
 
 if TYPE_CHECKING:
     from pytest_execserver.client import ExecClient
+    from pytest_execserver.faults import Fault
     from pytest_execserver.fixtures import ClientFactory, Clients, ExecProxy, ServerManager, _ProxySlot
     from pytest_execserver.invariants import ExecHistory
     from pytest_execserver.launch import ServerProcess
@@ -157,6 +158,7 @@ HARNESS_FIXTURES = frozenset({
     "exec_server", "exec_scratch", "toxiproxy", "exec_proxy", "exec_client", "exec_client_factory",
     "exec_history", "exec_mode", "exec_fault",
 })
+CHAOS_PARAM = "exec_fault"  # pytest_execserver.markers.CHAOS_PARAM
 
 
 def _state(request: pytest.FixtureRequest) -> TestState | None:
@@ -228,6 +230,13 @@ def exec_mode(request: pytest.FixtureRequest) -> str:
     if state is not None and state.mode is not None:
         return state.mode
     return request.config.stash[SETTINGS_KEY].modes[0]
+
+
+@pytest.fixture
+def exec_fault(request: pytest.FixtureRequest) -> Fault | None:
+    """The fault this run of a ``chaos(...)`` test is under (None without a ``chaos`` marker)."""
+    state = _state(request)
+    return None if state is None else state.chaos_fault
 
 
 @pytest.fixture
@@ -304,6 +313,7 @@ def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> Generat
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    _parametrize_chaos(metafunc)
     if "exec_mode" not in metafunc.fixturenames:
         return
     from pytest_execserver.collection import exec_mode_params
@@ -311,6 +321,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     modes = exec_mode_params(metafunc, metafunc.config.stash[SETTINGS_KEY].modes)
     if modes:
         metafunc.parametrize("exec_mode", modes, ids=modes)
+
+
+def _parametrize_chaos(metafunc: pytest.Metafunc) -> None:
+    """``chaos(*faults)``: one run per fault, through the ``exec_fault`` fixture (ids: the faults)."""
+    if metafunc.definition.get_closest_marker("chaos") is None:
+        return
+    from pytest_execserver.collection import chaos_params
+
+    found = chaos_params(metafunc)
+    if found is None:
+        return
+    faults, ids = found
+    if CHAOS_PARAM not in metafunc.fixturenames:
+        metafunc.fixturenames.append(CHAOS_PARAM)  # the test need not request it
+    metafunc.parametrize(CHAOS_PARAM, faults, ids=ids)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # annotations only: this module is imported by the plugin mod
     from pytest_execserver.budgets import LatencyBudget
     from pytest_execserver.faults import Fault
     from pytest_execserver.invariants import ExecHistory
-    from pytest_execserver.markers import ChaosSpec
+    from pytest_execserver.markers import ScheduleSpec
     from pytest_execserver.options import Settings
     from pytest_execserver.schedule import ScheduledFault
 
@@ -28,7 +28,8 @@ class TestState:
     nodeid: str
     seed: int
     faults: list[Fault] = field(default_factory=list)
-    chaos: ChaosSpec | None = None
+    schedule_spec: ScheduleSpec | None = None  # the fault_schedule marker
+    chaos_fault: Fault | None = None  # this run's fault from chaos(...)
     schedule: list[ScheduledFault] = field(default_factory=list)
     budgets: list[LatencyBudget] = field(default_factory=list)
     mode: str | None = None

@@ -1,4 +1,4 @@
-"""Seeded fault schedules (``@pytest.mark.chaos``): several faults, one after another, over a window while a
+"""Seeded fault schedules (``@pytest.mark.fault_schedule``): several faults, one after another, over a window while a
 long stream runs and short processes keep starting. Same seed, same schedule; the seed is printed on failure.
 
 A fault can cut the connection while a ``process/start`` is in flight: the client then raises
@@ -27,7 +27,7 @@ EVERYTHING = ("latency", "bandwidth", "slicer", "disconnect", "down", "receiver_
 
 def schedule(name: str, kinds: tuple[str, ...], *, seed: int | None, duration_ms: int = 2000) -> object:
     marks = [
-        pytest.mark.chaos(*kinds, seed=seed, duration_ms=duration_ms),
+        pytest.mark.fault_schedule(*kinds, seed=seed, duration_ms=duration_ms),
         pytest.mark.latency_budget("process", max=duration_ms + 15000, min_samples=3),
         pytest.mark.latency_budget("rpc:process/start", p50=1500, min_samples=3),
     ]

@@ -80,11 +80,21 @@ async def test_receiver_lag(exec_client: ExecClient, exec_history: ExecHistory, 
     await run_checked(exec_client, exec_history, exec_scratch)
 
 
-@pytest.mark.chaos("latency", "slicer", "disconnect", Fault("receiver_lag", pause_ms=100), duration_ms=800)
+LONG = "i=1; while [ $i -le 20 ]; do echo line$i; i=$((i+1)); sleep 0.05; done"
+LONG_EXPECTED = b"".join(b"line%d\n" % i for i in range(1, 21))
+
+
+@pytest.mark.fault_schedule("latency", "slicer", "disconnect", Fault("receiver_lag", pause_ms=100), duration_ms=800)
 async def test_chaos(exec_client: ExecClient, exec_history: ExecHistory, exec_scratch: Path) -> None:
-    await run_checked(exec_client, exec_history, exec_scratch,
-                      "i=1; while [ $i -le 20 ]; do echo line$i; i=$((i+1)); sleep 0.05; done",
-                      b"".join(b"line%d\n" % i for i in range(1, 21)))
+    await run_checked(exec_client, exec_history, exec_scratch, LONG, LONG_EXPECTED)
+
+
+@pytest.mark.chaos("latency", "slicer", "disconnect", "down", Fault("receiver_lag", pause_ms=100))
+async def test_under_each_fault(exec_client: ExecClient, exec_history: ExecHistory, exec_scratch: Path,
+                                exec_fault: Fault) -> None:
+    await run_checked(exec_client, exec_history, exec_scratch, LONG, LONG_EXPECTED)
+    applied = [e.data.get("kind") for e in exec_history.select("fault") if e.data.get("action") == "apply"]
+    assert applied == [exec_fault.kind]
 
 
 @pytest.mark.exec_mode("event-stream")
