@@ -15,13 +15,14 @@ import pytest
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 
-def readme_first_example() -> str:
-    """The first ``python`` block of the README's section "A test, with a fault"."""
+def readme_examples() -> list[str]:
+    """The ``python`` blocks of the README's section "A test, with a fault"."""
     text = README.read_text()
     section = text[text.index("## A test, with a fault"):]
-    match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match is not None, "no python example in the README section 'A test, with a fault'"
-    return match.group(1)
+    section = section[:section.index("\n## ")]
+    examples = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert examples, "no python example in the README section 'A test, with a fault'"
+    return examples
 
 
 def fresh(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -31,10 +32,17 @@ def fresh(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_readme_first_example_runs_as_written(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_readme=readme_first_example())
+    pytester.makepyfile(test_readme=readme_examples()[0])
     result = fresh(pytester)
     assert "not natively supported" not in result.stdout.str()
     result.assert_outcomes(passed=2)  # exec_mode("event-stream", "legacy-read") parametrizes it
+
+
+def test_readme_chaos_example_runs_once_per_fault(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_readme=readme_examples()[1])
+    result = fresh(pytester)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines_random(["*[[]latency[]] PASSED*", "*[[]disconnect[]] PASSED*", "*[[]slicer[]] PASSED*"])
 
 
 def test_strict_mode_marks_only_harness_coroutines(pytester: pytest.Pytester) -> None:

@@ -190,3 +190,63 @@ def test_printed_schedule_pasted_back_replays(inner: Inner, pytester: pytest.Pyt
     original = json.loads((pytester.path / "a.json").read_text())["tests"][0]["schedule"]
     replayed = json.loads((pytester.path / "b.json").read_text())["tests"][0]["schedule"]
     assert replayed == original and len(original) >= 3
+
+
+DECORATED = """
+import pytest
+from pytest_execserver import Fault, chaos, exec_mode, fault, fault_schedule, latency_budget
+
+@fault("latency", ms=5)
+@chaos("disconnect", Fault("down", duration_ms=50))
+@exec_mode("both")
+@latency_budget("connect", max=1, min_samples=0)
+def test_decorated(request, exec_fault, exec_mode, exec_history):
+    marks = {m.name: m for m in request.node.iter_markers()}
+    assert marks["fault"].args == ("latency",) and marks["fault"].kwargs == {"ms": 5}
+    assert marks["latency_budget"].kwargs["max"] == 1
+
+@fault_schedule("latency", "down", seed=5, count=2)
+def test_schedule(exec_history):
+    pass
+"""
+
+
+def test_decorators_are_the_marks(inner: Inner, pytester: pytest.Pytester) -> None:
+    import inspect
+
+    from pytest_execserver import latency_budget
+
+    assert list(inspect.signature(latency_budget).parameters) == ["phase", "p50", "p95", "p99", "max", "min_samples"]
+    assert latency_budget(phase="process", p95=200).mark == pytest.mark.latency_budget(phase="process", p95=200).mark
+    assert "p95" in (latency_budget.__doc__ or "")
+    pytester.makepyfile(DECORATED)
+    out = pytester.path / "r.json"
+    result = inner("-v", "--execserver-report", out, "--execserver-seed", "3")
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines_random(["*test_decorated[[]disconnect-event-stream[]] PASSED*",
+                                        "*test_decorated[[]down-legacy-read[]] PASSED*"])
+    tests = {t["nodeid"].split("::")[1]: t for t in json.loads(out.read_text())["tests"]}
+    assert tests["test_schedule"]["seed"] == 5 and len(tests["test_schedule"]["schedule"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        ("fault('lag')", pytest.UsageError, "@fault: unknown fault kind 'lag'; known kinds: latency*"),
+        ("fault('latency', ms=-1)", pytest.UsageError, "@fault: fault 'latency': parameter 'ms' must be >= 0 ms*"),
+        ("chaos()", pytest.UsageError, "@chaos: give at least one fault kind or Fault*"),
+        ("fault_schedule('down', seed=-1)", pytest.UsageError, "@fault_schedule: seed must be a non-negative*"),
+        ("exec_mode('turbo')", pytest.UsageError, "@exec_mode: unknown mode 'turbo'*"),
+        ("latency_budget('teleport', max=1)", pytest.UsageError, "@latency_budget: unknown latency phase*"),
+        ("latency_budget('rpc', p90=5)", TypeError, "*unexpected keyword argument 'p90'"),
+        ("chaos('latency', seed=3)", TypeError, "*unexpected keyword argument 'seed'"),
+    ],
+)
+def test_decorator_validates_at_decoration(call: str, error: type[Exception], message: str) -> None:
+    import fnmatch
+
+    import pytest_execserver
+
+    with pytest.raises(error) as info:
+        eval(call, {name: getattr(pytest_execserver, name) for name in pytest_execserver.__all__})
+    assert fnmatch.fnmatch(str(info.value), message), str(info.value)
