@@ -26,6 +26,9 @@ start, default 0):
 ``down``          proxy disabled (connections refused) for ``duration_ms`` (200)
 ``receiver_lag``  client side: the consumer pauses for ``pause_ms`` (500); ``queue_limit`` shrinks the
                   notification queues (of running processes too) so the pause overflows them
+
+``at_ms`` counts from the start of the test body. A ``latency``/``bandwidth``/``slicer`` fault at
+``at_ms=0`` is in place before the fixtures connect, so the connection's setup runs under it too.
 """
 
 from __future__ import annotations
@@ -167,6 +170,11 @@ class FaultKind:
 
     def toxics(self, params: Mapping[str, Any], prefix: str) -> list[ToxicSpec]:
         return []
+
+    def applies_before_clients(self, params: Mapping[str, Any]) -> bool:
+        """A marker fault in place before the fixtures connect (traffic shaping from ``at_ms=0``); every
+        other one starts on the test body's clock (a cut or lag needs connected clients to act on)."""
+        return self.network and not self.cuts and self.start_ms(params) == 0
 
     def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
         """Seeded parameters for a schedule slot (only :class:`random.Random` calls with stable output)."""

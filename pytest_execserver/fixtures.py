@@ -28,7 +28,7 @@ from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.codex import CodexUnavailable
 from pytest_execserver.confine import Confinement, ConfinementError, choose_confinement
 from pytest_execserver.faults import KINDS, Fault
-from pytest_execserver.injector import Injector
+from pytest_execserver.injector import FaultApplyError, Injector
 from pytest_execserver.invariants import ExecHistory
 from pytest_execserver.launch import ServerProcess, start_server
 from pytest_execserver.options import UNCONFINED_WARNING, ExecServerUnconfinedWarning
@@ -248,9 +248,25 @@ def exec_proxy(
     state = _state(request)
     if state is not None:
         state.fault_errors = injector.errors  # a fault that fails to apply later fails the test (plugin)
-        for fault in state.faults:
+        # Faults that shape traffic from the start are in place before the clients connect; every other
+        # marker fault runs on the test body's clock (see start_timeline), so where a timed fault lands
+        # does not depend on how long the fixtures took to set up.
+        early = [f for f in state.faults if f.spec.applies_before_clients(f.params)]
+        for fault in early:
             injector.schedule(fault)
-        injector.run_schedule(state.schedule)
+        later = [f for f in state.faults if not f.spec.applies_before_clients(f.params)]
+        schedule = list(state.schedule)
+
+        def start_timeline() -> None:
+            injector.restart_clock()
+            try:
+                for fault in later:
+                    injector.schedule(fault)
+                injector.run_schedule(schedule)
+            except FaultApplyError:
+                pass  # in injector.errors: the test fails with it after its body (plugin)
+
+        state.start_timeline = start_timeline
     try:
         yield proxy
     finally:

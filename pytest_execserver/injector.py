@@ -84,6 +84,11 @@ class Injector:
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
 
+    def restart_clock(self) -> None:
+        """Count ``at_ms`` from now (the test body's start); actions already queued keep their times."""
+        with self._cond:
+            self.t0 = time.monotonic()
+
     def _at(self, at_ms: float, action: Callable[[], None]) -> None:
         with self._cond:
             heapq.heappush(self._queue, (self.t0 + at_ms / 1000.0, next(self._ids), action))

@@ -369,6 +369,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     from pytest_execserver.evaluate import evaluate
 
+    if state.start_timeline is not None:  # the marker faults' at_ms count from the test body's start
+        state.start_timeline()
     try:
         result = yield
     except BaseException:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ class TestState:
     applied_kinds: set[str] = field(default_factory=set)
     fault_errors: list[str] = field(default_factory=list)  # the injector's errors (same list object)
     record: dict[str, Any] = field(default_factory=dict)  # results, attached to the call report
+    start_timeline: Callable[[], None] | None = None  # set by exec_proxy: starts the marker faults' clock
 
     __test__ = False  # not a test class
 
