@@ -16,6 +16,7 @@ import pytest
 
 from pytest_execserver.client import StartOutcomeUnknown
 from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.waiting import wait_until
 from tests.chaos.chaos_kit import Chaos, assert_bytes, paced_workload, seq_workload, start_workload
 
 pytestmark = pytest.mark.exec_mode("both")
@@ -53,7 +54,7 @@ async def test_seeded_schedule(chaos: Chaos, exec_proxy: ExecProxy, kinds: tuple
         except StartOutcomeUnknown:
             if attempt == 4:
                 raise
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: chaos.client.connected, 20, "the client to reconnect")
 
     completed = unknown = 0
     while time.monotonic() - started < duration_ms / 1000:  # short processes under whatever fault is active

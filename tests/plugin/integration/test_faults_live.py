@@ -16,6 +16,7 @@ from pytest_execserver.client import ExecClient, TransportError
 from pytest_execserver.faults import Fault
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.waiting import wait_until
 
 pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.timeout(60)]
 
@@ -68,7 +69,8 @@ async def test_down(exec_client: ExecClient, exec_proxy: ExecProxy, exec_history
                     exec_scratch: Path) -> None:
     handle = await exec_client.start(["/bin/sh", "-c", SCRIPT], cwd=exec_scratch)
     exec_history.expect_output(handle.process_id, stdout=EXPECTED)
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: any(e.process_id == handle.process_id for e in exec_history.select("deliver:output")),
+                     10, "the first output")
     with exec_proxy.down():
         await asyncio.sleep(0.25)
     result = await handle.wait(20)
