@@ -94,3 +94,14 @@ def test_otel_global_only_when_asked(pytester: pytest.Pytester) -> None:
     asked.assert_outcomes(passed=1)
     not_asked = pytester.runpytest_subprocess("-p", "execserver", "-p", "no:cacheprovider", timeout=180)
     not_asked.assert_outcomes(failed=1)
+
+
+def test_light_copies_match_their_homes() -> None:
+    """The entry module keeps a few names to itself so as not to import their heavy homes; they agree."""
+    from pytest_execserver import markers, plugin, toxi
+    from pytest_execserver.marknames import MARKERS
+
+    assert plugin.REAL_TOXIPROXY == toxi.REAL_BINARY
+    assert plugin.CHAOS_PARAM == markers.CHAOS_PARAM
+    assert set(MARKERS) == {"fault", "chaos", "fault_schedule", "exec_mode", "latency_budget"}
+    assert {"exec_fault", "exec_mode", "exec_client"} <= plugin.HARNESS_FIXTURES
