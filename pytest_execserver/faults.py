@@ -1,31 +1,43 @@
-"""Faults: a pure description (:class:`Fault`) and its translation into Toxiproxy toxics.
+"""Faults: one class per kind, in one registry, and :class:`Fault`, a validated instance of a kind.
 
-A :class:`Fault` is validated when it is built, so a malformed ``@pytest.mark.fault(...)`` is reported at
-collection time. Nothing in this module does I/O: :meth:`Fault.toxics` says which toxics realise a
-network fault, and :mod:`pytest_execserver.fixtures` applies them through ``pytest_execserver.toxi``.
+Each kind (a :class:`FaultKind` subclass registered with :func:`register`) is the one home of everything
+about it: its parameters (names, types, defaults, validation), the Toxiproxy toxics that realise it, how
+a seeded schedule draws it, how it is applied and removed (through a :class:`FaultTarget`) and how long
+it lives. Markers (:mod:`.markers`), schedules (:mod:`.schedule`), the injector (:mod:`.injector`) and
+``exec_proxy`` (:mod:`.fixtures`) all read :data:`KINDS`; adding a fault kind means adding one class.
 
-Kinds and parameters (times in milliseconds):
+Nothing here does I/O: a :class:`FaultTarget` (the injector, over one Toxiproxy proxy and the test's
+clients) does it. A :class:`Fault` is validated when it is built, so a malformed marker is reported at
+collection time.
 
-``latency``       ``ms`` (required), ``jitter`` (0), ``direction`` (``both``|``upstream``|``downstream``)
-``bandwidth``     ``kbps`` (required, kilobits/s; Toxiproxy's unit is KB/s, so the rate is ``ceil(kbps/8)``)
-``slicer``        ``average_size`` (64 bytes), ``size_variation`` (0), ``delay_us`` (0), ``direction``
-``disconnect``    ``after_ms`` *or* ``after_bytes`` (default ``after_ms=0``), ``mode`` (``reset``|``close``|
-                  ``timeout``), ``hold_ms`` (how long the cutting toxic stays at most; it is removed as
-                  soon as the client reports the cut, so reconnects get through)
+Kinds and parameters (times in milliseconds; every kind takes ``at_ms``, when it starts after the test's
+start, default 0):
+
+``latency``       ``ms`` (required), ``jitter`` (0), ``direction`` (``both``|``upstream``|``downstream``),
+                  ``duration_ms`` (``None``: until the test ends)
+``bandwidth``     ``kbps`` (required, kilobits/s; Toxiproxy's unit is KB/s, so the rate is ``ceil(kbps/8)``),
+                  ``direction``, ``duration_ms``
+``slicer``        ``average_size`` (64 bytes), ``size_variation`` (0), ``delay_us`` (0), ``direction``,
+                  ``duration_ms``
+``disconnect``    at ``at_ms`` (alias ``after_ms``), or, with ``after_bytes``, once that many more bytes went
+                  to the client after ``at_ms``; ``mode`` (``reset``|``close``|``timeout``), ``hold_ms`` (how
+                  long the cutting toxic stays at most; it is removed as soon as the client reports the
+                  cut, so reconnects get through)
 ``down``          proxy disabled (connections refused) for ``duration_ms`` (200)
 ``receiver_lag``  client side: the consumer pauses for ``pause_ms`` (500); ``queue_limit`` shrinks the
                   notification queues (of running processes too) so the pause overflows them
 
-``latency``/``bandwidth``/``slicer``/``down``/``receiver_lag`` also take ``at_ms`` (0: when to apply,
-relative to the test's start) and ``duration_ms`` (``None``: until the test ends).
+``at_ms`` counts from the start of the test body. A ``latency``/``bandwidth``/``slicer`` fault at
+``at_ms=0`` is in place before the fixtures connect, so the connection's setup runs under it too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal, Protocol
 
 DIRECTIONS = ("both", "upstream", "downstream")
 DISCONNECT_MODES = ("reset", "close", "timeout")
@@ -42,122 +54,53 @@ _MISSING: Any = object()
 
 
 @dataclass(frozen=True)
-class _Param:
-    kind: str  # "ms" (non-negative number), "count" (non-negative int), "positive", "choice", "bool"
+class Param:
+    """One parameter of a fault kind: how it is checked, and its default (``_MISSING``: required)."""
+
+    kind: str  # "ms" (non-negative number), "count" (non-negative int), "positive", "choice"
     default: Any = _MISSING
     choices: tuple[str, ...] = ()
-    optional: bool = False  # default None allowed
+    optional: bool = False  # None allowed
 
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
 
-def _ms(default: Any = _MISSING, optional: bool = False) -> _Param:
-    return _Param("ms", default, optional=optional)
-
-
-_TIMING = {"at_ms": _ms(0), "duration_ms": _ms(None, optional=True)}
-
-PARAMS: dict[str, dict[str, _Param]] = {
-    "latency": {
-        "ms": _ms(),
-        "jitter": _ms(0),
-        "direction": _Param("choice", "both", DIRECTIONS),
-        **_TIMING,
-    },
-    "bandwidth": {
-        "kbps": _Param("positive"),
-        "direction": _Param("choice", "both", DIRECTIONS),
-        **_TIMING,
-    },
-    "slicer": {
-        "average_size": _Param("count", 64),
-        "size_variation": _Param("count", 0),
-        "delay_us": _Param("count", 0),
-        "direction": _Param("choice", "both", DIRECTIONS),
-        **_TIMING,
-    },
-    "disconnect": {
-        "after_ms": _ms(None, optional=True),
-        "after_bytes": _Param("count", None, optional=True),
-        "mode": _Param("choice", "reset", DISCONNECT_MODES),
-        "hold_ms": _ms(None, optional=True),
-    },
-    "down": {"at_ms": _ms(0), "duration_ms": _ms(200)},
-    "receiver_lag": {
-        "pause_ms": _ms(500),
-        "queue_limit": _Param("positive", None, optional=True),
-        "at_ms": _ms(0),
-    },
-}
-
-FAULT_KINDS: tuple[str, ...] = tuple(PARAMS)
-NETWORK_KINDS = ("latency", "bandwidth", "slicer", "disconnect", "down")
-CLIENT_KINDS = ("receiver_lag",)
-
-# How long a disconnect's cutting toxic stays (at most) when hold_ms is not given.
-DEFAULT_HOLD_MS = {"reset": 150, "close": 150, "timeout": 1500}
+    def check(self, where: str, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
+        if self.kind == "ms":
+            if not _is_number(value):
+                raise FaultError(f"{where} must be a number of milliseconds, got {value!r}")
+            if value < 0:
+                raise FaultError(f"{where} must be >= 0 ms, got {value!r}")
+        elif self.kind == "count":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise FaultError(f"{where} must be an integer, got {value!r}")
+            if value < 0:
+                raise FaultError(f"{where} must be >= 0, got {value!r}")
+        elif self.kind == "positive":
+            if not _is_number(value) or value <= 0:
+                raise FaultError(f"{where} must be a positive number, got {value!r}")
+        elif self.kind == "choice":
+            if value not in self.choices:
+                raise FaultError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}")
+        else:  # pragma: no cover
+            raise AssertionError(self.kind)
+        return value
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_param(kind: str, name: str, spec: _Param, value: Any) -> Any:
-    where = f"fault {kind!r}: parameter {name!r}"
-    if value is None and spec.optional:
-        return None
-    if spec.kind == "ms":
-        if not _is_number(value):
-            raise FaultError(f"{where} must be a number of milliseconds, got {value!r}")
-        if value < 0:
-            raise FaultError(f"{where} must be >= 0 ms, got {value!r}")
-        return value
-    if spec.kind == "count":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise FaultError(f"{where} must be an integer, got {value!r}")
-        if value < 0:
-            raise FaultError(f"{where} must be >= 0, got {value!r}")
-        return value
-    if spec.kind == "positive":
-        if not _is_number(value) or value <= 0:
-            raise FaultError(f"{where} must be a positive number, got {value!r}")
-        return value
-    if spec.kind == "choice":
-        if value not in spec.choices:
-            raise FaultError(f"{where} must be one of {', '.join(spec.choices)}; got {value!r}")
-        return value
-    raise AssertionError(spec.kind)  # pragma: no cover
+def _ms(default: Any = _MISSING, optional: bool = False) -> Param:
+    return Param("ms", default, optional=optional)
 
 
-def validate(kind: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``kind`` and ``params`` and return the full parameter dict (defaults filled in)."""
-    if not isinstance(kind, str) or kind not in PARAMS:
-        raise FaultError(f"unknown fault kind {kind!r}; known kinds: {', '.join(FAULT_KINDS)}")
-    spec = PARAMS[kind]
-    unknown = sorted(set(params) - set(spec))
-    if unknown:
-        raise FaultError(
-            f"fault {kind!r}: unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(spec)}"
-        )
-    out: dict[str, Any] = {}
-    for name, pspec in spec.items():
-        if name in params:
-            out[name] = _check_param(kind, name, pspec, params[name])
-        elif pspec.default is _MISSING:
-            raise FaultError(f"fault {kind!r}: missing required parameter {name!r}")
-        else:
-            out[name] = pspec.default
-    if kind == "disconnect":
-        if out["after_ms"] is not None and out["after_bytes"] is not None:
-            raise FaultError("fault 'disconnect': give after_ms or after_bytes, not both")
-        if out["after_bytes"] is None and out["after_ms"] is None:
-            out["after_ms"] = 0
-        if out["hold_ms"] is None:
-            out["hold_ms"] = DEFAULT_HOLD_MS[out["mode"]]
-    if kind == "slicer" and out["average_size"] == 0:
-        raise FaultError("fault 'slicer': parameter 'average_size' must be >= 1")
-    if kind == "receiver_lag" and out["queue_limit"] is not None and not isinstance(out["queue_limit"], int):
-        raise FaultError(f"fault 'receiver_lag': parameter 'queue_limit' must be an integer, got "
-                         f"{out['queue_limit']!r}")
-    return out
+_DIRECTION = Param("choice", "both", DIRECTIONS)
+_AT = _ms(0)
+_UNTIL = _ms(None, optional=True)  # duration_ms: None = until the test ends
 
 
 @dataclass(frozen=True)
@@ -180,21 +123,323 @@ class ToxicSpec:
         }
 
 
+class LaggableClient(Protocol):
+    queue_limit: int  # setting it resizes the queues of the client's running processes too
+
+    def pause_consumer(self, ms: float) -> None: ...
+
+
+class FaultTarget(Protocol):
+    """What a kind applies itself to: one Toxiproxy proxy and the test's clients (the injector)."""
+
+    def add_toxic(self, spec: ToxicSpec) -> None: ...
+
+    def remove_toxic(self, name: str) -> None: ...  # a toxic already gone is not an error
+
+    def set_enabled(self, enabled: bool) -> None: ...
+
+    def clients(self) -> Sequence[LaggableClient]: ...
+
+
+Lifetime = Literal["timed", "until_cut", "one_shot"]
+
+
+class FaultKind:
+    """A fault kind. Subclass, set the class attributes, override what differs, and :func:`register` it."""
+
+    name: ClassVar[str]
+    params: ClassVar[dict[str, Param]]
+    network: ClassVar[bool] = True  # realised in the proxy (else: in the client)
+    cuts: ClassVar[bool] = False  # cuts connections (recovery time is measured from its apply)
+    # "timed": removed after duration_ms (None: at the end of the test); "until_cut": removed once the cut
+    # was observed (or after hold_ms); "one_shot": applied once, nothing to remove
+    lifetime: ClassVar[Lifetime] = "timed"
+    example: ClassVar[dict[str, Any]]  # what chaos("<kind>") runs under
+    aliases: ClassVar[dict[str, str]] = {}  # other names accepted for a parameter
+
+    def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Cross-parameter rules and derived defaults, after each parameter was checked."""
+        return params
+
+    def start_ms(self, params: Mapping[str, Any]) -> float:
+        return float(params.get("at_ms", 0))
+
+    def duration_ms(self, params: Mapping[str, Any]) -> float | None:
+        value = params.get("duration_ms")
+        return None if value is None else float(value)
+
+    def toxics(self, params: Mapping[str, Any], prefix: str) -> list[ToxicSpec]:
+        return []
+
+    def applies_before_clients(self, params: Mapping[str, Any]) -> bool:
+        """A marker fault in place before the fixtures connect (traffic shaping from ``at_ms=0``); every
+        other one starts on the test body's clock (a cut or lag needs connected clients to act on)."""
+        return self.network and not self.cuts and self.start_ms(params) == 0
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        """Seeded parameters for a schedule slot (only :class:`random.Random` calls with stable output)."""
+        raise NotImplementedError
+
+    def place(self, fault: Fault, at_ms: int, duration_ms: int) -> Fault:
+        """A given fault moved into a schedule slot (its own parameters kept)."""
+        return fault.replace(at_ms=at_ms, duration_ms=duration_ms)
+
+    def apply(self, fault: Fault, target: FaultTarget, prefix: str, added: list[str]) -> None:
+        """Apply ``fault``; every toxic added goes into ``added`` at once (so a failure can be undone)."""
+        for spec in self.toxics(fault.params, prefix):
+            target.add_toxic(spec)
+            added.append(spec.name)
+
+    def remove(self, fault: Fault, target: FaultTarget, names: Sequence[str]) -> None:
+        for name in names:
+            target.remove_toxic(name)
+
+    def on_new_client(self, fault: Fault, client: LaggableClient) -> None:
+        """An applied fault meets a client made after it (only client-side kinds act)."""
+
+
+KINDS: dict[str, FaultKind] = {}
+
+
+def register(cls: type[FaultKind]) -> type[FaultKind]:
+    """Class decorator: add a kind to :data:`KINDS` (its example is checked once :class:`Fault` exists)."""
+    kind = cls()
+    if cls.name in KINDS:
+        raise ValueError(f"fault kind {cls.name!r} registered twice")
+    if "at_ms" not in cls.params:
+        raise ValueError(f"fault kind {cls.name!r}: every kind takes at_ms")
+    KINDS[cls.name] = kind
+    return cls
+
+
+def kind_of(name: Any) -> FaultKind:
+    if not isinstance(name, str) or name not in KINDS:
+        raise FaultError(f"unknown fault kind {name!r}; known kinds: {', '.join(KINDS)}")
+    return KINDS[name]
+
+
+# ------------------------------------------------------------------------------------------- the kinds
+
+
+@register
+class Latency(FaultKind):
+    name = "latency"
+    params: ClassVar[dict[str, Param]] = {"ms": _ms(), "jitter": _ms(0), "direction": _DIRECTION,
+                                          "at_ms": _AT, "duration_ms": _UNTIL}
+    example: ClassVar[dict[str, Any]] = {"ms": 50, "jitter": 10}
+
+    def toxics(self, params: Mapping[str, Any], prefix: str) -> list[ToxicSpec]:
+        attrs = {"latency": int(params["ms"]), "jitter": int(params["jitter"])}
+        return [ToxicSpec(f"{prefix}latency-{s}", "latency", s, dict(attrs)) for s in _STREAMS[params["direction"]]]
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        ms = rng.randint(5, 150)
+        return Fault("latency", ms=ms, jitter=rng.randint(0, ms // 2), at_ms=at_ms, duration_ms=duration_ms)
+
+
+@register
+class Bandwidth(FaultKind):
+    name = "bandwidth"
+    params: ClassVar[dict[str, Param]] = {"kbps": Param("positive"), "direction": _DIRECTION, "at_ms": _AT,
+                                          "duration_ms": _UNTIL}
+    example: ClassVar[dict[str, Any]] = {"kbps": 256}
+
+    def toxics(self, params: Mapping[str, Any], prefix: str) -> list[ToxicSpec]:
+        rate = max(1, math.ceil(params["kbps"] / 8))
+        return [ToxicSpec(f"{prefix}bandwidth-{s}", "bandwidth", s, {"rate": rate})
+                for s in _STREAMS[params["direction"]]]
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        return Fault("bandwidth", kbps=rng.choice([64, 128, 256, 512, 1024]), at_ms=at_ms, duration_ms=duration_ms)
+
+
+@register
+class Slicer(FaultKind):
+    name = "slicer"
+    params: ClassVar[dict[str, Param]] = {"average_size": Param("count", 64), "size_variation": Param("count", 0),
+                                          "delay_us": Param("count", 0), "direction": _DIRECTION, "at_ms": _AT,
+                                          "duration_ms": _UNTIL}
+    example: ClassVar[dict[str, Any]] = {"average_size": 16, "size_variation": 8, "delay_us": 100}
+
+    def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["average_size"] == 0:
+            raise FaultError("fault 'slicer': parameter 'average_size' must be >= 1")
+        return params
+
+    def toxics(self, params: Mapping[str, Any], prefix: str) -> list[ToxicSpec]:
+        attrs = {
+            "average_size": params["average_size"],
+            "size_variation": min(params["size_variation"], max(params["average_size"] - 1, 0)),
+            "delay": params["delay_us"],
+        }
+        return [ToxicSpec(f"{prefix}slicer-{s}", "slicer", s, dict(attrs)) for s in _STREAMS[params["direction"]]]
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        size = rng.randint(1, 128)
+        return Fault("slicer", average_size=size, size_variation=rng.randint(0, size - 1),
+                     delay_us=rng.choice([0, 100, 1000]), at_ms=at_ms, duration_ms=duration_ms)
+
+
+# How long a disconnect's cutting toxic stays (at most) when hold_ms is not given.
+DEFAULT_HOLD_MS = {"reset": 150, "close": 150, "timeout": 1500}
+
+
+@register
+class Disconnect(FaultKind):
+    """Cut the connections open at ``at_ms`` (or once ``after_bytes`` more went to the client) once."""
+
+    name = "disconnect"
+    params: ClassVar[dict[str, Param]] = {
+        "at_ms": _AT,
+        "after_bytes": Param("count", None, optional=True),
+        "mode": Param("choice", "reset", DISCONNECT_MODES),
+        "hold_ms": _ms(None, optional=True),
+    }
+    aliases: ClassVar[dict[str, str]] = {"after_ms": "at_ms"}
+    cuts = True
+    lifetime = "until_cut"
+    example: ClassVar[dict[str, Any]] = {"at_ms": 150, "mode": "reset"}
+
+    def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["hold_ms"] is None:
+            params["hold_ms"] = DEFAULT_HOLD_MS[params["mode"]]
+        return params
+
+    def duration_ms(self, params: Mapping[str, Any]) -> float | None:
+        return float(params["hold_ms"])
+
+    def toxics(self, params: Mapping[str, Any], prefix: str) -> list[ToxicSpec]:
+        name = f"{prefix}disconnect"
+        if params["after_bytes"] is not None:
+            # limit_data closes a connection once that many bytes went from server to client.
+            return [ToxicSpec(f"{name}-downstream", "limit_data", "downstream", {"bytes": params["after_bytes"]})]
+        if params["mode"] == "reset":
+            return [ToxicSpec(f"{name}-downstream", "reset_peer", "downstream", {"timeout": 0})]
+        if params["mode"] == "close":
+            # timeout toxic with a (tiny) timeout: data is dropped and the connection closed (FIN).
+            return [ToxicSpec(f"{name}-downstream", "timeout", "downstream", {"timeout": 1})]
+        # "timeout": the connection stays open but silent until the toxic is removed.
+        return [ToxicSpec(f"{name}-{s}", "timeout", s, {"timeout": 0}) for s in ("upstream", "downstream")]
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        mode = rng.choice(["reset", "reset", "close"])
+        return Fault("disconnect", at_ms=at_ms, mode=mode, hold_ms=min(duration_ms, 150))
+
+    def place(self, fault: Fault, at_ms: int, duration_ms: int) -> Fault:
+        return fault.replace(at_ms=at_ms)
+
+
+@register
+class Down(FaultKind):
+    """The proxy disabled: open connections dropped, new ones refused, for ``duration_ms``."""
+
+    name = "down"
+    params: ClassVar[dict[str, Param]] = {"at_ms": _AT, "duration_ms": _ms(200)}
+    cuts = True
+    example: ClassVar[dict[str, Any]] = {"at_ms": 150, "duration_ms": 200}
+
+    def apply(self, fault: Fault, target: FaultTarget, prefix: str, added: list[str]) -> None:
+        target.set_enabled(False)
+
+    def remove(self, fault: Fault, target: FaultTarget, names: Sequence[str]) -> None:
+        target.set_enabled(True)
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        return Fault("down", at_ms=at_ms, duration_ms=duration_ms)
+
+    def place(self, fault: Fault, at_ms: int, duration_ms: int) -> Fault:
+        return fault.replace(at_ms=at_ms, duration_ms=min(fault.params["duration_ms"], duration_ms))
+
+
+@register
+class ReceiverLag(FaultKind):
+    """The client's consumer stalls for ``pause_ms`` (every client, also those made later)."""
+
+    name = "receiver_lag"
+    params: ClassVar[dict[str, Param]] = {"pause_ms": _ms(500), "queue_limit": Param("positive", None, optional=True),
+                                          "at_ms": _AT}
+    network = False
+    lifetime = "one_shot"
+    example: ClassVar[dict[str, Any]] = {"pause_ms": 300}
+
+    def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["queue_limit"] is not None and not isinstance(params["queue_limit"], int):
+            raise FaultError(f"fault 'receiver_lag': parameter 'queue_limit' must be an integer, got "
+                             f"{params['queue_limit']!r}")
+        return params
+
+    def duration_ms(self, params: Mapping[str, Any]) -> float | None:
+        return float(params["pause_ms"])
+
+    def apply(self, fault: Fault, target: FaultTarget, prefix: str, added: list[str]) -> None:
+        for client in target.clients():
+            self.on_new_client(fault, client)
+
+    def on_new_client(self, fault: Fault, client: LaggableClient) -> None:
+        if fault.params["queue_limit"] is not None:
+            client.queue_limit = int(fault.params["queue_limit"])  # running processes too
+        client.pause_consumer(float(fault.params["pause_ms"]))
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        return Fault("receiver_lag", pause_ms=duration_ms, at_ms=at_ms)
+
+    def place(self, fault: Fault, at_ms: int, duration_ms: int) -> Fault:
+        return fault.replace(at_ms=at_ms)
+
+
+FAULT_KINDS: tuple[str, ...] = tuple(KINDS)
+NETWORK_KINDS = tuple(k for k, v in KINDS.items() if v.network)
+CLIENT_KINDS = tuple(k for k, v in KINDS.items() if not v.network)
+CUTTING_KINDS = tuple(k for k, v in KINDS.items() if v.cuts)
+
+
+# ------------------------------------------------------------------------------------------- Fault
+
+
+def validate(kind: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+    """Check ``kind`` and ``params``: (the full parameter dict with defaults filled in, the names given)."""
+    spec = kind_of(kind)
+    aliases = spec.aliases
+    given: dict[str, Any] = {}
+    for name, value in params.items():
+        canonical = aliases.get(name, name)
+        if canonical in given:
+            alias = name if name != canonical else next(a for a, c in aliases.items() if c == canonical)
+            raise FaultError(f"fault {kind!r}: {alias!r} and {canonical!r} are the same parameter; give one")
+        given[canonical] = value
+    unknown = sorted(set(given) - set(spec.params))
+    if unknown:
+        accepted = [*spec.params, *aliases]
+        raise FaultError(f"fault {kind!r}: unknown parameter(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}")
+    out: dict[str, Any] = {}
+    for name, pspec in spec.params.items():
+        if name in given:
+            out[name] = pspec.check(f"fault {kind!r}: parameter {name!r}", given[name])
+        elif pspec.required:
+            raise FaultError(f"fault {kind!r}: missing required parameter {name!r}")
+        else:
+            out[name] = pspec.default
+    return spec.normalize(out), frozenset(given)
+
+
 class Fault:
     """A validated fault: ``Fault("latency", ms=100, jitter=20)``.
 
     Equality and hashing are by ``(kind, params)``; ``params`` holds every parameter with defaults filled.
+    ``given`` names the parameters passed explicitly (a fault given ``at_ms`` keeps its time in a schedule).
     """
 
-    __slots__ = ("_items", "kind", "params")
+    __slots__ = ("_items", "given", "kind", "params")
     kind: str
     params: dict[str, Any]
+    given: frozenset[str]
     _items: tuple[tuple[str, Any], ...]
 
     def __init__(self, kind: str, /, **params: Any) -> None:
-        full = validate(kind, params)
+        full, given = validate(kind, params)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "params", full)
+        object.__setattr__(self, "given", given)
         object.__setattr__(self, "_items", tuple(sorted(full.items())))
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -207,42 +452,44 @@ class Fault:
         return hash((self.kind, self._items))
 
     def __repr__(self) -> str:
+        """Pasteable: ``Fault('latency', at_ms=120, ms=40, ...)`` builds an equal fault."""
         shown = ", ".join(f"{k}={v!r}" for k, v in self._items if v is not None)
         return f"Fault({self.kind!r}{', ' if shown else ''}{shown})"
 
     def __getitem__(self, name: str) -> Any:
         return self.params[name]
 
+    @property
+    def spec(self) -> FaultKind:
+        """The kind's class instance in :data:`KINDS`."""
+        return KINDS[self.kind]
+
     def replace(self, **params: Any) -> Fault:
         """A copy with some parameters changed (validated again)."""
-        base = {k: v for k, v in self.params.items() if v is not None or k in params}
-        if self.kind == "disconnect" and "after_bytes" in params:
-            base.pop("after_ms", None)
-        if self.kind == "disconnect" and "after_ms" in params:
-            base.pop("after_bytes", None)
-        base.update(params)
-        return Fault(self.kind, **base)
+        aliases = self.spec.aliases
+        changed = {aliases.get(k, k): v for k, v in params.items()}
+        base = {k: v for k, v in self.params.items() if k in self.given or k in changed}
+        base.update(changed)
+        return Fault(self.kind, **{k: v for k, v in base.items() if v is not None or k in changed})
 
     @property
     def is_network(self) -> bool:
-        return self.kind in NETWORK_KINDS
+        return self.spec.network
 
     @property
     def at_ms(self) -> float:
         """When the fault starts, relative to the start of the test."""
-        if self.kind == "disconnect":
-            return float(self.params["after_ms"] or 0)
-        return float(self.params.get("at_ms", 0))
+        return self.spec.start_ms(self.params)
+
+    @property
+    def timed(self) -> bool:
+        """Whether its start time was given (a schedule keeps it rather than drawing a slot)."""
+        return "at_ms" in self.given
 
     @property
     def duration_ms(self) -> float | None:
         """How long the fault lasts (``None``: until the test ends)."""
-        if self.kind == "disconnect":
-            return float(self.params["hold_ms"])
-        if self.kind == "receiver_lag":
-            return float(self.params["pause_ms"])
-        value = self.params.get("duration_ms")
-        return None if value is None else float(value)
+        return self.spec.duration_ms(self.params)
 
     def describe(self) -> dict[str, Any]:
         """JSON-friendly ``{"kind": ..., **params}`` (for history ``fault`` events and reports)."""
@@ -250,41 +497,25 @@ class Fault:
 
     def toxics(self, prefix: str = "") -> list[ToxicSpec]:
         """The toxics that realise this fault (empty for ``down`` and ``receiver_lag``)."""
-        p = self.params
-        name = f"{prefix}{self.kind}"
-        if self.kind == "latency":
-            return [
-                ToxicSpec(f"{name}-{s}", "latency", s, {"latency": int(p["ms"]), "jitter": int(p["jitter"])})
-                for s in _STREAMS[p["direction"]]
-            ]
-        if self.kind == "bandwidth":
-            rate = max(1, math.ceil(p["kbps"] / 8))
-            return [ToxicSpec(f"{name}-{s}", "bandwidth", s, {"rate": rate}) for s in _STREAMS[p["direction"]]]
-        if self.kind == "slicer":
-            attrs = {
-                "average_size": p["average_size"],
-                "size_variation": min(p["size_variation"], max(p["average_size"] - 1, 0)),
-                "delay": p["delay_us"],
-            }
-            return [ToxicSpec(f"{name}-{s}", "slicer", s, dict(attrs)) for s in _STREAMS[p["direction"]]]
-        if self.kind == "disconnect":
-            if p["after_bytes"] is not None:
-                # limit_data closes a connection once that many bytes went from server to client.
-                return [ToxicSpec(f"{name}-downstream", "limit_data", "downstream", {"bytes": p["after_bytes"]})]
-            if p["mode"] == "reset":
-                return [ToxicSpec(f"{name}-downstream", "reset_peer", "downstream", {"timeout": 0})]
-            if p["mode"] == "close":
-                # timeout toxic with a (tiny) timeout: data is dropped and the connection closed (FIN).
-                return [ToxicSpec(f"{name}-downstream", "timeout", "downstream", {"timeout": 1})]
-            # "timeout": the connection stays open but silent until the toxic is removed.
-            return [
-                ToxicSpec(f"{name}-{s}", "timeout", s, {"timeout": 0}) for s in ("upstream", "downstream")
-            ]
-        return []
+        return self.spec.toxics(self.params, prefix)
+
+    def label(self) -> str:
+        """A short test id: the kind, then the parameters given (``disconnect-mode=close``)."""
+        parts = [f"{k}={self.params[k]}" for k in sorted(self.given)]
+        return "-".join([self.kind, *parts])
+
+
+def example(kind: str) -> Fault:
+    """The fault ``chaos("<kind>")`` runs under: the kind's example parameters."""
+    return Fault(kind, **kind_of(kind).example)
+
+
+for _kind in KINDS.values():  # every example is a valid fault
+    example(_kind.name)
 
 
 def coerce_fault(value: Any, where: str = "") -> Fault:
-    """A :class:`Fault` from a Fault, a kind name, or a ``{"kind": ..., **params}`` mapping."""
+    """A :class:`Fault` from a Fault, a kind name (its defaults), or a ``{"kind": ...}`` mapping."""
     if isinstance(value, Fault):
         return value
     if isinstance(value, str):
@@ -297,12 +528,10 @@ def coerce_fault(value: Any, where: str = "") -> Fault:
 
 
 def kind_or_fault(value: Any) -> str | Fault:
-    """Validate a chaos entry: a known kind name (params drawn from the seed) or a Fault."""
+    """Validate a schedule entry: a known kind name (params drawn from the seed) or a Fault."""
     if isinstance(value, Fault):
         return value
     if isinstance(value, str):
-        if value not in PARAMS:
-            raise FaultError(f"unknown fault kind {value!r}; known kinds: {', '.join(FAULT_KINDS)}")
+        kind_of(value)
         return value
     raise FaultError(f"expected a fault kind name or a Fault object, got {value!r}")
-

@@ -1,4 +1,8 @@
-"""The harness fixtures (public names are a contract, see docs/DESIGN.md section 4).
+"""The harness fixtures' implementations (public names are a contract, see docs/DESIGN.md section 4).
+
+The fixtures themselves are thin functions on the plugin module (:mod:`pytest_execserver.plugin`) that
+import this module when a test first uses one, so a session that never uses the harness never loads the
+client, websockets, Toxiproxy or OpenTelemetry.
 
 Scopes: the server and Toxiproxy are started once per session -- that is once per xdist worker, since
 each worker is its own session -- and the server is restarted if a test killed it. Everything a test can
@@ -17,33 +21,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
+from pytest_execserver import otel
 from pytest_execserver.artifacts import log_size
 from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.codex import CodexUnavailable
 from pytest_execserver.confine import Confinement, ConfinementError, choose_confinement
-from pytest_execserver.faults import Fault
-from pytest_execserver.injector import Injector
+from pytest_execserver.faults import KINDS, Fault
+from pytest_execserver.injector import FaultApplyError, Injector
 from pytest_execserver.invariants import ExecHistory
 from pytest_execserver.launch import ServerProcess, start_server
-from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState
+from pytest_execserver.options import UNCONFINED_WARNING, ExecServerUnconfinedWarning
+from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState, worker_id
 from pytest_execserver.schedule import ScheduledFault
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
 
-UNCONFINED_WARNING = (
-    "pytest-execserver: --execserver-unconfined: servers run WITHOUT confinement and can write anywhere "
-    "this user can. Only do this in a disposable VM or container."
-)
-
-
-def worker_id(config: pytest.Config) -> str:
-    workerinput = getattr(config, "workerinput", None)
-    return str(workerinput["workerid"]) if workerinput else "main"
-
-
-class ExecServerUnconfinedWarning(UserWarning):
-    """Servers are being started without confinement."""
+__all__ = ["UNCONFINED_WARNING", "ClientFactory", "ExecProxy", "ExecServerUnconfinedWarning", "worker_id"]
 
 
 class ServerManager:
@@ -87,18 +80,15 @@ def _state(request: pytest.FixtureRequest) -> TestState | None:
     return state
 
 
-@pytest.fixture(scope="session")
-def _execserver_servers(request: pytest.FixtureRequest,
-                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerManager]:
+def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerManager]:
     manager = ServerManager(request.config, tmp_path_factory.mktemp("execserver"))
     yield manager
     manager.stop()
 
 
-@pytest.fixture
-def exec_server(_execserver_servers: ServerManager, request: pytest.FixtureRequest) -> ServerProcess:
+def exec_server(manager: ServerManager, request: pytest.FixtureRequest) -> ServerProcess:
     """The session's confined exec-server (restarted if a previous test killed it)."""
-    server = _execserver_servers.current()
+    server = manager.current()
     state = _state(request)
     if state is not None:
         state.server_log = server.log_path
@@ -109,7 +99,6 @@ def exec_server(_execserver_servers: ServerManager, request: pytest.FixtureReque
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-@pytest.fixture
 def exec_scratch(exec_server: ServerProcess, request: pytest.FixtureRequest) -> Path:
     """A fresh directory for this test inside the server's scratch (the only place it may write)."""
     base = exec_server.scratch / "tests"
@@ -128,20 +117,13 @@ def exec_scratch(exec_server: ServerProcess, request: pytest.FixtureRequest) -> 
     return path
 
 
-@pytest.fixture(scope="session")
-def _execserver_toxiproxy(request: pytest.FixtureRequest,
-                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+def toxiproxy_server(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
     settings = request.config.stash[SETTINGS_KEY]
     server = start_toxiproxy(settings.toxiproxy, log_dir=tmp_path_factory.mktemp("toxiproxy"),
                              seed=settings.seed)
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def toxiproxy(_execserver_toxiproxy: ToxiproxyServer) -> ToxiproxyControl:
-    """A :class:`~pytest_execserver.toxi.ToxiproxyControl` for this worker's Toxiproxy."""
-    return _execserver_toxiproxy.control
 
 
 class ExecProxy:
@@ -169,6 +151,9 @@ class ExecProxy:
         self.injector.schedule(f, at_ms=self.injector.elapsed_ms() + f.at_ms)
         return f
 
+    # Conveniences with their parameters spelled out; any registered kind also works as
+    # ``exec_proxy.<kind>(**params)`` (see __getattr__), and every one is ``apply(kind, **params)``.
+
     def latency(self, ms: float, jitter: float = 0, direction: str = "both", **timing: Any) -> Fault:
         return self.apply("latency", ms=ms, jitter=jitter, direction=direction, **timing)
 
@@ -179,18 +164,19 @@ class ExecProxy:
         return self.apply("slicer", average_size=average_size, size_variation=size_variation,
                           delay_us=delay_us, **kw)
 
-    def disconnect(self, after_ms: float | None = None, *, after_bytes: int | None = None,
-                   mode: str = "reset", hold_ms: float | None = None) -> Fault:
+    def disconnect(self, after_ms: float | None = None, **params: Any) -> Fault:
         """Cut the connections open at that moment once (then reconnects get through)."""
-        params: dict[str, Any] = {"mode": mode, "hold_ms": hold_ms}
-        if after_bytes is not None:
-            params["after_bytes"] = after_bytes
-        else:
-            params["after_ms"] = after_ms or 0
+        if after_ms is not None:
+            params["after_ms"] = after_ms
         return self.apply("disconnect", **params)
 
     def receiver_lag(self, pause_ms: float = 500, queue_limit: int | None = None) -> Fault:
         return self.apply("receiver_lag", pause_ms=pause_ms, queue_limit=queue_limit)
+
+    def __getattr__(self, name: str) -> Callable[..., Fault]:
+        if name in KINDS:
+            return lambda **params: self.apply(name, **params)
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r} (fault kinds: {', '.join(KINDS)})")
 
     def down(self) -> contextlib.AbstractContextManager[None]:
         """``with exec_proxy.down(): ...``: connections dropped and refused inside the block."""
@@ -230,49 +216,25 @@ class _ProxySlot:
         return self.listen
 
 
-@pytest.fixture(scope="session")
-def _execserver_proxy_slot(toxiproxy: ToxiproxyControl, request: pytest.FixtureRequest) -> Iterator[_ProxySlot]:
+def proxy_slot(toxiproxy: ToxiproxyControl, request: pytest.FixtureRequest) -> Iterator[_ProxySlot]:
     slot = _ProxySlot(toxiproxy, f"execserver-{worker_id(request.config)}-{os.getpid()}")
     yield slot
     with contextlib.suppress(Exception):
         toxiproxy.destroy_proxy(slot.name)
 
 
-@pytest.fixture
-def exec_history(request: pytest.FixtureRequest) -> ExecHistory:
-    """This test's :class:`~pytest_execserver.invariants.ExecHistory`; checked after the test."""
-    history = ExecHistory()
-    state = _state(request)
-    if state is not None:
-        state.history = history
-    return history
+class Clients:
+    """The clients a test made (the injector lags them; they are closed after the test)."""
 
-
-@pytest.fixture
-def exec_mode(request: pytest.FixtureRequest) -> str:
-    """The client output mode of this test (marker, parametrization or ``--execserver-mode``)."""
-    state = _state(request)
-    if state is not None and state.mode is not None:
-        return state.mode
-    return request.config.stash[SETTINGS_KEY].modes[0]
-
-
-class _Clients:
     def __init__(self) -> None:
         self.clients: list[ExecClient] = []
 
 
-@pytest.fixture
-def _execserver_clients() -> _Clients:
-    return _Clients()
-
-
-@pytest.fixture
 def exec_proxy(
     toxiproxy: ToxiproxyControl,
     exec_server: ServerProcess,
     _execserver_proxy_slot: _ProxySlot,
-    _execserver_clients: _Clients,
+    _execserver_clients: Clients,
     exec_history: ExecHistory,
     request: pytest.FixtureRequest,
 ) -> Iterator[ExecProxy]:
@@ -286,9 +248,25 @@ def exec_proxy(
     state = _state(request)
     if state is not None:
         state.fault_errors = injector.errors  # a fault that fails to apply later fails the test (plugin)
-        for fault in state.faults:
+        # Faults that shape traffic from the start are in place before the clients connect; every other
+        # marker fault runs on the test body's clock (see start_timeline), so where a timed fault lands
+        # does not depend on how long the fixtures took to set up.
+        early = [f for f in state.faults if f.spec.applies_before_clients(f.params)]
+        for fault in early:
             injector.schedule(fault)
-        injector.run_schedule(state.schedule)
+        later = [f for f in state.faults if not f.spec.applies_before_clients(f.params)]
+        schedule = list(state.schedule)
+
+        def start_timeline() -> None:
+            injector.restart_clock()
+            try:
+                for fault in later:
+                    injector.schedule(fault)
+                injector.run_schedule(schedule)
+            except FaultApplyError:
+                pass  # in injector.errors: the test fails with it after its body (plugin)
+
+        state.start_timeline = start_timeline
     try:
         yield proxy
     finally:
@@ -301,12 +279,12 @@ def exec_proxy(
 ClientFactory = Callable[..., Awaitable[ExecClient]]
 
 
-@pytest_asyncio.fixture
 async def exec_client_factory(
     exec_proxy: ExecProxy,
     exec_history: ExecHistory,
     exec_mode: str,
-    _execserver_clients: _Clients,
+    _execserver_clients: Clients,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[ClientFactory]:
     """``await exec_client_factory(mode=None, direct=False, **connect_kwargs)``: more clients.
 
@@ -314,6 +292,7 @@ async def exec_client_factory(
     ``exec_history`` and are closed after the test. ``receiver_lag`` faults reach every client made here.
     """
     made = _execserver_clients
+    otel.install(make_global=request.config.stash[SETTINGS_KEY].otel_global)
 
     async def make(mode: str | None = None, *, direct: bool = False, **kwargs: Any) -> ExecClient:
         url = exec_proxy.upstream if direct else exec_proxy.listen
@@ -321,21 +300,11 @@ async def exec_client_factory(
         kwargs.setdefault("request_timeout_s", 10.0)
         client = await connect(f"ws://{url}", mode=mode or exec_mode, history=exec_history, **kwargs)
         made.clients.append(client)
-        lag = [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]
-        for fault in lag:  # a lag applied before this client existed applies to it from now on
-            if fault.params["queue_limit"] is not None:
-                client.queue_limit = int(fault.params["queue_limit"])
-            client.pause_consumer(float(fault.params["pause_ms"]))
+        for fault in exec_proxy.injector.applied:  # e.g. a lag applied before this client existed
+            fault.spec.on_new_client(fault, client)
         return client
 
     yield make
     for client in reversed(made.clients):
         with contextlib.suppress(Exception):
             await client.close()
-
-
-@pytest_asyncio.fixture
-async def exec_client(exec_client_factory: ClientFactory) -> ExecClient:
-    """A client connected through ``exec_proxy`` in this test's mode, recording to ``exec_history``."""
-    return await exec_client_factory()
-

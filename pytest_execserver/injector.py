@@ -5,10 +5,13 @@ removes them after their duration, records each apply/remove as a ``fault`` hist
 :meth:`Injector.stop` removes everything and re-enables the proxy. Timed actions run on one daemon thread
 (the Toxiproxy API is synchronous HTTP), so they keep their schedule while the test's event loop is busy.
 
-``disconnect`` cuts the connections open at that moment once, then lets reconnects through: the cutting
-toxic is added, and removed as soon as the history shows the cut (a ``reconnect`` or ``transport_error``
-after the toxic went in) or after ``hold_ms``, whichever comes first (``after_bytes`` cuts wait for the
-byte limit to be reached, so only the observed cut removes them).
+What a fault does is its kind's business (:data:`pytest_execserver.faults.KINDS`): the injector is the
+kinds' :class:`~pytest_execserver.faults.FaultTarget` and follows each kind's ``lifetime``: ``timed``
+faults are removed after their duration, ``one_shot`` ones (receiver lag) need no removal, and
+``until_cut`` ones (``disconnect``) cut the connections open at that moment once, then let reconnects
+through: the cutting toxic is removed as soon as the history shows the cut (a ``reconnect`` or
+``transport_error`` after the toxic went in) or after ``hold_ms``, whichever comes first (``after_bytes``
+cuts wait for the byte limit to be reached, so only the observed cut removes them).
 
 A fault that cannot be applied (a Toxiproxy API error, an unreachable Toxiproxy) is never skipped
 silently: the toxics it did add are taken out again, a ``fault`` event with ``action="error"`` is recorded,
@@ -25,9 +28,9 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from pytest_execserver.faults import Fault, ToxicSpec
+from pytest_execserver.faults import Fault, LaggableClient, ToxicSpec
 from pytest_execserver.history import History
 from pytest_execserver.schedule import ScheduledFault
 from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError
@@ -38,12 +41,6 @@ _POLL_S = 0.005
 
 class FaultApplyError(RuntimeError):
     """A fault could not be applied (or removed); the message names the fault and the underlying error."""
-
-
-class LaggableClient(Protocol):
-    queue_limit: int  # setting it resizes the queues of the client's running processes too
-
-    def pause_consumer(self, ms: float) -> None: ...
 
 
 def record_fault(history: History | None, action: str, fault: Fault, **extra: Any) -> None:
@@ -69,7 +66,7 @@ class Injector:
         self.control = control
         self.proxy = proxy
         self.history = history
-        self.clients = clients
+        self._clients = clients
         self.t0 = time.monotonic()
         self.applied: list[Fault] = []  # every fault applied (for the report)
         self.errors: list[str] = []
@@ -86,6 +83,11 @@ class Injector:
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000.0
+
+    def restart_clock(self) -> None:
+        """Count ``at_ms`` from now (the test body's start); actions already queued keep their times."""
+        with self._cond:
+            self.t0 = time.monotonic()
 
     def _at(self, at_ms: float, action: Callable[[], None]) -> None:
         with self._cond:
@@ -129,10 +131,35 @@ class Injector:
 
     def _apply_and_time(self, fault: Fault, duration_ms: float | None) -> None:
         token = self.apply(fault)
-        if fault.kind == "disconnect":
+        lifetime = fault.spec.lifetime
+        if lifetime == "until_cut":
             self._watch_cut(token, fault)
-        elif duration_ms is not None and fault.kind != "receiver_lag":
+        elif lifetime == "timed" and duration_ms is not None:
             self._at(self.elapsed_ms() + duration_ms, lambda: self.remove(token))
+
+    # ------------------------------------------------------------------------- the kinds' FaultTarget
+
+    def add_toxic(self, spec: ToxicSpec) -> None:
+        self.control.add_toxic(self.proxy, spec.type, spec.attributes, name=spec.name, stream=spec.stream,
+                               toxicity=spec.toxicity)
+
+    def remove_toxic(self, name: str) -> None:
+        try:
+            self.control.remove_toxic(self.proxy, name)
+        except ToxiproxyError as exc:
+            if exc.status != 404:  # 404: already gone (e.g. the proxy was reset)
+                raise
+
+    def set_enabled(self, enabled: bool) -> None:
+        if enabled:
+            self.control.enable(self.proxy)
+        else:
+            self.control.disable(self.proxy)
+
+    def clients(self) -> Sequence[LaggableClient]:
+        return self._clients()
+
+    # ------------------------------------------------------------------------- apply / remove
 
     def apply(self, fault: Fault) -> int:
         """Apply now; returns a token for :meth:`remove`. Raises :class:`FaultApplyError` if it cannot."""
@@ -140,17 +167,7 @@ class Injector:
             token = next(self._ids)
             names: list[str] = []
             try:
-                if fault.kind == "down":
-                    self.control.disable(self.proxy)
-                elif fault.kind == "receiver_lag":
-                    for client in self.clients():
-                        if fault.params["queue_limit"] is not None:
-                            client.queue_limit = int(fault.params["queue_limit"])  # running processes too
-                        client.pause_consumer(float(fault.params["pause_ms"]))
-                else:
-                    for spec in fault.toxics(prefix=f"x{next(self._names)}-"):
-                        self._add_toxic(spec)
-                        names.append(spec.name)
+                fault.spec.apply(fault, self, f"x{next(self._names)}-", names)
             except Exception as exc:
                 for name in names:  # no half-applied fault
                     with contextlib.suppress(ToxiproxyError):
@@ -167,10 +184,6 @@ class Injector:
         record_fault(self.history, "error", fault, at_ms=round(self.elapsed_ms(), 1), message=message)
         return FaultApplyError(message)
 
-    def _add_toxic(self, spec: ToxicSpec) -> None:
-        self.control.add_toxic(self.proxy, spec.type, spec.attributes, name=spec.name, stream=spec.stream,
-                               toxicity=spec.toxicity)
-
     def remove(self, token: int) -> None:
         with self._lock:
             entry = self._active.pop(token, None)
@@ -178,14 +191,7 @@ class Injector:
                 return
             fault, names = entry
             try:
-                if fault.kind == "down":
-                    self.control.enable(self.proxy)
-                for name in names:
-                    try:
-                        self.control.remove_toxic(self.proxy, name)
-                    except ToxiproxyError as exc:
-                        if exc.status != 404:  # 404: already gone (e.g. the proxy was reset)
-                            raise
+                fault.spec.remove(fault, self, names)
             except Exception as exc:
                 raise self._failed("removed", fault, exc) from exc
             record_fault(self.history, "remove", fault, at_ms=round(self.elapsed_ms(), 1))

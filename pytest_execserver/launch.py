@@ -18,7 +18,6 @@ from types import TracebackType
 
 from pytest_execserver.codex import codex_binary
 from pytest_execserver.confine import Confinement, confine
-from pytest_execserver.telemetry import receiver as telemetry_receiver
 
 LISTEN_LOOPBACK = "ws://127.0.0.1:0"
 JOURNAL_NAME = ".execserver-journal.jsonl"  # inside the scratch dir: the only place a confined server writes
@@ -97,7 +96,9 @@ def start_server(
     if kind == "ref" and journal and "--journal" not in extra:
         journal_path = scratch.resolve() / JOURNAL_NAME
         extra += ["--journal", str(journal_path)]
-    env = {**telemetry_receiver.server_env(kind, scratch), **(env or {})}  # its spans go to the harness (issue 13)
+    from pytest_execserver.telemetry.receiver import server_env  # aiohttp: loaded when a server starts
+
+    env = {**server_env(kind, scratch), **(env or {})}  # its spans go to the harness's receiver (issue 13)
     command = confine(server_argv(kind, extra), scratch, confinement=confinement, env=env)
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
     try:

@@ -7,6 +7,7 @@ then the default. Bad values raise :class:`pytest.UsageError` naming the option 
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +15,21 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.schedule import new_seed
-
 MODES = ("event-stream", "legacy-read")
 MODE_CHOICES = (*MODES, "both")
 TOXIPROXY_BACKENDS = ("auto", "embedded", "real")
 BUDGET_SCALE_ENV = "EXECSERVER_BUDGET_SCALE"
 DEFAULT_ARTIFACTS = "execserver-artifacts"
+
+UNCONFINED_WARNING = (
+    "pytest-execserver: --execserver-unconfined: servers run WITHOUT confinement and can write anywhere "
+    "this user can. Only do this in a disposable VM or container."
+)
+
+
+class ExecServerUnconfinedWarning(UserWarning):
+    """Servers are being started without confinement."""
+
 
 # (option, ini name, help, default shown in help)
 _OPTIONS: list[tuple[str, str, str]] = [
@@ -57,6 +66,13 @@ def addoption(parser: pytest.Parser) -> None:
     group.addoption("--execserver-unconfined", dest="execserver_unconfined", action="store_true",
                     default=None, help=unconfined_help)
     parser.addini("execserver_unconfined", help=unconfined_help, type="bool", default=False)
+    otel_help = (
+        "make the harness's OpenTelemetry tracer provider the process's global one (default: spans go to a "
+        "provider of its own, so the project's own set_tracer_provider is untouched)"
+    )
+    group.addoption("--execserver-otel-global", dest="execserver_otel_global", action="store_true",
+                    default=None, help=otel_help)
+    parser.addini("execserver_otel_global", help=otel_help, type="bool", default=False)
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,7 @@ class Settings:
     report: Path | None = None
     unconfined: bool = False
     artifacts: Path = field(default_factory=lambda: Path(DEFAULT_ARTIFACTS))
+    otel_global: bool = False
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -112,6 +129,11 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
     if tokens[0] in ("ref", "codex"):
         return tokens[0], tuple(tokens[1:])
     return value, ()
+
+
+def new_seed() -> int:
+    """A fresh random session seed (printed in the report header so a run can be repeated)."""
+    return secrets.randbelow(2**32)
 
 
 def settings_from_config(config: pytest.Config, worker_seed: int | None = None) -> Settings:
@@ -166,7 +188,10 @@ def settings_from_config(config: pytest.Config, worker_seed: int | None = None) 
 
     unconfined_cli = config.getoption("execserver_unconfined")
     unconfined = bool(unconfined_cli) if unconfined_cli is not None else bool(config.getini("execserver_unconfined"))
-    return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts)
+    otel_cli = config.getoption("execserver_otel_global")
+    otel_global = bool(otel_cli) if otel_cli is not None else bool(config.getini("execserver_otel_global"))
+    return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts,
+                    otel_global)
 
 
 def _resolve(value: str) -> Path:

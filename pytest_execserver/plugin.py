@@ -1,9 +1,16 @@
 """pytest-execserver: ``pytest -p execserver`` (also auto-loaded through the ``pytest11`` entry point).
 
-Hooks only; the work is done elsewhere: options (:mod:`.options`), markers (:mod:`.markers`), fixtures
-(:mod:`.fixtures`), faults (:mod:`.faults`, :mod:`.injector`, :mod:`.schedule`), post-test checks
-(:mod:`.invariants`, :mod:`.budgets`), spans (:mod:`.otel`), failure artifacts (:mod:`.artifacts`) and the
-session summary (:mod:`.report`).
+Installing the package must cost nothing to a session that does not use the harness (Hypothesis's pytest
+plugin is the model), so this module imports only pytest, pytest-asyncio (which pytest loads anyway) and
+three tiny modules of ours (options, marker names, stash keys). The rest is imported when a test uses the
+harness: the fixtures below are thin, each importing its implementation (:mod:`.fixtures`, and with it the
+client, websockets, Toxiproxy and the OpenTelemetry SDK) on first use; marker parsing (:mod:`.collection`)
+runs only for tests that use a harness fixture or marker; the post-test checks (:mod:`.evaluate`) only
+for tests with harness state. Spans go to a tracer provider of the harness's own (:mod:`.otel`); the global
+one is set only with ``--execserver-otel-global``.
+
+Coroutine tests that use a harness fixture are marked ``asyncio(loop_scope="function")`` (the fixtures'
+loop scope), so they run with no asyncio configuration in the project, and in pytest-asyncio's strict mode.
 
 After each test that used the harness (``exec_history``, hence ``exec_client``), the invariants run over
 its history and its ``latency_budget`` markers are checked; a violation fails the *test* (raised at the end
@@ -13,47 +20,39 @@ of the call phase, so it is reported as a failure, not a teardown error).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
-import time
-from collections.abc import Generator
-from typing import Any
+import shutil
+import sys
+from collections.abc import AsyncIterator, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
+import pytest_asyncio
 
-from pytest_execserver import artifacts, markers, otel
-from pytest_execserver.budgets import PHASES, check_budgets, phase_durations
-from pytest_execserver.confine import ConfinementError, choose_confinement
-from pytest_execserver.fixtures import (  # noqa: F401 - fixtures are found on the plugin module
+from pytest_execserver.marknames import has_harness_marker, register
+from pytest_execserver.options import (
     UNCONFINED_WARNING,
     ExecServerUnconfinedWarning,
-    _execserver_clients,
-    _execserver_proxy_slot,
-    _execserver_servers,
-    _execserver_toxiproxy,
-    exec_client,
-    exec_client_factory,
-    exec_history,
-    exec_mode,
-    exec_proxy,
-    exec_scratch,
-    exec_server,
-    toxiproxy,
-    worker_id,
+    Settings,
+    addoption,
+    settings_from_config,
 )
-from pytest_execserver.history import HistoryEvent, durations_ms
-from pytest_execserver.invariants import check_all, fault_kind, format_violations
-from pytest_execserver.options import Settings, addoption, settings_from_config
-from pytest_execserver.report import Summary, report_outcome
-from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState
-from pytest_execserver.schedule import derive_seed, draw_schedule, format_schedule
-from pytest_execserver.toxi import ToxiproxyError, select_backend
+from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, ExecServerCheckFailed, TestState
 
-SUMMARY_KEY = pytest.StashKey[Summary]()
-_MAX_DURATIONS = 5000  # per phase per test, shipped to the controller under xdist
+if TYPE_CHECKING:
+    from pytest_execserver.client import ExecClient
+    from pytest_execserver.faults import Fault
+    from pytest_execserver.fixtures import ClientFactory, Clients, ExecProxy, ServerManager, _ProxySlot
+    from pytest_execserver.invariants import ExecHistory
+    from pytest_execserver.launch import ServerProcess
+    from pytest_execserver.report import Summary
+    from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer
 
+__all__ = ["ExecServerCheckFailed"]
 
-class ExecServerCheckFailed(AssertionError):
-    """An invariant or latency budget failed after the test body passed."""
+SUMMARY_KEY: pytest.StashKey[Summary] = pytest.StashKey()
 
 
 # --------------------------------------------------------------------------------------- configuration
@@ -71,13 +70,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    markers.register(config)
+    if config.option.markers:  # pytest --markers: spell out the kinds (this loads the fault registry)
+        from pytest_execserver.markers import detailed_help
+
+        register(config, detailed_help())
+    else:
+        register(config)
     workerinput = getattr(config, "workerinput", None)
     worker_seed = workerinput.get("execserver_seed") if workerinput else None
     settings = settings_from_config(config, worker_seed)
     config.stash[SETTINGS_KEY] = settings
-    config.stash[SUMMARY_KEY] = Summary()
-    otel.install()
     config.pluginmanager.register(_Reporter(config), "execserver-reporter")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(settings), "execserver-xdist")
@@ -96,25 +98,41 @@ class _XdistHooks:
         node.workerinput["execserver_seed"] = self.settings.seed
 
 
+def _otel() -> Any:
+    """The otel module if a test already loaded it (spans exist only then), else None."""
+    return sys.modules.get("pytest_execserver.otel")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
-    otel.flush()
+    otel = _otel()
+    if otel is not None:
+        otel.flush()
 
 
 def _confinement_name(settings: Settings) -> str:
+    from pytest_execserver.confine import ConfinementError, choose_confinement
+
     try:
         return choose_confinement(settings.unconfined).value
     except ConfinementError as exc:
         return f"unavailable ({exc})"
 
 
+# pytest_execserver.toxi.REAL_BINARY; not imported from there, which would load requests and toxiproxy-python
+REAL_TOXIPROXY = "toxiproxy-server"
+
+
 def _backend_name(settings: Settings) -> str:
     """``auto (embedded)``: the choice and, when it is ``auto``, what it resolves to."""
     if settings.toxiproxy != "auto":
         return settings.toxiproxy
-    try:
-        return f"auto ({select_backend('auto').kind})"
-    except (ToxiproxyError, ValueError):
-        return "auto"
+    return f"auto ({'real' if shutil.which(REAL_TOXIPROXY) else 'embedded'})"
+
+
+def _otlp_wanted() -> bool:
+    from pytest_execserver.otel import otlp_wanted
+
+    return otlp_wanted()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -124,51 +142,213 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"server={settings.server} toxiproxy={_backend_name(settings)} mode={settings.mode} "
         f"budget-scale={settings.budget_scale:g} confinement={_confinement_name(settings)}"
     ]
-    if otel.otlp_status():
-        lines.append(f"execserver: exporting spans with {otel.otlp_status()}")
+    if any(k.startswith("OTEL_") for k in os.environ) and _otlp_wanted():
+        lines.append("execserver: spans are also exported with OTLP (OTEL_* environment)")
     if settings.unconfined:
         lines.append("execserver: WARNING: " + UNCONFINED_WARNING)
     return lines
 
 
+# --------------------------------------------------------------------------------------- fixtures
+# Thin: each imports its implementation from pytest_execserver.fixtures on first use (see the docstring).
+
+# the async fixtures' event loop scope; coroutine tests that use them get the same
+LOOP_SCOPE: Literal["function"] = "function"
+HARNESS_FIXTURES = frozenset({
+    "exec_server", "exec_scratch", "toxiproxy", "exec_proxy", "exec_client", "exec_client_factory",
+    "exec_history", "exec_mode", "exec_fault",
+})
+CHAOS_PARAM = "exec_fault"  # pytest_execserver.markers.CHAOS_PARAM
+
+
+def _state(request: pytest.FixtureRequest) -> TestState | None:
+    state: TestState | None = request.node.stash.get(TEST_KEY, None)
+    return state
+
+
+@pytest.fixture(scope="session")
+def _execserver_servers(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerManager]:
+    from pytest_execserver import fixtures
+
+    yield from fixtures.servers(request, tmp_path_factory)
+
+
+@pytest.fixture
+def exec_server(_execserver_servers: ServerManager, request: pytest.FixtureRequest) -> ServerProcess:
+    """The session's confined exec-server (restarted if a previous test killed it)."""
+    from pytest_execserver import fixtures
+
+    return fixtures.exec_server(_execserver_servers, request)
+
+
+@pytest.fixture
+def exec_scratch(exec_server: ServerProcess, request: pytest.FixtureRequest) -> Path:
+    """A fresh directory for this test inside the server's scratch (the only place it may write)."""
+    from pytest_execserver import fixtures
+
+    return fixtures.exec_scratch(exec_server, request)
+
+
+@pytest.fixture(scope="session")
+def _execserver_toxiproxy(request: pytest.FixtureRequest,
+                          tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+    from pytest_execserver import fixtures
+
+    yield from fixtures.toxiproxy_server(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(_execserver_toxiproxy: ToxiproxyServer) -> ToxiproxyControl:
+    """A :class:`~pytest_execserver.toxi.ToxiproxyControl` for this worker's Toxiproxy."""
+    return _execserver_toxiproxy.control
+
+
+@pytest.fixture(scope="session")
+def _execserver_proxy_slot(toxiproxy: ToxiproxyControl, request: pytest.FixtureRequest) -> Iterator[_ProxySlot]:
+    from pytest_execserver import fixtures
+
+    yield from fixtures.proxy_slot(toxiproxy, request)
+
+
+@pytest.fixture
+def exec_history(request: pytest.FixtureRequest) -> ExecHistory:
+    """This test's :class:`~pytest_execserver.invariants.ExecHistory`; checked after the test."""
+    from pytest_execserver.invariants import ExecHistory
+
+    history = ExecHistory()
+    state = _state(request)
+    if state is not None:
+        state.history = history
+    return history
+
+
+@pytest.fixture
+def exec_mode(request: pytest.FixtureRequest) -> str:
+    """The client output mode of this test (marker, parametrization or ``--execserver-mode``)."""
+    state = _state(request)
+    if state is not None and state.mode is not None:
+        return state.mode
+    return request.config.stash[SETTINGS_KEY].modes[0]
+
+
+@pytest.fixture
+def exec_fault(request: pytest.FixtureRequest) -> Fault | None:
+    """The fault this run of a ``chaos(...)`` test is under (None without a ``chaos`` marker)."""
+    state = _state(request)
+    return None if state is None else state.chaos_fault
+
+
+@pytest.fixture
+def _execserver_clients() -> Clients:
+    from pytest_execserver import fixtures
+
+    return fixtures.Clients()
+
+
+@pytest.fixture
+def exec_proxy(
+    toxiproxy: ToxiproxyControl,
+    exec_server: ServerProcess,
+    _execserver_proxy_slot: _ProxySlot,
+    _execserver_clients: Clients,
+    exec_history: ExecHistory,
+    request: pytest.FixtureRequest,
+) -> Iterator[ExecProxy]:
+    """A Toxiproxy proxy in front of ``exec_server``; this test's fault markers applied."""
+    from pytest_execserver import fixtures
+
+    yield from fixtures.exec_proxy(toxiproxy, exec_server, _execserver_proxy_slot, _execserver_clients,
+                                   exec_history, request)
+
+
+@pytest_asyncio.fixture(loop_scope=LOOP_SCOPE)
+async def exec_client_factory(
+    exec_proxy: ExecProxy,
+    exec_history: ExecHistory,
+    exec_mode: str,
+    _execserver_clients: Clients,
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[ClientFactory]:
+    """``await exec_client_factory(mode=None, direct=False, **connect_kwargs)``: more clients.
+
+    Clients connect through ``exec_proxy`` (``direct=True``: straight to the server), record into
+    ``exec_history`` and are closed after the test. ``receiver_lag`` faults reach every client made here.
+    """
+    from pytest_execserver import fixtures
+
+    async for make in fixtures.exec_client_factory(exec_proxy, exec_history, exec_mode, _execserver_clients,
+                                                   request):
+        yield make
+
+
+@pytest_asyncio.fixture(loop_scope=LOOP_SCOPE)
+async def exec_client(exec_client_factory: ClientFactory) -> ExecClient:
+    """A client connected through ``exec_proxy`` in this test's mode, recording to ``exec_history``."""
+    return await exec_client_factory()
+
+
 # --------------------------------------------------------------------------------------- collection
 
 
+def uses_harness(item: Any) -> bool:
+    """Whether ``item`` requests a harness fixture (directly or through another fixture)."""
+    return not HARNESS_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> Generator[None, Any, Any]:
+    """Mark coroutine tests that use the harness ``asyncio(loop_scope=...)`` before pytest-asyncio looks.
+
+    ``trylast`` puts this wrapper inside pytest-asyncio's, so the mark is there when it decides whether an
+    item is an asyncio test (strict mode needs the mark; auto mode adds its own, which we leave alone).
+    """
+    result = yield
+    if not inspect.iscoroutinefunction(obj):
+        return result
+    for item in result if isinstance(result, list) else [result]:
+        if isinstance(item, pytest.Function) and item.get_closest_marker("asyncio") is None and uses_harness(item):
+            item.add_marker(pytest.mark.asyncio(loop_scope=LOOP_SCOPE))
+    return result
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    _parametrize_chaos(metafunc)
     if "exec_mode" not in metafunc.fixturenames:
         return
-    for mark in metafunc.definition.iter_markers("parametrize"):
-        names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
-        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-        if "exec_mode" in names:
-            return  # parametrized by the test itself (validated at collection)
-    try:
-        modes = markers.marker_modes(metafunc.definition, metafunc.definition.get_closest_marker("exec_mode"))
-    except pytest.UsageError:
-        return  # reported by pytest_collection_modifyitems
-    modes = modes or metafunc.config.stash[SETTINGS_KEY].modes
-    if len(modes) > 1:
-        metafunc.parametrize("exec_mode", list(modes), ids=list(modes))
+    from pytest_execserver.collection import exec_mode_params
+
+    modes = exec_mode_params(metafunc, metafunc.config.stash[SETTINGS_KEY].modes)
+    if modes:
+        metafunc.parametrize("exec_mode", modes, ids=modes)
+
+
+def _parametrize_chaos(metafunc: pytest.Metafunc) -> None:
+    """``chaos(*faults)``: one run per fault, through the ``exec_fault`` fixture (ids: the faults)."""
+    if metafunc.definition.get_closest_marker("chaos") is None:
+        return
+    from pytest_execserver.collection import chaos_params
+
+    found = chaos_params(metafunc)
+    if found is None:
+        return
+    faults, ids = found
+    if CHAOS_PARAM not in metafunc.fixturenames:
+        metafunc.fixturenames.append(CHAOS_PARAM)  # the test need not request it
+    metafunc.parametrize(CHAOS_PARAM, faults, ids=ids)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    markers.validate_items(items)
+    ours = [item for item in items if uses_harness(item) or has_harness_marker(item)]
+    if not ours:
+        return
+    from pytest_execserver.collection import build_state
+    from pytest_execserver.markers import validate_items
+
+    validate_items(ours)
     settings = config.stash[SETTINGS_KEY]
-    for item in items:
-        chaos = markers.parse_chaos(item)
-        seed = chaos.seed if chaos is not None and chaos.seed is not None else derive_seed(settings.seed,
-                                                                                           item.nodeid)
-        state = TestState(item.nodeid, seed, markers.parse_faults(item), chaos,
-                          budgets=markers.parse_budgets(item))
-        if chaos is not None:
-            state.schedule = draw_schedule(seed, chaos.kinds, duration_ms=chaos.duration_ms, count=chaos.count)
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "exec_mode" in callspec.params:
-            state.mode = str(callspec.params["exec_mode"])
-        else:
-            modes = markers.marker_modes(item, item.get_closest_marker("exec_mode"))
-            state.mode = modes[0] if modes else settings.modes[0]  # the exec_mode fixture's fallback
-        item.stash[TEST_KEY] = state
+    for item in ours:
+        item.stash[TEST_KEY] = build_state(item, settings)
 
 
 # --------------------------------------------------------------------------------------- running
@@ -176,76 +356,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    otel.drain()  # spans of earlier tests
+    otel = _otel()
+    if otel is not None and TEST_KEY in item.stash:
+        otel.drain()  # spans of earlier tests
     return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     state = item.stash.get(TEST_KEY, None)
+    if state is None:
+        return (yield)
+    from pytest_execserver.evaluate import evaluate
+
+    if state.start_timeline is not None:  # the marker faults' at_ms count from the test body's start
+        state.start_timeline()
     try:
         result = yield
     except BaseException:
-        if state is not None:
-            _evaluate(item, state)
+        evaluate(item, state)
         raise
-    if state is not None:
-        failure = _evaluate(item, state)
-        if failure:
-            raise ExecServerCheckFailed(failure)
+    failure = evaluate(item, state)
+    if failure:
+        raise ExecServerCheckFailed(failure)
     return result
-
-
-def _evaluate(item: pytest.Item, state: TestState) -> str | None:
-    """Run the checks and budgets on the test's history; store results; the failure text or None."""
-    settings = item.config.stash[SETTINGS_KEY]
-    history = state.history
-    problems: list[str] = []
-    if state.fault_errors:
-        problems.append(fault_errors_text(state.fault_errors))
-    if history is None:
-        if state.budgets:
-            state.record["budgets"] = [{"phase": b.phase, "ok": False, "message": "no history"} for b in
-                                       state.budgets]
-            problems.append("latency_budget needs the test's history: use exec_client / exec_client_factory "
-                            "or request exec_history and pass it to the client")
-        return "\n".join(problems) if problems else None
-    events = history.events
-    results = check_all(events, now_ns=time.monotonic_ns())
-    state.record["invariants"] = {name: [v.to_json() for v in vs] for name, vs in results.items()}
-    if any(results.values()):
-        problems.append("invariant violations:\n" + format_violations(results))
-    budget_results = check_budgets(events, state.budgets, settings.budget_scale)
-    state.record["budgets"] = [
-        {"phase": r.budget.phase, "ok": r.ok, "message": r.message(),
-         "stats": r.stats.to_json() if r.stats else None, "limits": r.budget.limits(), "scale": r.scale}
-        for r in budget_results
-    ]
-    problems.extend(r.message() for r in budget_results if not r.ok)
-    return "\n".join(problems) if problems else None
-
-
-def fault_errors_text(errors: list[str]) -> str:
-    """The failure text for faults that could not be applied: the test did not run under them."""
-    return ("fault injection failed, so the test did not run under the fault(s) it asked for:\n"
-            + "\n".join(f"  {e}" for e in errors))
-
-
-def _durations(events: list[HistoryEvent]) -> dict[str, list[float]]:
-    out = {phase: phase_durations(events, phase)[:_MAX_DURATIONS] for phase in PHASES}
-    out["reconnect"] = durations_ms(events, "reconnect")
-    recovery: list[float] = []
-    cut_at: int | None = None
-    for e in events:  # the cut (fault applied, or reconnect started) -> next reconnect ok
-        if e.op == "fault" and e.data.get("action") == "apply" and fault_kind(e) in ("disconnect", "down"):
-            cut_at = e.time_ns if cut_at is None else cut_at
-        elif e.op == "reconnect" and e.kind == "invoke" and cut_at is None:
-            cut_at = e.time_ns  # a cut without a timed fault (after_bytes, a server restart...)
-        elif e.op == "reconnect" and e.kind == "ok" and cut_at is not None:
-            recovery.append((e.time_ns - cut_at) / 1e6)
-            cut_at = None
-    out["recovery"] = recovery
-    return {k: v for k, v in out.items() if v}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -254,44 +388,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     state = item.stash.get(TEST_KEY, None)
     if state is None or call.when != "call":
         return report
-    settings = item.config.stash[SETTINGS_KEY]
-    spans = otel.drain()
-    record = state.record
-    if state.history is not None:
-        state.applied_kinds.update(fault_kind(e) for e in state.history.events
-                                   if e.op == "fault" and e.data.get("action") == "apply")
-    record.update({"nodeid": item.nodeid, "seed": state.seed, "faults": state.fault_kinds(),
-                   "mode": state.mode or settings.modes[0], "fault_errors": list(state.fault_errors)})
-    if state.schedule:
-        record["schedule"] = [s.describe() for s in state.schedule]
-    if state.history is not None:
-        events = state.history.events
-        record["durations"] = _durations(events)
-        record["coverage"] = otel.coverage(events, spans)
-    uses_harness = state.history is not None or bool(state.faults) or state.chaos is not None
-    if report.failed and uses_harness:
-        seed_text = (f"test seed {state.seed}; session seed {settings.seed} "
-                     f"(rerun with --execserver-seed {settings.seed})")
-        if state.schedule:
-            seed_text += "\nschedule:\n" + format_schedule(state.schedule)
-        report.sections.append(("execserver seed", seed_text))
-        paths = artifacts.save(
-            settings.artifacts, item.nodeid, history=state.history, spans=otel.spans_to_json(spans),
-            server_log=state.server_log, server_log_offset=state.server_log_offset,
-            extra={k: v for k, v in record.items() if k != "durations"},
-            worker=None if worker_id(item.config) == "main" else worker_id(item.config),
-        )
-        record["artifacts"] = paths
-        report.sections.append(("execserver artifacts", "\n".join(f"{k}: {v}" for k, v in paths.items())))
-    if call.excinfo is not None and call.excinfo.errisinstance(ExecServerCheckFailed):
-        report.longrepr = f"{item.nodeid}: execserver checks failed\n{call.excinfo.value}"
-    else:
-        if report.failed and record.get("invariants") and any(record["invariants"].values()):
-            text = "\n".join(f"[{n}] {v['message']}" for n, vs in record["invariants"].items() for v in vs)
-            report.sections.append(("execserver invariants", text))
-        if report.failed and state.fault_errors:
-            report.sections.append(("execserver fault errors", fault_errors_text(state.fault_errors)))
-    report.execserver = record  # type: ignore[attr-defined]
+    from pytest_execserver.evaluate import complete_report
+
+    complete_report(item, call, report, state)
     return report
 
 
@@ -301,17 +400,26 @@ class _Reporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
+    def summary(self) -> Summary:
+        from pytest_execserver.report import Summary
+
+        if SUMMARY_KEY not in self.config.stash:
+            self.config.stash[SUMMARY_KEY] = Summary()
+        return self.config.stash[SUMMARY_KEY]
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "execserver", None)
         if report.when == "call" and isinstance(record, dict):
-            self.config.stash[SUMMARY_KEY].add(record, report_outcome(report))
+            from pytest_execserver.report import report_outcome
+
+            self.summary().add(record, report_outcome(report))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if getattr(self.config, "workerinput", None) is not None:
             return
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report is not None:
-            summary = self.config.stash[SUMMARY_KEY]
+            summary = self.summary()
             header = {**settings.header(), "modes": summary.modes_run(),
                       "toxiproxy_backend": _backend_name(settings), "confinement": _confinement_name(settings)}
             summary.write_json(settings.report, header)
@@ -321,11 +429,14 @@ class _Reporter:
         if getattr(config, "workerinput", None) is not None:
             return
         settings = config.stash[SETTINGS_KEY]
-        lines = config.stash[SUMMARY_KEY].lines()
+        if SUMMARY_KEY not in config.stash and not settings.unconfined and settings.report is None:
+            return  # no harness test ran
+        summary = self.summary()
+        lines = summary.lines()
         if not lines and not settings.unconfined and settings.report is None:
             return
         terminalreporter.section("execserver")
-        modes = ", ".join(config.stash[SUMMARY_KEY].modes_run()) or settings.mode
+        modes = ", ".join(summary.modes_run()) or settings.mode
         terminalreporter.write_line(
             f"seed {settings.seed} (rerun with --execserver-seed {settings.seed}), server {settings.server}, "
             f"toxiproxy {_backend_name(settings)}, modes run: {modes}"

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_execserver.budgets import LatencyBudget
-from pytest_execserver.faults import Fault
-from pytest_execserver.invariants import ExecHistory
-from pytest_execserver.markers import ChaosSpec
-from pytest_execserver.options import Settings
-from pytest_execserver.schedule import ScheduledFault
+if TYPE_CHECKING:  # annotations only: this module is imported by the plugin module, which must stay light
+    from pytest_execserver.budgets import LatencyBudget
+    from pytest_execserver.faults import Fault
+    from pytest_execserver.invariants import ExecHistory
+    from pytest_execserver.markers import ScheduleSpec
+    from pytest_execserver.options import Settings
+    from pytest_execserver.schedule import ScheduledFault
+
+
+class ExecServerCheckFailed(AssertionError):
+    """An invariant or latency budget failed after the test body passed."""
 
 
 @dataclass
@@ -23,7 +29,8 @@ class TestState:
     nodeid: str
     seed: int
     faults: list[Fault] = field(default_factory=list)
-    chaos: ChaosSpec | None = None
+    schedule_spec: ScheduleSpec | None = None  # the fault_schedule marker
+    chaos_fault: Fault | None = None  # this run's fault from chaos(...)
     schedule: list[ScheduledFault] = field(default_factory=list)
     budgets: list[LatencyBudget] = field(default_factory=list)
     mode: str | None = None
@@ -33,6 +40,7 @@ class TestState:
     applied_kinds: set[str] = field(default_factory=set)
     fault_errors: list[str] = field(default_factory=list)  # the injector's errors (same list object)
     record: dict[str, Any] = field(default_factory=dict)  # results, attached to the call report
+    start_timeline: Callable[[], None] | None = None  # set by exec_proxy: starts the marker faults' clock
 
     __test__ = False  # not a test class
 
@@ -41,5 +49,11 @@ class TestState:
         return sorted(kinds)
 
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
-TEST_KEY = pytest.StashKey[TestState]()
+SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
+TEST_KEY: pytest.StashKey[TestState] = pytest.StashKey()
+
+
+def worker_id(config: pytest.Config) -> str:
+    """The xdist worker id (``gw0``...), or ``main`` without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"

@@ -1,23 +1,28 @@
-"""Seeded fault schedules: which fault, when, for how long, drawn deterministically from a seed.
+"""Seeded fault schedules (``@fault_schedule``): which fault, when, for how long, drawn from a seed.
 
 ``draw_schedule(seed, ["latency", "disconnect"], duration_ms=2000)`` splits the window into equal slots and
 puts one fault in each (kinds first cover every requested kind once, in a seeded order, then are drawn at
-random), starting in the first half of its slot and ending before the slot does, so faults never
-overlap. Kinds given as names get seeded parameters; :class:`~pytest_execserver.faults.Fault` objects are
-used as given. Same seed, kinds and window give the same schedule, on any machine and Python version
-(only :class:`random.Random` methods with documented reproducible output are used).
+random), starting in the first half of its slot and ending before the slot does, so drawn faults never
+overlap. Kinds given as names get seeded parameters (each kind's ``draw``, see
+:mod:`pytest_execserver.faults`); :class:`~pytest_execserver.faults.Fault` objects keep their parameters
+and are moved into a slot -- unless they were given ``at_ms``: such a *timed* fault runs at its own time
+and takes no slot, so a printed schedule (:func:`format_schedule`) pasted back replays exactly. Same seed,
+entries and window give the same schedule, on any machine and Python version (only :class:`random.Random`
+methods with documented reproducible output are used).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_execserver.faults import Fault, kind_or_fault
+from pytest_execserver.faults import KINDS, Fault, kind_or_fault
+from pytest_execserver.options import new_seed
+
+__all__ = ["ScheduledFault", "as_timed", "derive_seed", "draw_schedule", "format_schedule", "new_seed"]
 
 DEFAULT_DURATION_MS = 2000
 SLOT_MS = 400  # default slot width when no count is given
@@ -25,59 +30,20 @@ SLOT_MS = 400  # default slot width when no count is given
 
 @dataclass(frozen=True)
 class ScheduledFault:
-    """``fault`` starts ``at_ms`` after the schedule starts and is removed ``duration_ms`` later."""
+    """``fault`` starts ``at_ms`` after the schedule starts and is removed ``duration_ms`` later (None: never)."""
 
-    at_ms: int
+    at_ms: float
     fault: Fault
-    duration_ms: int
+    duration_ms: float | None
 
     def describe(self) -> dict[str, Any]:
         return {"at_ms": self.at_ms, "duration_ms": self.duration_ms, "fault": self.fault.describe()}
-
-
-def new_seed() -> int:
-    """A fresh random seed (printed in the report header so a run can be repeated)."""
-    return secrets.randbelow(2**32)
 
 
 def derive_seed(session_seed: int, key: str) -> int:
     """A per-test seed: stable for a (session seed, test id) pair, different between tests."""
     digest = hashlib.sha256(f"{session_seed}:{key}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-def _draw_params(rng: random.Random, kind: str, at_ms: int, duration_ms: int) -> Fault:
-    if kind == "latency":
-        ms = rng.randint(5, 150)
-        return Fault("latency", ms=ms, jitter=rng.randint(0, ms // 2), at_ms=at_ms, duration_ms=duration_ms)
-    if kind == "bandwidth":
-        return Fault("bandwidth", kbps=rng.choice([64, 128, 256, 512, 1024]), at_ms=at_ms,
-                     duration_ms=duration_ms)
-    if kind == "slicer":
-        size = rng.randint(1, 128)
-        return Fault("slicer", average_size=size, size_variation=rng.randint(0, size - 1),
-                     delay_us=rng.choice([0, 100, 1000]), at_ms=at_ms, duration_ms=duration_ms)
-    if kind == "disconnect":
-        mode = rng.choice(["reset", "reset", "close"])
-        return Fault("disconnect", after_ms=at_ms, mode=mode, hold_ms=min(duration_ms, 150))
-    if kind == "down":
-        return Fault("down", at_ms=at_ms, duration_ms=duration_ms)
-    if kind == "receiver_lag":
-        return Fault("receiver_lag", pause_ms=duration_ms, at_ms=at_ms)
-    raise AssertionError(kind)  # pragma: no cover - kinds are validated first
-
-
-def _place(fault: Fault, at_ms: int, duration_ms: int) -> Fault:
-    """A given Fault moved to its slot (its own parameters kept)."""
-    if fault.kind == "disconnect":
-        if fault.params["after_bytes"] is not None:
-            return fault
-        return fault.replace(after_ms=at_ms)
-    if fault.kind == "receiver_lag":
-        return fault.replace(at_ms=at_ms)
-    if fault.kind == "down":
-        return fault.replace(at_ms=at_ms, duration_ms=min(fault.params["duration_ms"], duration_ms))
-    return fault.replace(at_ms=at_ms, duration_ms=duration_ms)
 
 
 def draw_schedule(
@@ -87,32 +53,45 @@ def draw_schedule(
     duration_ms: int = DEFAULT_DURATION_MS,
     count: int | None = None,
 ) -> list[ScheduledFault]:
-    """A deterministic, non-overlapping schedule of faults over ``duration_ms``."""
+    """A deterministic schedule over ``duration_ms``: timed faults as given, the rest in seeded slots."""
     entries = [kind_or_fault(k) for k in kinds]
-    if not entries:
-        return []
+    timed = [ScheduledFault(e.at_ms, e, e.duration_ms) for e in entries if isinstance(e, Fault) and e.timed]
+    drawn = [e for e in entries if not (isinstance(e, Fault) and e.timed)]
     if duration_ms <= 0:
         raise ValueError(f"schedule duration_ms must be > 0, got {duration_ms}")
-    if count is None:
-        count = max(len(entries), duration_ms // SLOT_MS)
-    if count <= 0:
+    if count is not None and count <= 0:
         raise ValueError(f"schedule count must be > 0, got {count}")
-    rng = random.Random(seed)
-    order = list(range(len(entries)))
-    rng.shuffle(order)
-    picks = [entries[i] for i in order][:count]
-    picks += [entries[rng.randrange(len(entries))] for _ in range(count - len(picks))]
-    slot = duration_ms / count
     schedule: list[ScheduledFault] = []
-    for i, entry in enumerate(picks):
-        start = int(i * slot)
-        at_ms = start + rng.randrange(max(1, int(slot / 2)))
-        length = max(1, int(slot / 4) + rng.randrange(max(1, int(slot / 4))))
-        fault = _place(entry, at_ms, length) if isinstance(entry, Fault) else _draw_params(rng, entry, at_ms, length)
-        schedule.append(ScheduledFault(at_ms, fault, length))
-    return schedule
+    if drawn:
+        if count is None:
+            count = max(len(drawn), duration_ms // SLOT_MS)
+        rng = random.Random(seed)
+        order = list(range(len(drawn)))
+        rng.shuffle(order)
+        picks = [drawn[i] for i in order][:count]
+        picks += [drawn[rng.randrange(len(drawn))] for _ in range(count - len(picks))]
+        slot = duration_ms / count
+        for i, entry in enumerate(picks):
+            start = int(i * slot)
+            at_ms = start + rng.randrange(max(1, int(slot / 2)))
+            length = max(1, int(slot / 4) + rng.randrange(max(1, int(slot / 4))))
+            if isinstance(entry, Fault):
+                fault = entry.spec.place(entry, at_ms, length)
+            else:
+                fault = KINDS[entry].draw(rng, at_ms, length)
+            schedule.append(ScheduledFault(at_ms, fault, fault.duration_ms))
+    return sorted([*schedule, *timed], key=lambda s: s.at_ms)
+
+
+def as_timed(item: ScheduledFault) -> Fault:
+    """The scheduled fault with its time (and duration) written into it: pasteable, replays as is."""
+    fault = item.fault
+    params: dict[str, object] = {"at_ms": item.at_ms}
+    if "duration_ms" in fault.spec.params and item.duration_ms is not None:
+        params["duration_ms"] = item.duration_ms
+    return fault.replace(**params)
 
 
 def format_schedule(schedule: Sequence[ScheduledFault]) -> str:
-    """One line per fault: ``+120ms for 80ms: Fault('latency', ms=40, ...)``."""
-    return "\n".join(f"+{s.at_ms}ms for {s.duration_ms}ms: {s.fault!r}" for s in schedule)
+    """One pasteable ``Fault(...)`` per line, each with its time: ``@fault_schedule(<these>)`` replays it."""
+    return "\n".join(f"    {as_timed(s)!r},  # +{s.at_ms:g}ms" for s in schedule)

@@ -4,8 +4,9 @@ Span names: ``execserver.connect`` (TCP connect), ``execserver.ws_handshake``, `
 ``execserver.rpc <method>``, ``execserver.process`` (start to closed) and ``execserver.first_output``.
 Every JSON-RPC request carries ``"trace": {"traceparent": ..., "tracestate": ...}`` (the shape codex's
 ``JSONRPCRequest.trace`` / ``W3cTraceContext`` uses), taken from the current span. Spans come from the
-global tracer provider (the plugin installs an SDK provider); without one, requests still carry a valid,
-unsampled random ``traceparent`` so the server side can always continue a trace.
+provider given to :func:`use_provider` (the plugin gives its own, see :mod:`pytest_execserver.otel`), else
+from the global one; without any, requests still carry a valid, unsampled random ``traceparent`` so the
+server side can always continue a trace.
 """
 
 from __future__ import annotations
@@ -31,8 +32,19 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACEPARENT_RE = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
+_PROVIDER: trace.TracerProvider | None = None
+
+
+def use_provider(provider: trace.TracerProvider | None) -> None:
+    """Make the client's spans go to ``provider`` (``None``: the global provider)."""
+    global _PROVIDER
+    _PROVIDER = provider
+
+
 def tracer() -> trace.Tracer:
-    """The client's tracer, from the current global tracer provider."""
+    """The client's tracer: from the provider given to :func:`use_provider`, else the global one."""
+    if _PROVIDER is not None:
+        return _PROVIDER.get_tracer(TRACER_NAME)
     return trace.get_tracer(TRACER_NAME)
 
 

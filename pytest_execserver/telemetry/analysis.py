@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_execserver.telemetry.phases import SUBPHASE_ATTR, SUBPHASES, WALL_ATTR, WHOLE_ATTR
+from pytest_execserver.telemetry.names import SUBPHASE_ATTR, SUBPHASES, WALL_ATTR, WHOLE_ATTR
 from pytest_execserver.telemetry.spans import SpanRecord
 
 KINDS = ("connect", "rpc", "process")

@@ -24,18 +24,9 @@ import time
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
+from pytest_execserver.telemetry.names import SUBPHASE_ATTR as SUBPHASE_ATTR
+from pytest_execserver.telemetry.names import WALL_ATTR, WHOLE_ATTR
 from pytest_execserver.tracing import tracer
-
-WHOLE_ATTR = "execserver.whole"
-WALL_ATTR = "execserver.wall_ns"
-SUBPHASE_ATTR = "execserver.subphase"
-
-RPC_SUBPHASES = ("instrument", "queue", "serialize", "send", "wait", "deserialize", "hand_off")
-CONNECT_SUBPHASES = (
-    "setup", "instrument", "dns", "tcp_connect", "ws_handshake", "initialize", "initialized_sent", "ready"
-)
-PROCESS_SUBPHASES = ("start", "first_output", "exited", "closed")
-SUBPHASES = {"rpc": RPC_SUBPHASES, "connect": CONNECT_SUBPHASES, "process": PROCESS_SUBPHASES}
 
 #: test hook: ``{point: seconds}``; :func:`gap` sleeps that long at ``point`` (outside every sub-phase).
 INJECTED_GAPS: dict[str, float] = {}

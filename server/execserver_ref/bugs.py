@@ -21,6 +21,11 @@ BUG_HELP: dict[str, str] = {
         "seq 1); retained order is unchanged. If a process has only one chunk it is sent normally."
     ),
     "lose-closed": "process/closed is never sent; process/read still reports closed: true.",
+    "lose-first-chunk-after-resume": (
+        "after every session resume, the first output chunk any process of that session produces is lost for "
+        "good: no process/output notification, not retained for process/read; its seq is consumed (seq hole). "
+        "Chunks produced while detached are unaffected."
+    ),
     "stall-exit": (
         "process/exited and process/closed are never sent and process/read reports exited: false, "
         "closed: false, exitCode: null forever."
@@ -36,6 +41,7 @@ class Bugs:
     duplicate_chunk: bool = False
     reorder: bool = False
     lose_closed: bool = False
+    lose_first_chunk_after_resume: bool = False
     stall_exit: bool = False
 
     @classmethod
@@ -47,7 +53,14 @@ class Bugs:
 
     @property
     def any(self) -> bool:
-        return self.drop_chunk or self.duplicate_chunk or self.reorder or self.lose_closed or self.stall_exit
+        return (
+            self.drop_chunk
+            or self.duplicate_chunk
+            or self.reorder
+            or self.lose_closed
+            or self.lose_first_chunk_after_resume
+            or self.stall_exit
+        )
 
 
 NO_BUGS = Bugs()

@@ -11,6 +11,7 @@ from execserver_ref.auth import AuthConfigError, build_auth
 from execserver_ref.bugs import BUG_HELP, Bugs
 from execserver_ref.retention import DEFAULT_RETAINED_BYTES
 from execserver_ref.session import DEFAULT_RETENTION_AFTER_CLOSE_MS, DEFAULT_SESSION_TTL_MS, ServerConfig
+from execserver_ref.versions import BEHAVIOURS, DEFAULT_VERSION, behaviour
 
 
 def _epilog() -> str:
@@ -18,14 +19,14 @@ def _epilog() -> str:
     for kind, text in BUG_HELP.items():
         lines.append(f"  {kind:16} {text}")
     lines.append("")
-    lines.append("protocol: docs/protocol.md (faithful to codex exec-server 0.169.0)")
+    lines.append(f"protocol: docs/protocol.md (faithful to codex exec-server {DEFAULT_VERSION}; --codex-version)")
     return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="execserver-ref",
-        description="Reference exec-server (JSON-RPC over websocket), faithful to codex exec-server 0.169.0.",
+        description="Reference exec-server (JSON-RPC over websocket), faithful to codex exec-server releases.",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -67,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a protocol bug (see below)",
     )
     parser.add_argument(
+        "--codex-version",
+        default=DEFAULT_VERSION,
+        choices=sorted(BEHAVIOURS),
+        help=f"the codex exec-server release whose behaviour to follow (default {DEFAULT_VERSION})",
+    )
+    parser.add_argument(
+        "--omit-sandbox-denied",
+        action="store_true",
+        help="behave like an older server: process/exited carries no sandboxDenied (process/read still does)",
+    )
+    parser.add_argument(
         "--journal",
         default=None,
         metavar="PATH",
@@ -95,8 +107,11 @@ def main(argv: list[str]) -> int:
         retention_after_close_ms=args.retention_after_close_ms,
         concurrent_requests=args.concurrent_requests,
         bugs=Bugs.from_kinds(args.inject_bug),
+        omit_sandbox_denied=args.omit_sandbox_denied,
+        codex=behaviour(args.codex_version),
     )
     from execserver_ref.journal import Journal
+    from execserver_ref.process import reset_inherited_signal_state
     from execserver_ref.server import run_server
     from execserver_ref.tracing import Tracing
 
@@ -105,6 +120,7 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         print(f"Error: cannot open journal {args.journal}: {exc}", file=sys.stderr)
         return 1
+    reset_inherited_signal_state()
     try:
         return asyncio.run(run_server(args.listen, config, auth, Tracing.from_env(), journal))
     except ValueError as exc:

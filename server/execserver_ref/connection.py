@@ -11,21 +11,10 @@ from typing import Any, TypeVar
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from execserver_ref.envelope import (
-    INTERNAL_ERROR,
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    FrameError,
-    Notification,
-    Request,
-    RpcError,
-    encode_error,
-    encode_result,
-    invalid_request,
-    parse_frame,
-)
+from execserver_ref.connection_rules import ConnectionRules, Verdict
+from execserver_ref.envelope import INTERNAL_ERROR, METHOD_NOT_FOUND, Request, RpcError, encode_error, encode_result
+from execserver_ref.environment import environment_info
 from execserver_ref.handlers import Route
-from execserver_ref.handlers.environment import environment_info
 from execserver_ref.journal import Journal
 from execserver_ref.outbound import Outbound
 from execserver_ref.params import Field, Opt, Str, Struct
@@ -55,6 +44,7 @@ class ServerContext:
         self.journal = journal
         self.registry = SessionRegistry(config)
         self.connections: set[Connection] = set()
+        self.environment_info = environment_info(config.codex)  # computed once: it never changes
 
 
 class Connection:
@@ -65,14 +55,13 @@ class Connection:
         self.routes = ctx.routes
         self.outbound = Outbound()
         self.session: Session | None = None
-        self.initialize_requested = False
-        self.initialized = False
         self._after: list[Callable[[], None]] = []
         self._closed_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         address = ws.remote_address
         peer = f"{address[0]}:{address[1]}" if address else "unknown"
         self.label = f"exec-server websocket {peer}"
+        self.rules = ConnectionRules(self.label)
         self.journal = ctx.journal
         self.conn_id = 0
         if self.journal is not None:
@@ -92,38 +81,27 @@ class Connection:
         limit = max(1, self.config.concurrent_requests)
         slots = asyncio.Semaphore(limit)
         try:
-            async for message in self.ws:
-                try:
-                    msg = parse_frame(message)
-                except FrameError as exc:
-                    if self.journal is not None:
-                        self.journal.frame_in(self.conn_id, self.session_id, None)
-                    self.outbound.put_nowait(
-                        encode_error(
-                            -1,
-                            INVALID_REQUEST,
-                            f"failed to parse websocket JSON-RPC message from {self.label}: {exc}",
-                        )
-                    )
-                    continue
+            async for data in self.ws:
+                inbound = self.rules.receive(data)
+                message = inbound.message
                 if self.journal is not None:
-                    self.journal.frame_in(self.conn_id, self.session_id, msg)
-                if isinstance(msg, Request):
-                    if limit == 1:
-                        await self.handle_request(msg)
-                    else:
-                        await slots.acquire()
-                        task = loop.create_task(self._handle_concurrent(msg, slots))
-                        self._tasks.add(task)
-                        task.add_done_callback(self._tasks.discard)
-                elif isinstance(msg, Notification):
-                    if not self._notification(msg):
-                        self._drop()
-                        break
-                else:
-                    log.warning("closing connection after unexpected client response/error")
+                    self.journal.frame_in(self.conn_id, self.session_id, message)
+                if inbound.verdict is Verdict.REPLY:
+                    assert inbound.reply is not None
+                    self.outbound.put_nowait(inbound.reply)
+                elif inbound.verdict is Verdict.DROP:
+                    log.warning("closing connection: %s", inbound.reason)
                     self._drop()
                     break
+                elif inbound.verdict is Verdict.DISPATCH:
+                    assert isinstance(message, Request)
+                    if limit == 1:
+                        await self.handle_request(message)
+                    else:
+                        await slots.acquire()
+                        task = loop.create_task(self._handle_concurrent(message, slots))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
         except ConnectionClosed:
             pass
         finally:
@@ -184,12 +162,15 @@ class Connection:
                     raise RpcError(METHOD_NOT_FOUND, f"exec-server stub does not implement `{method}` yet")
                 params = route.schema.decode(request.params)
                 if route.family is not None:
-                    self._require_initialized(route.family)
+                    session = self.session
+                    self.rules.check_ready(
+                        route.family, session is not None, session is not None and session.sink is self.outbound
+                    )
                 with self.ctx.tracing.span(method, request.trace):
                     result = await route.handler(self, params)
             frame = encode_result(request.id, result)
         except RpcError as exc:
-            frame = encode_error(request.id, exc.code, exc.message)
+            frame = encode_error(request.id, exc.code, exc.message, exc.data)
         except Disconnected:
             self._after.clear()
             return
@@ -218,43 +199,23 @@ class Connection:
         raise Disconnected
 
     def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
-        if self.initialize_requested:
-            raise invalid_request("initialize may only be sent once per connection")
-        self.initialize_requested = True
+        self.rules.begin_initialize()
         try:
             session = self.ctx.registry.attach(params["resumeSessionId"], self.outbound)
         except RpcError:
-            self.initialize_requested = False
+            self.rules.initialize_failed()
             raise
         self.session = session
         if self.journal is not None:
             self.journal.record(
                 "session", conn=self.conn_id, session=session.session_id, resumed=params["resumeSessionId"] is not None
             )
-        return {"sessionId": session.session_id, "environmentInfo": environment_info()}
+        return {"sessionId": session.session_id, "environmentInfo": self.environment_info}
 
-    def _require_initialized(self, family: str) -> None:
-        if not self.initialize_requested:
-            raise invalid_request(f"client must call initialize before using {family} methods")
-        if self.session is None:
-            raise invalid_request("client must call initialize before using methods")
-        if self.session.sink is not self.outbound:
-            raise invalid_request("session has been resumed by another connection")
-        if not self.initialized:
-            raise invalid_request(f"client must send initialized before using {family} methods")
+    @property
+    def environment_info(self) -> dict[str, Any]:
+        return self.ctx.environment_info
 
     def require_session(self) -> Session:
         assert self.session is not None
         return self.session
-
-    # ------------------------------------------------------------------ notifications
-
-    def _notification(self, notification: Notification) -> bool:
-        if notification.method == "initialized":
-            if not self.initialize_requested:
-                log.warning("closing connection: `initialized` before `initialize`")
-                return False
-            self.initialized = True
-            return True
-        log.warning("closing connection after unexpected notification: %s", notification.method[:200])
-        return False

@@ -32,10 +32,11 @@ log = logging.getLogger("execserver_ref.envelope")
 class RpcError(Exception):
     """A JSON-RPC error to send back for one request."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.data = data
 
 
 def invalid_request(message: str) -> RpcError:
@@ -341,8 +342,11 @@ def encode_result(rid: RequestId, result: Any) -> str:
     return _dumps({"id": rid, "result": result})
 
 
-def encode_error(rid: RequestId, code: int, message: str) -> str:
-    return _dumps({"error": {"code": code, "message": message}, "id": rid})
+def encode_error(rid: RequestId, code: int, message: str, data: Any = None) -> str:
+    """An error response; ``data`` (if not None) sits between ``code`` and ``message``, as codex orders it."""
+    if data is None:
+        return _dumps({"error": {"code": code, "message": message}, "id": rid})
+    return _dumps({"error": {"code": code, "data": data, "message": message}, "id": rid})
 
 
 def encode_notification(method: str, params: Any) -> str:

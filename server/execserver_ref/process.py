@@ -9,7 +9,6 @@ the process exited and every output stream reached EOF.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import errno
 import fcntl
@@ -25,9 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from execserver_ref.bugs import NO_BUGS, Bugs
-from execserver_ref.envelope import encode_notification
+from execserver_ref.envelope import debug_str
 from execserver_ref.journal import Journal
-from execserver_ref.retention import Chunk, Retention
+from execserver_ref.sandbox import OUTPUT_TAIL, SandboxPolicy, is_likely_denied, wrap
+from execserver_ref.sequencer import EventSequencer, Step
 
 READ_CHUNK = 8192
 MAX_WRITE_IDS = 65536
@@ -37,7 +37,19 @@ Emit = Callable[[str], Awaitable[None]]
 
 
 class SpawnError(Exception):
-    """Spawning failed; the message is codex's (``No such file or directory (os error 2)``)."""
+    """Spawning failed; the message is codex's (``No such file or directory (os error 2)``).
+
+    ``kind`` is codex 0.171.0's ``error.data.kind``: ``spawnNotFound`` (ENOENT), ``spawnPermissionDenied``
+    (EACCES, EPERM) or ``spawnFailed`` (anything else)."""
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        if errno_ == errno.ENOENT:
+            self.kind = "spawnNotFound"
+        elif errno_ in (errno.EACCES, errno.EPERM):
+            self.kind = "spawnPermissionDenied"
+        else:
+            self.kind = "spawnFailed"
 
 
 def os_error_message(exc: OSError) -> str:
@@ -51,7 +63,20 @@ def resolve_program(program: str) -> str:
         return program
     found = shutil.which(program, path=os.environ.get("PATH", os.defpath)) if program else None
     if found is None:
-        raise SpawnError(os_error_message(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))))
+        raise SpawnError(os_error_message(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))), errno.ENOENT)
+    return found
+
+
+def resolve_pty_program(program: str, env: dict[str, str]) -> str:
+    """codex's PTY backend (portable_pty) resolves a bare program name on the *child's* PATH."""
+    if "/" in program:
+        return program
+    path = env.get("PATH")
+    if path is None:
+        raise SpawnError(f"Unable to spawn {program} because:\nUnable to resolve the PATH")
+    found = shutil.which(program, path=path) if program else None
+    if found is None:
+        raise SpawnError(f"Unable to spawn {program} because:\nNo viable candidates found in PATH {debug_str(path)}")
     return found
 
 
@@ -59,9 +84,53 @@ def _set_nonblocking(fd: int) -> None:
     os.set_blocking(fd, False)
 
 
+_KEEP_IGNORED = (signal.SIGPIPE, signal.SIGXFSZ)  # Python's own; subprocess restores them in every child
+
+
+def reset_inherited_signal_state() -> None:
+    """Give this process default signal dispositions and an empty mask, so its children inherit them.
+
+    A server started with SIGINT or SIGQUIT ignored (a CI runner's background job) or with signals
+    blocked would hand that on to every child, and an interrupt would be lost. Call once at start-up, in
+    the main thread, before any thread exists. (Resetting in each child instead needs a ``preexec_fn``,
+    which makes every spawn a full fork: +1.6 ms per process/start, measured.)"""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP, *_KEEP_IGNORED):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
 def _pty_child_setup() -> None:  # runs in the child between fork and exec
     with contextlib.suppress(OSError):
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _exe(pid: int) -> str | None:
+    """The program a live process runs (``/proc/PID/exe``), or None once it is gone or unreadable."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _group_members(pgid: int) -> dict[int, str | None]:
+    """Live pids in process group ``pgid`` and the program each runs (from /proc; empty if unreadable)."""
+    members: dict[int, str | None] = {}
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+                members[int(entry)] = _exe(int(entry))
+    return members
 
 
 def exit_code_of(returncode: int, tty: bool = False) -> int:
@@ -116,24 +185,26 @@ class ManagedProcess:
         on_closed: Callable[[ManagedProcess], None] | None = None,
         journal: Journal | None = None,
         session_id: str = "",
+        sandbox: SandboxPolicy | None = None,
+        omit_sandbox_denied: bool = False,
+        take_chunk_loss: Callable[[], bool] | None = None,
     ) -> None:
         self.process_id = process_id
         self._journal = journal
         self._session_id = session_id
+        self._sandbox = sandbox
+        self._take_chunk_loss = take_chunk_loss
+        self._tail = bytearray()  # newest output, for the sandbox-denial classification
         self.tty = tty
         self.pipe_stdin = pipe_stdin
         self._emit = emit
-        self._bugs = bugs
         self._on_closed = on_closed
-        self.retention = Retention(retained_bytes)
-        self.next_seq = 1
-        self.exit_code: int | None = None
-        self.exited = False  # exited as reported to clients (stall-exit hides it)
-        self.closed = False
+        self.events = EventSequencer(
+            process_id, retained_bytes=retained_bytes, bugs=bugs, omit_sandbox_denied=omit_sandbox_denied
+        )
+        self.exit_code: int | None = None  # the real exit (the sequencer knows what was reported)
         self._waiters: list[asyncio.Future[None]] = []
         self._write_ids: OrderedDict[str, None] = OrderedDict()
-        self._outputs = 0
-        self._held: str | None = None
         self._stdin_fd: int | None = None
         self._stdin_queue: asyncio.Queue[bytes] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -153,8 +224,10 @@ class ManagedProcess:
         if arg0 is not None and "\x00" in arg0:
             raise SpawnError("nul byte found in provided data")
         child_env = {k: v for k, v in env.items() if k and "=" not in k}
-        executable = resolve_program(argv[0])
+        executable = resolve_pty_program(argv[0], env) if self.tty else resolve_program(argv[0])
         args = [arg0 if arg0 is not None else argv[0], *argv[1:]]
+        if self._sandbox is not None:
+            executable, args = wrap(self._sandbox, executable, args, cwd)
         to_close: list[int] = []
         parent_fds: list[tuple[int, str]] = []
         try:
@@ -182,7 +255,7 @@ class ManagedProcess:
                     self._stdin_fd = in_w
                 else:
                     stdin = subprocess.DEVNULL
-                preexec = None
+                preexec = None  # no preexec_fn: subprocess can spawn with vfork
             try:
                 self.popen = subprocess.Popen(
                     args,
@@ -197,7 +270,7 @@ class ManagedProcess:
                     preexec_fn=preexec,
                 )
             except OSError as exc:
-                raise SpawnError(os_error_message(exc)) from None
+                raise SpawnError(os_error_message(exc), exc.errno) from None
             except (ValueError, subprocess.SubprocessError) as exc:
                 text = str(exc)
                 if "null" in text:
@@ -265,42 +338,25 @@ class ManagedProcess:
         await self._maybe_closed()
 
     async def _output(self, stream: str, data: bytes) -> None:
-        seq = self.next_seq
-        self.next_seq += 1
-        self._outputs += 1
-        n = self._outputs
+        lose = self._take_chunk_loss is not None and self._take_chunk_loss()
+        step = self.events.output(stream, data, lose=lose)
         if self._journal is not None:
-            self._journal.proc_output(self._session_id, self.process_id, seq, stream, data)
-        bugs = self._bugs
-        if bugs.drop_chunk and n == 2:
-            return
-        self.retention.append(Chunk(seq, stream, data))
+            assert step.seq is not None  # every chunk consumes a seq, even a lost one
+            self._journal.proc_output(self._session_id, self.process_id, step.seq, stream, data)
+        if self._sandbox is not None:
+            self._tail += data
+            del self._tail[:-OUTPUT_TAIL]
         self._wake()
-        frame = encode_notification(
-            "process/output",
-            {
-                "processId": self.process_id,
-                "seq": seq,
-                "stream": stream,
-                "chunk": base64.b64encode(data).decode("ascii"),
-            },
-        )
-        async with self._emit_lock:
-            if bugs.reorder and n == 1:
-                self._held = frame
-                return
-            await self._emit(frame)
-            if bugs.duplicate_chunk and n == 1:
-                await self._emit(frame)
-            if self._held is not None:
-                held, self._held = self._held, None
-                await self._emit(held)
+        await self._send(step)
 
-    async def _flush_held(self) -> None:
+    async def _send(self, step: Step) -> None:
+        # Frames are computed in order; the lock keeps them in that order on the wire (no await between
+        # computing a step and asking for the lock, and asyncio's lock is first come, first served).
+        if not step.frames:
+            return
         async with self._emit_lock:
-            if self._held is not None:
-                held, self._held = self._held, None
-                await self._emit(held)
+            for frame in step.frames:
+                await self._emit(frame)
 
     # ------------------------------------------------------------------ exit
 
@@ -334,43 +390,29 @@ class ManagedProcess:
                 break
             await asyncio.sleep(0)
         self.exit_code = code
-        if self._bugs.stall_exit:
-            self._journal_exit(None)
-            return
-        await self._flush_held()
-        seq = self.next_seq
-        self.next_seq += 1
-        self.exited = True
-        self._journal_exit(seq)
+        denied = self._sandbox is not None and is_likely_denied(code, bytes(self._tail))
+        step = self.events.exit(code, denied)
+        self._journal_exit(step.seq)
         self._wake()
-        await self._emit(
-            encode_notification(
-                "process/exited",
-                {"processId": self.process_id, "seq": seq, "exitCode": code, "sandboxDenied": False},
-            )
-        )
+        await self._send(step)
         await self._maybe_closed()
 
     def _journal_exit(self, seq: int | None) -> None:
         if self._journal is not None:
             self._journal.record(
                 "proc_exited", session=self._session_id, process=self.process_id, seq=seq, exit_code=self.exit_code,
-                sandbox_denied=False,
+                sandbox_denied=self.events.sandbox_denied,
             )
 
     async def _maybe_closed(self) -> None:
-        if self.closed or not self.exited or self._open_fds:
+        if not self.events.may_close(streams_open=bool(self._open_fds)):
             return
-        self.closed = True
-        await self._flush_held()
-        seq = self.next_seq
-        self.next_seq += 1
+        step = self.events.close()
         self._close_stdin()
         self._wake()
         if self._journal is not None:
-            self._journal.record("proc_closed", session=self._session_id, process=self.process_id, seq=seq)
-        if not self._bugs.lose_closed:
-            await self._emit(encode_notification("process/closed", {"processId": self.process_id, "seq": seq}))
+            self._journal.record("proc_closed", session=self._session_id, process=self.process_id, seq=step.seq)
+        await self._send(step)
         if self._on_closed is not None:
             self._on_closed(self)
 
@@ -400,23 +442,7 @@ class ManagedProcess:
 
     def read(self, after_seq: int, max_bytes: int | None) -> tuple[dict[str, Any], bool]:
         """The ``process/read`` result and whether the long-poll may return now."""
-        chunks = self.retention.select(after_seq, max_bytes)
-        # codex: with maxBytes, last returned seq + 1 (if any chunk); without, the next unused seq
-        next_seq = chunks[-1].seq + 1 if max_bytes is not None and chunks else self.next_seq
-        exited = self.exited
-        result = {
-            "chunks": [
-                {"seq": c.seq, "stream": c.stream, "chunk": base64.b64encode(c.data).decode("ascii")} for c in chunks
-            ],
-            "nextSeq": next_seq,
-            "exited": exited,
-            "exitCode": self.exit_code if exited else None,
-            "closed": self.closed,
-            "failure": None,
-            "sandboxDenied": False,
-        }
-        ready = bool(chunks) or self.closed or (exited and after_seq < next_seq - 1)
-        return result, ready
+        return self.events.read(after_seq, max_bytes)
 
     # ------------------------------------------------------------------ stdin
 
@@ -462,10 +488,34 @@ class ManagedProcess:
 
     # ------------------------------------------------------------------ control
 
+    # A signal can land while a shell in the group has caught it but not acted on it yet, and be lost:
+    # dash (`sh -c "sleep 30"`) catches SIGINT while it forks its command; a child that catches it
+    # between fork and exec loses it at exec, and the parent then waits for that child before acting on
+    # the interrupt: nothing happens for 30 s. Observed for ~4-12 in 100 interrupts sent right after
+    # `process/start` returned, on codex 0.169.0 too (~8 in 100). So after a signal, while the process
+    # still runs, if a group member appeared or exec'd a new program since the signal was sent, the signal
+    # is sent once more to the group. The checks are polls of /proc at growing intervals (cheap inside the
+    # sandbox's pid namespace).
+    _REDELIVERY_CHECKS_S = (0.002, 0.01, 0.03, 0.1, 0.3, 1.0)
+
     def signal_group(self, sig: signal.Signals) -> None:
-        if self.exit_code is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, sig)
+        if self.exit_code is not None:
+            return
+        members = _group_members(self.pgid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, sig)
+        self._tasks.append(asyncio.get_running_loop().create_task(self._redeliver_to_latecomers(sig, members)))
+
+    async def _redeliver_to_latecomers(self, sig: signal.Signals, members: dict[int, str | None]) -> None:
+        for delay in self._REDELIVERY_CHECKS_S:
+            await asyncio.sleep(delay)
+            if self.exit_code is not None:
+                return
+            now = _group_members(self.pgid)
+            if any(members.get(pid, "") != exe for pid, exe in now.items()):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pgid, sig)
+                return
 
     def terminate(self) -> bool:
         if self.exit_code is not None:

@@ -14,6 +14,7 @@ from execserver_ref.envelope import SESSION_ALREADY_ATTACHED, RpcError, invalid_
 from execserver_ref.outbound import Outbound
 from execserver_ref.process import ManagedProcess
 from execserver_ref.retention import DEFAULT_RETAINED_BYTES
+from execserver_ref.versions import CodexBehaviour, behaviour
 
 log = logging.getLogger("execserver_ref.session")
 
@@ -29,6 +30,8 @@ class ServerConfig:
     retention_after_close_ms: int = DEFAULT_RETENTION_AFTER_CLOSE_MS
     concurrent_requests: int = 1
     bugs: Bugs = field(default_factory=lambda: NO_BUGS)
+    omit_sandbox_denied: bool = False  # an older server: process/exited has no sandboxDenied
+    codex: CodexBehaviour = field(default_factory=behaviour)  # the codex release followed
 
 
 class Session:
@@ -42,6 +45,14 @@ class Session:
         self._expiry: asyncio.TimerHandle | None = None
         self.expires_at: float | None = None
         self.disposed = False
+        self.lose_next_chunk = False  # --inject-bug lose-first-chunk-after-resume, armed by a resume
+
+    def take_chunk_loss(self) -> bool:
+        """Whether the chunk being produced is the one the injected bug loses (at most once per resume)."""
+        if self.lose_next_chunk and self.sink is not None:
+            self.lose_next_chunk = False
+            return True
+        return False
 
     async def emit(self, frame: str) -> None:
         sink = self.sink
@@ -102,6 +113,7 @@ class SessionRegistry:
             session._expiry = None
         session.expires_at = None
         session.sink = sink
+        session.lose_next_chunk = self.config.bugs.lose_first_chunk_after_resume
         return session
 
     def detach(self, session: Session, sink: Outbound) -> None:

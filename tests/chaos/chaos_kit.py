@@ -151,6 +151,11 @@ class Chaos:
 # ------------------------------------------------------------------------------------------ history helpers
 
 
+def delivered(history: ExecHistory, process_id: str) -> bool:
+    """Whether some output of the process has reached the test (a condition to wait for)."""
+    return any(e.process_id == process_id for e in history.select("deliver:output"))
+
+
 def ops(history: ExecHistory, op: str, kind: str | None = None) -> list[Any]:
     return history.select(op, kind)  # type: ignore[arg-type]
 

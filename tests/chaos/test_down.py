@@ -17,11 +17,13 @@ import pytest
 from pytest_execserver.client import TransportError
 from pytest_execserver.fixtures import ClientFactory, ExecProxy
 from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.waiting import wait_until
 from tests.chaos.chaos_kit import (
     Chaos,
     assert_fault_applied,
     assert_prefix,
     assert_recovered_by_read,
+    delivered,
     ops,
     paced_workload,
     seq_workload,
@@ -60,7 +62,7 @@ async def test_short_outage_recovers(chaos: Chaos, exec_proxy: ExecProxy, down_m
 async def test_outage_with_context_manager(chaos: Chaos, exec_proxy: ExecProxy) -> None:
     """``with exec_proxy.down():`` while a process streams; the stream completes afterwards."""
     handle = await start_workload(chaos.client, chaos.history, STREAM, chaos.scratch)
-    await asyncio.sleep(0.25)
+    await wait_until(lambda: delivered(chaos.history, handle.process_id), 10, "the stream's first output")
     with exec_proxy.down():
         await asyncio.sleep(0.5)
     result = await handle.wait(20)
@@ -79,7 +81,7 @@ async def test_permanent_outage_fails_typed_and_bounded(
     client = await exec_client_factory(recovery_deadline_s=DEADLINE_S)
     workload = paced_workload(60, per_batch=100, sleep_s=0.03)  # ~2 s: still running when the proxy dies
     handle = await start_workload(client, exec_history, workload, exec_scratch)
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: delivered(exec_history, handle.process_id), 10, "the stream's first output")
     with exec_proxy.down():
         cut = time.monotonic()
         with pytest.raises(TransportError) as excinfo:

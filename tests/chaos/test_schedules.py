@@ -1,4 +1,4 @@
-"""Seeded fault schedules (``@pytest.mark.chaos``): several faults, one after another, over a window while a
+"""Seeded fault schedules (``@pytest.mark.fault_schedule``): several faults, one after another, over a window while a
 long stream runs and short processes keep starting. Same seed, same schedule; the seed is printed on failure.
 
 A fault can cut the connection while a ``process/start`` is in flight: the client then raises
@@ -16,6 +16,7 @@ import pytest
 
 from pytest_execserver.client import StartOutcomeUnknown
 from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.waiting import wait_until
 from tests.chaos.chaos_kit import Chaos, assert_bytes, paced_workload, seq_workload, start_workload
 
 pytestmark = pytest.mark.exec_mode("both")
@@ -27,7 +28,7 @@ EVERYTHING = ("latency", "bandwidth", "slicer", "disconnect", "down", "receiver_
 
 def schedule(name: str, kinds: tuple[str, ...], *, seed: int | None, duration_ms: int = 2000) -> object:
     marks = [
-        pytest.mark.chaos(*kinds, seed=seed, duration_ms=duration_ms),
+        pytest.mark.fault_schedule(*kinds, seed=seed, duration_ms=duration_ms),
         pytest.mark.latency_budget("process", max=duration_ms + 15000, min_samples=3),
         pytest.mark.latency_budget("rpc:process/start", p50=1500, min_samples=3),
     ]
@@ -53,7 +54,7 @@ async def test_seeded_schedule(chaos: Chaos, exec_proxy: ExecProxy, kinds: tuple
         except StartOutcomeUnknown:
             if attempt == 4:
                 raise
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: chaos.client.connected, 20, "the client to reconnect")
 
     completed = unknown = 0
     while time.monotonic() - started < duration_ms / 1000:  # short processes under whatever fault is active

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import websockets
+
+from pytest_execserver.journal import Journal
+from pytest_execserver.launch import ServerProcess
+from pytest_execserver.waiting import ConditionTimeout, wait_until
 
 from .procutil import pids_with, rss_kib, server_pid
 from .refclient import Client, start_params
@@ -24,12 +28,8 @@ def _marker() -> str:
 
 
 async def _wait_gone(marker: str, timeout: float = 5.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = pids_with(marker)
-        if not left:
-            return []
-        await asyncio.sleep(0.05)
+    with contextlib.suppress(ConditionTimeout):
+        await wait_until(lambda: not pids_with(marker), timeout, f"every {marker} process gone")
     return pids_with(marker)
 
 
@@ -39,10 +39,13 @@ async def _start_sleepers(c: Client, scratch: Path, marker: str) -> None:
     await c.call("process/start", start_params("grand", ["/bin/sh", "-c", shell], scratch))
     await c.call("process/start", start_params("pty", ["/bin/sleep", marker], scratch, tty=True))
     await c.call("process/start", start_params("pipe", ["/bin/sleep", marker], scratch, pipeStdin=True))
-    deadline = time.monotonic() + 5
-    while len(pids_with(marker)) < 5 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert len(pids_with(marker)) == 5  # sh (its -c text has the marker), 2 sleeps, pty, pipe
+    # sh (its -c text has the marker), 2 sleeps, pty, pipe
+    await wait_until(lambda: len(pids_with(marker)) == 5, 5, "five marked processes")
+
+
+def _journal(server: ServerProcess) -> Journal:
+    assert server.journal_path is not None
+    return Journal.load(server.journal_path)
 
 
 async def test_detached_session_ttl_kills_every_process(launch_server) -> None:  # type: ignore[no-untyped-def]
@@ -52,7 +55,7 @@ async def test_detached_session_ttl_kills_every_process(launch_server) -> None: 
     sid = await c.init()
     await _start_sleepers(c, server.scratch, marker)
     await c.close()
-    await asyncio.sleep(0.1)
+    await wait_until(lambda: _journal(server).of_kind("conn_close"), 5, "the server saw the disconnect")
     assert len(pids_with(marker)) == 5  # detached: still running
     assert await _wait_gone(marker) == []
     assert server.is_running()
@@ -67,16 +70,26 @@ async def test_detached_session_ttl_kills_every_process(launch_server) -> None: 
 
 
 async def test_resume_before_ttl_keeps_processes(launch_server) -> None:  # type: ignore[no-untyped-def]
-    server = launch_server("ref", "--session-ttl-ms", "1000")
+    server = launch_server("ref", "--session-ttl-ms", "300")
     c = await Client.connect(server.url)
     sid = await c.init()
     await c.call("process/start", start_params("s", ["/bin/sleep", "30"], server.scratch))
     await c.close()
-    await asyncio.sleep(0.2)
     c = await Client.connect(server.url)
     try:
-        await c.init(resumeSessionId=sid)
-        await asyncio.sleep(1.2)  # past the TTL: resumed in time, so nothing expired
+        async def resumed() -> bool:
+            return "result" in await c.request("initialize", {"clientName": "t", "resumeSessionId": sid})
+
+        await wait_until(resumed, 5, "session resumed")
+        await c.notify("initialized")
+        # A clock made of the same TTL: a session detached *after* the resume expires (its process dies);
+        # by then the resumed session's TTL would have fired too, had the resume not cancelled it.
+        marker = _marker()
+        clock = await Client.connect(server.url)
+        await clock.init()
+        await clock.call("process/start", start_params("k", ["/bin/sleep", marker], server.scratch))
+        await clock.close()
+        assert await _wait_gone(marker) == []
         read = await c.call("process/read", {"processId": "s"})
         assert read["exited"] is False
         assert await c.call("process/terminate", {"processId": "s"}) == {"running": True}
@@ -97,9 +110,7 @@ async def test_shutdown_kills_every_process(launch_server, sig: signal.Signals) 
     await detached.close()
     pid = server_pid(server)
     os.kill(pid, sig)  # the server itself, not its group: it must clean up on its own
-    deadline = time.monotonic() + 5
-    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 5, "the server exited")
     assert await _wait_gone(marker) == []
     assert server.popen.wait(timeout=5) == 0
     await attached.close()
@@ -155,7 +166,8 @@ async def test_slow_reader_applies_backpressure(launch_server) -> None:  # type:
                 "params": start_params("flood", ["/bin/sh", "-c", "head -c 300000000 /dev/zero"], server.scratch),
             }
         )
-        await asyncio.sleep(2.0)
+        # the server holds a full outbound queue (256 frames) and more: the client reads nothing
+        await wait_until(lambda: _journal(server).of_kind("proc_output")[300:], 10, "300 chunks read")
         assert rss_kib(pid) - baseline < 40_000
         assert server.is_running()
     finally:

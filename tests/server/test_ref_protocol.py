@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 import websockets
 
+from pytest_execserver.journal import Journal
 from pytest_execserver.launch import ServerProcess
+from pytest_execserver.waiting import wait_until
 
+from .procutil import pids_with
 from .refclient import Client, b64, start_params, uri
 
 # ---------------------------------------------------------------------- transport
@@ -379,7 +382,6 @@ async def test_tty_killed_by_signal_exits_1(client: Client, work: Path) -> None:
         await client.call("process/start", {**start_params(pid, ["/bin/sh", "-c", script], work), "tty": True})
     await client.call("process/start", {**start_params("t-sig", ["/bin/sleep", "30"], work), "tty": True})
     await client.call("process/start", {**start_params("t-kill", ["/bin/sleep", "30"], work), "tty": True})
-    await asyncio.sleep(0.2)
     assert await client.call("process/signal", {"processId": "t-sig", "signal": "interrupt"}) == {}
     assert await client.call("process/terminate", {"processId": "t-kill"}) == {"running": True}
     codes = {}
@@ -393,7 +395,7 @@ async def test_terminate_kills_process_group(client: Client, work: Path) -> None
     marker = f"{time.time_ns() % 10**6}.{len(str(work))}"
     argv = ["/bin/sh", "-c", f"/bin/sleep 9{marker} & /bin/sleep 8{marker}; echo never"]
     await client.call("process/start", start_params("g", argv, work))
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: pids_with(f"9{marker}") and pids_with(f"8{marker}"), 5, "both sleeps run")
     assert await client.call("process/terminate", {"processId": "g"}) == {"running": True}
     await client.wait_closed_notification("g")  # closes: the background sleep died too
     assert client.notifications("process/exited", "g")[0]["exitCode"] == 137
@@ -429,7 +431,11 @@ async def test_retention_after_close(launch_server) -> None:  # type: ignore[no-
         await c.init()
         await c.call("process/start", start_params("x", ["/bin/true"], server.scratch))
         await c.wait_closed_notification("x")
-        await asyncio.sleep(0.4)
+
+        async def forgotten() -> bool:
+            return "error" in await c.request("process/read", {"processId": "x"})
+
+        await wait_until(forgotten, 5, "closed process forgotten")
         assert await c.error("process/read", {"processId": "x"}) == (-32600, "unknown process id x")
         await c.call("process/start", start_params("x", ["/bin/true"], server.scratch))  # id reusable
     finally:
@@ -445,7 +451,7 @@ async def test_session_detach_and_resume(ref_server: ServerProcess, work: Path) 
     argv = ["/bin/sh", "-c", "sleep 0.4; echo while-detached"]
     await first.call("process/start", start_params("d", argv, work))
     await first.close()
-    await asyncio.sleep(0.8)
+    await wait_until(lambda: _closed_in_journal(ref_server, "d", sid), 10, "the process ended while detached")
     second = await Client.connect(ref_server.url)
     third = await Client.connect(ref_server.url)
     try:
@@ -611,3 +617,9 @@ def test_auth_flag_errors(launch_server, args: list[str], message: str) -> None:
     with pytest.raises(ServerStartError, match="exited") as info:
         launch_server("ref", *args)
     assert message in str(info.value)
+
+
+def _closed_in_journal(server: ServerProcess, pid: str, session: str) -> bool:
+    assert server.journal_path is not None
+    processes = Journal.load(server.journal_path).processes()
+    return any(p.closed for p in processes if p.process_id == pid and p.session == session)

@@ -218,7 +218,8 @@ async def test_outbound_backpressure_and_close() -> None:
     await q.put("a")
     await q.put("b")
     blocked = asyncio.create_task(q.put("c"))
-    await asyncio.sleep(0.01)
+    for _ in range(5):  # let the producer run: it must stay blocked on the full queue
+        await asyncio.sleep(0)
     assert not blocked.done()
     assert await q.get_batch() == ["a", "b"]
     await asyncio.wait_for(blocked, 1)
@@ -226,7 +227,9 @@ async def test_outbound_backpressure_and_close() -> None:
     await q.put("d")
     await q.put("e")
     stuck = asyncio.create_task(q.put("f"))
-    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not stuck.done()
     q.close()
     await asyncio.wait_for(stuck, 1)  # close releases waiting producers
     assert await q.get_batch() == []

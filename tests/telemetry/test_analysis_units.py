@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_execserver.telemetry.analysis import analyse, union_ns, wholes
-from pytest_execserver.telemetry.phases import SUBPHASE_ATTR, WALL_ATTR, WHOLE_ATTR
+from pytest_execserver.telemetry.names import SUBPHASE_ATTR, WALL_ATTR, WHOLE_ATTR
 from pytest_execserver.telemetry.spans import SpanRecord
 from pytest_execserver.telemetry.summary import TelemetrySummary, html_tables, percentile
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 
 from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
 from tests.toxiproxy.conftest import require_real
-from tests.toxiproxy.toxi_helpers import TcpServer, echo
+from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo
 
 UP = "{upstream}"  # replaced by the echo server's address in every body
 INT64_MAX = 2**63 - 1
@@ -44,7 +45,7 @@ def send(url: str, method: str, path: str, body: bytes | None) -> Answer:
 
 def masked(answer: Answer) -> Answer:
     """Mask loopback ports (each server binds its own) so bodies compare byte for byte."""
-    body = re.sub(rb"127\.0\.0\.1:\d+", b"127.0.0.1:PORT", answer.body)
+    body = re.sub(rb"(127\.0\.0\.1|\[::1\]):\d+", rb"\1:PORT", answer.body)
     return Answer(answer.status, answer.content_type, body)
 
 
@@ -146,6 +147,36 @@ SCENARIOS: dict[str, list[Step]] = {
         ("POST", "/populate", [proxy("a")]),
         ("GET", "/proxies", None),
     ],
+    "updates-and-populate": [
+        ("POST", "/populate", [proxy("a")]),
+        ("POST", "/proxies/a/toxics", {"type": "latency", "name": "l"}),
+        ("POST", "/populate", [proxy("a", upstream="127.0.0.1:9")]),  # differs: replaced, toxics gone
+        ("GET", "/proxies/a", None),
+        ("POST", "/populate", [proxy("b"), {"name": "c", "upstream": UP}, {"name": "d"}]),
+        ("POST", "/populate", [proxy("e"), proxy("f", listen="127.0.0.1:99999")]),
+        ("POST", "/populate", [proxy("g", enabled=None)]),
+        ("POST", "/populate", [proxy("h", enabled="no")]),
+        ("POST", "/populate", [{"name": 5, "upstream": UP}]),
+        ("POST", "/populate", [{"name": "i", "upstream": UP, "listen": 7}]),
+        ("GET", "/proxies", None),
+        ("POST", "/proxies", proxy("u")),
+        ("POST", "/proxies/u", {"listen": "127.0.0.1:abc"}),  # unresolvable: nothing changes
+        ("POST", "/proxies/u", {"listen": "127.0.0.1:99999"}),
+        ("POST", "/proxies/u", {"listen": "127.0.0.1"}),
+        ("GET", "/proxies/u", None),
+        ("POST", "/proxies/u", {"listen": "localhost:0"}),
+        ("POST", "/proxies/u", {"listen": "[::1]:0"}),
+        ("POST", "/proxies/u", {"listen": "127.0.0.1:0", "upstream": "elsewhere"}),
+        ("POST", "/proxies/u", {"enabled": False}),
+        ("POST", "/proxies/u", {"enabled": False}),
+        ("POST", "/proxies/u/toxics", {"type": "latency", "name": "l2"}),
+        ("POST", "/reset", None),
+        ("GET", "/proxies/u", None),
+        ("POST", "/proxies/u/toxics", {"type": "latency", "name": "l"}),
+        ("POST", "/proxies/u/toxics/l", {"attributes": {"nonexistent": 5}}),
+        ("POST", "/proxies/u/toxics/l", {"attributes": {"Latency": 5, "latency": 7}}),
+        ("GET", "/proxies/u/toxics/l", None),
+    ],
     "routes": [
         ("GET", "/version", None),
         ("GET", "/nope", None),
@@ -154,6 +185,29 @@ SCENARIOS: dict[str, list[Step]] = {
         ("GET", "/metrics", None),
         ("POST", "/reset", b"junk"),
         ("GET", "/proxies/", None),
+        ("HEAD", "/version", None),
+        ("OPTIONS", "/proxies", None),
+        ("GET", "/version?x=1", None),
+    ],
+    "names-and-sizes": [
+        ("POST", "/proxies", proxy("a b")),
+        ("GET", "/proxies/a%20b", None),
+        ("POST", "/proxies", proxy("\u00fc")),
+        ("GET", "/proxies/%C3%BC", None),
+        # Go routes on the decoded path: %2F is a slash, so no route (a proxy named "x/y" could be created
+        # but never reached again; not created here, as nothing could delete it between scenarios)
+        ("GET", "/proxies/x%2Fy", None),
+        ("DELETE", "/proxies/x%2Fy", None),
+        ("GET", "/proxies/x%2Fy/toxics", None),
+        ("POST", "/proxies", proxy("<html>")),
+        ("POST", "/proxies", proxy("big", pad="x" * (20 << 20))),  # Go has no body size limit
+        ("POST", "/proxies/a%20b/toxics", {"type": "latency", "name": "sp ace", "stream": "Downstream"}),
+        ("GET", "/proxies/a%20b/toxics/sp%20ace", None),
+        ("POST", "/proxies/a%20b/toxics", {"type": "LATENCY", "name": "caps"}),
+        ("POST", "/proxies/a%20b/toxics", {"type": "latency", "name": "third", "toxicity": 0.3333333333}),
+        ("POST", "/proxies/a%20b/toxics", {"type": "latency", "name": "huge", "toxicity": 1e40}),
+        ("POST", "/proxies/a%20b", {"name": "renamed", "listen": "127.0.0.1:0"}),
+        ("GET", "/proxies", None),
     ],
 }
 
@@ -246,3 +300,69 @@ def test_real_and_embedded_headers(servers: dict[str, ToxiproxyServer]) -> None:
         with urllib.request.urlopen(server.url + "/version", timeout=5) as response:
             assert len(response.headers["X-Toxiproxy-Request-Id"]) == 20
             assert response.headers.get("Server") is None
+
+
+# -- data path: the same toxic on both servers, same bytes, same ending, timing within tolerance ---------
+@dataclass(frozen=True)
+class Outcome:
+    data: bytes
+    ending: str  # "complete" (all echoed), "eof", "reset" or "timeout" (still open when the reader gave up)
+    elapsed_s: float
+
+
+DATA_CASES: dict[str, tuple[dict[str, Any], bytes, float]] = {
+    # name: (toxic body, payload sent, reader timeout in s)
+    "latency-100": (toxic("latency", latency=100), b"ping", 2.0),
+    "bandwidth-100KBps-50KB": (toxic("bandwidth", rate=100), b"x" * 50_000, 3.0),
+    "slicer-delay": (toxic("slicer", average_size=16, size_variation=4, delay=2000), bytes(range(256)), 3.0),
+    "limit_data-100": (toxic("limit_data", bytes=100), b"a" * 150, 3.0),
+    "timeout-300": (toxic("timeout", timeout=300), b"lost", 3.0),
+    "timeout-0": (toxic("timeout", timeout=0), b"lost", 0.6),
+    "reset_peer-200": (toxic("reset_peer", timeout=200), b"lost", 3.0),
+    "slicer-no-variation": (toxic("slicer", average_size=10, size_variation=0), b"q" * 64, 3.0),
+    "latency-negative": (toxic("latency", latency=-50), b"now", 2.0),
+    "toxicity-0": ({"type": "latency", "toxicity": 0, "attributes": {"latency": 500}}, b"ping", 2.0),
+}
+
+
+def _data_outcome(
+    server: ToxiproxyServer, upstream: str, body: dict[str, Any], payload: bytes, limit: float
+) -> Outcome:
+    control = server.control
+    for name in control.proxies():
+        control.destroy_proxy(name)
+    listen = control.create_proxy("d", upstream)["listen"]
+    send(server.url, "POST", "/proxies/d/toxics", json.dumps(body).encode())
+    with connect(listen) as sock:
+        start = time.monotonic()
+        sock.sendall(payload)
+        sock.settimeout(limit)
+        data = bytearray()
+        ending = "timeout"
+        try:
+            while len(data) < len(payload):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    ending = "eof"
+                    break
+                data += chunk
+            else:
+                ending = "complete"
+        except ConnectionResetError:
+            ending = "reset"
+        except TimeoutError:
+            ending = "timeout"
+        return Outcome(bytes(data), ending, time.monotonic() - start)
+
+
+@pytest.mark.parametrize("case", sorted(DATA_CASES))
+def test_same_data_path(servers: dict[str, ToxiproxyServer], upstream: TcpServer, case: str) -> None:
+    """Same bytes and same ending on both; times within max(50 ms, 25%) of each other."""
+    body, payload, limit = DATA_CASES[case]
+    real = _data_outcome(servers["real"], upstream.address, body, payload, limit)
+    embedded = _data_outcome(servers["embedded"], upstream.address, body, payload, limit)
+    assert (embedded.data, embedded.ending) == (real.data, real.ending)
+    tolerance = max(0.05, 0.25 * real.elapsed_s)
+    assert abs(embedded.elapsed_s - real.elapsed_s) <= tolerance, (
+        f"{case}: embedded {embedded.elapsed_s * 1000:.0f} ms, real {real.elapsed_s * 1000:.0f} ms"
+    )

@@ -26,6 +26,7 @@ from pytoxiproxy.log import Logger
 from pytoxiproxy.proxy import Proxy
 
 from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from pytest_execserver.waiting import wait_until
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo, recv_until_closed
 
 CLOSE_WITHIN_S = 2.0  # wide margin: a correct stop closes the client in milliseconds
@@ -115,6 +116,18 @@ async def settle(proxy: Proxy, timeout: float = CLOSE_WITHIN_S) -> None:
         await asyncio.sleep(0.01)
 
 
+def dialling(proxy: Proxy) -> bool:
+    """One client, accepted and wrapped by asyncio, whose upstream dial has not completed."""
+    conns = list(proxy.connections)
+    return len(conns) == 1 and conns[0].client.transport is not None and conns[0].up is None
+
+
+def linked(proxy: Proxy) -> bool:
+    """One client whose links to the upstream exist."""
+    conns = list(proxy.connections)
+    return len(conns) == 1 and conns[0].up is not None
+
+
 @pytest.fixture
 async def api() -> AsyncIterator[tuple[ApiServer, aiohttp.ClientSession, str]]:
     """The embedded API in this loop on 127.0.0.1:0, with a session to call it."""
@@ -157,7 +170,7 @@ async def test_stop_closes_client_while_upstream_dial_pending(
     info = await create(session, "p", stuck_upstream.address)
     proxy = server.collection.proxies["p"]
     client = await open_client(info["listen"])
-    await asyncio.sleep(0.3)  # accepted, dialling the upstream that never answers
+    await wait_until(lambda: dialling(proxy), CLOSE_WITHIN_S, "client accepted, upstream dial pending")
     assert len(proxy.connections) == 1
     method, body = STOPS[how]
     started = asyncio.get_running_loop().time()
@@ -175,9 +188,10 @@ async def test_disable_then_enable_does_not_revive_pending_client(
     server, session, _ = api
     info = await create(session, "p", stuck_upstream.address)
     client = await open_client(info["listen"])
-    await asyncio.sleep(0.2)
+    proxy = server.collection.proxies["p"]
+    await wait_until(lambda: dialling(proxy), CLOSE_WITHIN_S, "client accepted, upstream dial pending")
     await call(session, "POST", "/proxies/p", {"enabled": False})
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: not proxy.connections, CLOSE_WITHIN_S, "disable dropped the client")
     await call(session, "POST", "/proxies/p", {"enabled": True})
     assert await closed_how(client) in ("eof", "reset")
     assert not server.collection.proxies["p"].connections
@@ -259,9 +273,10 @@ async def test_stop_aborts_connection_still_flushing_its_close() -> None:
         assert conn.client.transport is not None
         conn.client.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         await loop.sock_sendall(client, b"go")
-        await asyncio.sleep(0.5)
-        assert conn.down is not None and conn.down.finished  # upstream EOF went through the link
-        assert conn.client.transport.is_closing()
+        transport = conn.client.transport
+        # the upstream's EOF went through the link, and the client socket is closing (unsent bytes)
+        await wait_until(lambda: conn.down is not None and conn.down.finished and transport.is_closing(),
+                         CLOSE_WITHIN_S, "upstream EOF through the link")
         assert proxy.connections == {conn}  # closing is not closed: still tracked
         await proxy.stop()
         assert not proxy.connections
@@ -281,8 +296,8 @@ async def test_removing_timeout_toxic_closes_and_untracks(
     await call(session, "POST", "/proxies/p/toxics", {"name": "t", "type": "timeout", "attributes": {"timeout": 0}})
     client = await open_client(info["listen"])
     await asyncio.get_running_loop().sock_sendall(client, b"swallowed")
-    await asyncio.sleep(0.2)
     proxy = server.collection.proxies["p"]
+    await wait_until(lambda: linked(proxy), CLOSE_WITHIN_S, "client linked")
     assert len(proxy.connections) == 1
     await call(session, "DELETE", "/proxies/p/toxics/t")
     assert await closed_how(client) in ("eof", "reset")
@@ -302,7 +317,8 @@ async def test_reset_after_disable_leaves_no_old_connection(
     await call(session, "POST", "/proxies/live/toxics", {"name": "t", "type": "timeout", "attributes": {"timeout": 0}})
     held = await open_client(live["listen"])  # kept open by the timeout toxic until /reset
     pending = await open_client(stuck["listen"])
-    await asyncio.sleep(0.2)
+    proxies = server.collection.proxies
+    await wait_until(lambda: linked(proxies["live"]) and dialling(proxies["stuck"]), CLOSE_WITHIN_S, "both clients in")
     await call(session, "POST", "/proxies/stuck", {"enabled": False})
     await call(session, "POST", "/reset")
     assert await closed_how(pending) in ("eof", "reset")

@@ -156,6 +156,19 @@ def test_slicer(toxi: ToxiproxyControl, client: socket.socket) -> None:
     assert time.monotonic() - start >= 0.05  # at least ~16 slices, 5 ms apart
 
 
+def test_slicer_many_small_slices_stay_fast(toxi: ToxiproxyControl, client: socket.socket) -> None:
+    """64 KiB cut into ~7-byte slices both ways (some 20 000 slices): linear, not quadratic, work."""
+    for stream in ("upstream", "downstream"):
+        toxi.add_toxic("p", "slicer", {"average_size": 7, "size_variation": 6}, stream=stream, name=stream)
+    payload = bytes(range(256)) * 256
+    start = time.monotonic()
+    sender = threading.Thread(target=client.sendall, args=(payload,))
+    sender.start()
+    assert recv_exactly(client, len(payload)) == payload
+    sender.join()
+    assert time.monotonic() - start < 3  # quadratic held-data bookkeeping took over 6 s here
+
+
 def test_limit_data(toxi: ToxiproxyControl, client: socket.socket) -> None:
     toxi.add_toxic("p", "limit_data", {"bytes": 100})
     client.sendall(b"a" * 60)

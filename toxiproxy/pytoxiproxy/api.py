@@ -55,7 +55,8 @@ class ApiServer:
         self.metrics = metrics
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware], client_max_size=16 * 1024 * 1024)
+        # No body size limit (0), as Go reads any body: a limit would reject what the real server accepts.
+        app = web.Application(middlewares=[self._middleware], client_max_size=0)
         app.on_response_prepare.append(_strip_server_header)
         routes = [
             ("POST", "/reset", self.reset),
@@ -84,6 +85,9 @@ class ApiServer:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.headers.get("User-Agent", "").startswith("Mozilla/"):
             response: web.StreamResponse = _plain(403, "User agent not allowed\n")
+        elif any("/" in value for value in request.match_info.values()):
+            # Go's router matches the decoded path: a name holding %2F is no route at all.
+            response = _plain(404, "404 page not found\n")
         else:
             try:
                 response = await handler(request)

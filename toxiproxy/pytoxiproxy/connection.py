@@ -7,13 +7,24 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pytoxiproxy.link import Link
+from pytoxiproxy.log import Logger
+from pytoxiproxy.toxic_collection import ToxicCollection
 from pytoxiproxy.toxics.base import DOWNSTREAM, UPSTREAM
 
-if TYPE_CHECKING:
-    from pytoxiproxy.proxy import Proxy
+
+class ConnectionOwner(Protocol):
+    """What a connection needs from its proxy (kept abstract: the proxy builds connections, not the reverse)."""
+
+    name: str
+    upstream: str
+    log: Logger
+    toxics: ToxicCollection
+    connections: set[Connection]
+
+    def accepts(self, epoch: int) -> bool: ...
 
 
 class _Side(asyncio.Protocol):
@@ -79,7 +90,7 @@ class Connection:
     it: waiting for ``connection_made``, dialling the upstream, linked, or half-closed.
     """
 
-    def __init__(self, proxy: Proxy, epoch: int = 0) -> None:
+    def __init__(self, proxy: ConnectionOwner, epoch: int = 0) -> None:
         self.proxy = proxy
         self.epoch = epoch  # the proxy's listener generation that accepted the client
         self.client = _Side(self, upstream_side=False)

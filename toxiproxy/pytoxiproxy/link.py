@@ -6,15 +6,23 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from pytoxiproxy.toxics.base import Chunk, Item, Stage, ToxicWrapper
-
-if TYPE_CHECKING:
-    from pytoxiproxy.connection import Connection
+from pytoxiproxy.stage import Stage
+from pytoxiproxy.toxics.base import Chunk, Item, ToxicWrapper
 
 HIGH_WATER = 4 * 1024 * 1024
 LOW_WATER = 1024 * 1024
+
+
+class LinkOwner(Protocol):
+    """What a link needs from its connection (kept abstract: the connection builds links, not the reverse)."""
+
+    def link_finished(self, link: Link) -> None: ...
+
+    def log_error(self, message: str) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class Link:
@@ -22,7 +30,7 @@ class Link:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: LinkOwner,
         direction: str,
         source: asyncio.Transport,
         dest: asyncio.Transport,
@@ -68,7 +76,10 @@ class Link:
             if stage.wrapper is not wrapper:
                 continue
             out = stage.out
-            closed_by_cleanup = not stage.closed and wrapper.toxic.cleanup(stage)
+            closed_by_cleanup = not stage.closed and wrapper.toxic.closes_on_removal
+            if closed_by_cleanup:
+                stage.stop()
+                stage.close()
             leftovers = [] if stage.closed else stage.drain()
             stage.stop()
             del self.stages[index]

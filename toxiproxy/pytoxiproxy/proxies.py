@@ -23,8 +23,14 @@ class ProxySpec:
     enabled: bool | None = None
 
 
-def parse_proxy(obj: Any, where: str, defaults: ProxySpec | None = None) -> ProxySpec:
-    """Decode one proxy object with Go's typing rules (raises GoJSONError)."""
+def parse_proxy(
+    obj: Any, where: str, defaults: ProxySpec | None = None, fields: str = "Proxy.", enabled_field: str = "Proxy."
+) -> ProxySpec:
+    """Decode one proxy object with Go's typing rules (raises GoJSONError).
+
+    ``fields``/``enabled_field`` prefix the field names in type errors: ``/populate`` decodes into an
+    anonymous struct embedding ``Proxy`` with its own ``enabled`` (Go: ``.Proxy.name``, ``.enabled``).
+    """
     spec = ProxySpec(**vars(defaults)) if defaults else ProxySpec()
     if obj is None:
         return spec  # Go: null into a struct changes nothing
@@ -33,9 +39,9 @@ def parse_proxy(obj: Any, where: str, defaults: ProxySpec | None = None) -> Prox
     found = gojson.fields(obj, ["name", "listen", "upstream", "enabled"])
     for key in ("name", "listen", "upstream"):
         if key in found:
-            setattr(spec, key, gojson.as_string(found[key], f"struct field Proxy.{key}"))
+            setattr(spec, key, gojson.as_string(found[key], f"struct field {fields}{key}"))
     if "enabled" in found:
-        spec.enabled = gojson.as_bool(found["enabled"], "struct field Proxy.enabled")
+        spec.enabled = gojson.as_bool(found["enabled"], f"struct field {enabled_field}enabled")
     return spec
 
 
@@ -101,7 +107,7 @@ class ProxyCollection:
                 doc = []  # Go: null into a slice leaves it empty
             if not isinstance(doc, list) or isinstance(doc, gojson.GoObject):
                 raise gojson.type_error(doc, "value", _POPULATE_TYPE)
-            specs = [parse_proxy(item, "toxiproxy.Proxy") for item in doc]
+            specs = [parse_proxy(item, "toxiproxy.Proxy", fields=".Proxy.", enabled_field=".") for item in doc]
         except gojson.GoJSONError as exc:
             return [], errors.BAD_REQUEST_BODY.joined(str(exc))
         for index, spec in enumerate(specs, start=1):
@@ -111,20 +117,20 @@ class ProxyCollection:
                 return [], errors.MISSING_FIELD.joined(f"upstream at proxy {index}")
         done: list[Proxy] = []
         for spec in specs:
-            proxy = self.new_proxy(spec)
             try:
-                await self._add_or_replace(proxy, spec.enabled is not False)
+                done.append(await self._add_or_replace(self.new_proxy(spec), spec.enabled is not False))
             except errors.ApiError as exc:
                 return done, exc
-            done.append(proxy)
         return done, None
 
-    async def _add_or_replace(self, proxy: Proxy, start: bool) -> None:
+    async def _add_or_replace(self, proxy: Proxy, start: bool) -> Proxy:
+        """Go's AddOrReplace: an unchanged proxy (resolved address, upstream) is kept and reported."""
         existing = self.proxies.get(proxy.name)
         if existing is not None:
-            if existing.listen == proxy.listen and existing.upstream == proxy.upstream:
-                return  # Go keeps the running proxy (and reports the unstarted new one)
+            if not await existing.differs(proxy.listen, proxy.upstream):
+                return existing
             await existing.stop()
         if start:
             await proxy.start()
         self.proxies[proxy.name] = proxy
+        return proxy

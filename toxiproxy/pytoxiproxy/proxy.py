@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import functools
+import ipaddress
 import random
 import socket
 from typing import Any
@@ -60,6 +61,26 @@ def open_listener(address: str) -> socket.socket:
             )
     assert last is not None
     raise last
+
+
+async def resolve_tcp_addr(address: str) -> str:
+    """Go's ``net.ResolveTCPAddr("tcp", address).String()`` (IPv4 preferred); errors worded like Go's."""
+    try:
+        host, port = split_host_port(address)
+    except ValueError as exc:
+        raise ListenError(str(exc)) from exc
+    if host == "":
+        return f":{port}"
+    try:
+        return format_address(str(ipaddress.ip_address(host)), port)
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ListenError(f"lookup {host}: no such host") from exc
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return format_address(str(infos[0][4][0]), port)
 
 
 class Proxy:
@@ -165,9 +186,21 @@ class Proxy:
         self._abort_all()
         self.log.info("Terminated proxy", name=self.name, proxy=self.listen, upstream=self.upstream)
 
+    async def differs(self, listen: str, upstream: str) -> bool:
+        """Go's Proxy.Differs: the *resolved* listen address or the upstream changed (a 500 if unresolvable)."""
+        try:
+            resolved = await resolve_tcp_addr(listen)
+        except ListenError as exc:
+            raise errors.internal(str(exc)) from exc
+        return resolved != self.listen or upstream != self.upstream
+
     async def update(self, listen: str, upstream: str, enabled: bool) -> None:
-        """Apply a PATCH: address changes restart the listener; ``enabled`` toggles it."""
-        if listen != self.listen or upstream != self.upstream:
+        """Apply a PATCH: address changes restart the listener; ``enabled`` toggles it.
+
+        The new address is resolved first, as in Go: an unresolvable one changes nothing, and a host name
+        naming the current address does not restart the proxy.
+        """
+        if await self.differs(listen, upstream):
             await self.stop()
             self.listen = listen
             self.upstream = upstream

@@ -6,7 +6,7 @@ import asyncio
 import signal
 from typing import TYPE_CHECKING, Any
 
-from execserver_ref.envelope import internal_error, invalid_params, invalid_request
+from execserver_ref.envelope import INTERNAL_ERROR, RpcError, invalid_params, invalid_request
 from execserver_ref.handlers import Route
 from execserver_ref.params import (
     AnyStruct,
@@ -24,6 +24,7 @@ from execserver_ref.params import (
     UInt,
 )
 from execserver_ref.process import ManagedProcess, SpawnError
+from execserver_ref.sandbox import parse_policy, sandbox_type
 
 if TYPE_CHECKING:
     from execserver_ref.connection import Connection
@@ -78,6 +79,7 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
     if pid in session.processes or pid in session.starting:
         raise invalid_request(f"process {pid} already exists")
     config = conn.config
+    policy = parse_policy(p["sandbox"])
     try:
         process = ManagedProcess(
             pid,
@@ -93,12 +95,16 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
             on_closed=session.on_process_closed,
             journal=conn.ctx.journal,
             session_id=session.session_id,
+            sandbox=policy,
+            omit_sandbox_denied=config.omit_sandbox_denied,
+            take_chunk_loss=session.take_chunk_loss if config.bugs.lose_first_chunk_after_resume else None,
         )
     except SpawnError as exc:
-        raise internal_error(str(exc)) from None
+        data = {"kind": exc.kind} if config.codex.spawn_error_kinds else None
+        raise RpcError(INTERNAL_ERROR, str(exc), data) from None
     session.processes[pid] = process
     conn.after_response(process.start)
-    return {"processId": pid, "sandboxType": "none"}
+    return {"processId": pid, "sandboxType": sandbox_type(policy)}
 
 
 async def read(conn: Connection, p: dict[str, Any]) -> Any:

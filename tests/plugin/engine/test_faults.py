@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from pytest_execserver.faults import FAULT_KINDS, Fault, FaultError, coerce_fault, kind_or_fault
+from pytest_execserver.faults import (
+    FAULT_KINDS,
+    KINDS,
+    Fault,
+    FaultError,
+    FaultKind,
+    Param,
+    ToxicSpec,
+    coerce_fault,
+    example,
+    kind_or_fault,
+    register,
+)
+from pytest_execserver.schedule import draw_schedule
 
 
 def test_kinds() -> None:
@@ -66,7 +79,8 @@ def test_equality_hash_repr_replace() -> None:
     assert "Fault('latency'" in repr(a) and "ms=10" in repr(a)
     assert a.replace(ms=20)["ms"] == 20
     d = Fault("disconnect", after_ms=5).replace(after_bytes=10)
-    assert d["after_bytes"] == 10 and d["after_ms"] is None
+    assert d["after_bytes"] == 10 and d["at_ms"] == 5  # the limit goes in at 5 ms, then cuts after 10 bytes
+    assert Fault("disconnect", after_ms=5) == Fault("disconnect", at_ms=5)  # after_ms: the old name of at_ms
     with pytest.raises(AttributeError):
         a.kind = "x"
     assert a.describe() == {"kind": "latency", "ms": 10, "jitter": 0, "direction": "both", "at_ms": 0}
@@ -86,7 +100,7 @@ def test_equality_hash_repr_replace() -> None:
         ("bandwidth", {"kbps": 0}, "'kbps' must be a positive number"),
         ("slicer", {"average_size": 1.5}, "'average_size' must be an integer"),
         ("slicer", {"average_size": 0}, "'average_size' must be >= 1"),
-        ("disconnect", {"after_ms": 1, "after_bytes": 2}, "not both"),
+        ("disconnect", {"after_ms": 1, "at_ms": 2}, "'after_ms' and 'at_ms' are the same parameter"),
         ("disconnect", {"mode": "explode"}, "'mode' must be one of reset, close, timeout"),
         ("receiver_lag", {"queue_limit": 2.5}, "'queue_limit' must be an integer"),
         ("down", {"duration_ms": -5}, "'duration_ms' must be >= 0 ms"),
@@ -108,3 +122,79 @@ def test_coerce() -> None:
         kind_or_fault("nope")
     with pytest.raises(FaultError):
         kind_or_fault(1.0)
+
+
+class _Recorder:
+    """A FaultTarget that records calls (the kinds' apply/remove, without Toxiproxy)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.lagged: list[tuple[str, object]] = []
+
+    def add_toxic(self, spec: ToxicSpec) -> None:
+        self.calls.append(("add", spec.name))
+
+    def remove_toxic(self, name: str) -> None:
+        self.calls.append(("remove", name))
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.calls.append(("enabled", enabled))
+
+    def clients(self) -> list[Any]:
+        recorder = self
+
+        class Client:
+            @property
+            def queue_limit(self) -> int:
+                return 0
+
+            @queue_limit.setter
+            def queue_limit(self, value: int) -> None:
+                recorder.lagged.append(("queue_limit", value))
+
+            def pause_consumer(self, ms: float) -> None:
+                recorder.lagged.append(("pause", ms))
+
+        return [Client()]
+
+
+def test_every_kind_is_one_registered_class() -> None:
+    assert set(KINDS) == set(FAULT_KINDS)
+    for name, kind in KINDS.items():
+        assert isinstance(kind, FaultKind) and kind.name == name
+        assert "at_ms" in kind.params  # every kind can be placed in time (schedules paste back)
+        fault = example(name)
+        assert fault.kind == name and fault.spec is kind
+        target = _Recorder()
+        added: list[str] = []
+        kind.apply(fault, target, "p-", added)
+        kind.remove(fault, target, added)
+        assert [n for op, n in target.calls if op == "add"] == added == [t.name for t in fault.toxics("p-")]
+    down, lag = _Recorder(), _Recorder()
+    KINDS["down"].apply(example("down"), down, "", [])
+    KINDS["down"].remove(example("down"), down, [])
+    assert down.calls == [("enabled", False), ("enabled", True)]
+    KINDS["receiver_lag"].apply(Fault("receiver_lag", pause_ms=20, queue_limit=3), lag, "", [])
+    assert lag.lagged == [("queue_limit", 3), ("pause", 20.0)]
+
+
+def test_a_new_kind_is_one_class() -> None:
+    @register
+    class Blackhole(FaultKind):
+        name = "blackhole_test_only"
+        params: ClassVar[dict[str, Param]] = {"at_ms": Param("ms", 0), "duration_ms": Param("ms", 100)}
+        example: ClassVar[dict[str, Any]] = {}
+
+        def toxics(self, params: Any, prefix: str) -> list[ToxicSpec]:
+            return [ToxicSpec(f"{prefix}bh", "timeout", "downstream", {"timeout": 0})]
+
+        def draw(self, rng: Any, at_ms: int, duration_ms: int) -> Fault:
+            return Fault(self.name, at_ms=at_ms, duration_ms=duration_ms)
+
+    try:
+        assert Fault("blackhole_test_only").toxics()[0].type == "timeout"
+        assert draw_schedule(1, ["blackhole_test_only"], duration_ms=800)[0].fault.kind == "blackhole_test_only"
+        with pytest.raises(FaultError, match="unknown parameter"):
+            Fault("blackhole_test_only", ms=3)
+    finally:
+        del KINDS["blackhole_test_only"]

@@ -14,9 +14,8 @@ Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/con
 pytestmark = pytest.mark.timeout(90)
 
 TEST = '''
-import asyncio
-
 from pytest_execserver.injector import FaultApplyError
+from pytest_execserver.waiting import wait_until
 
 def clash(proxy, name):
     proxy.control.add_toxic(proxy.name, "latency", {"latency": 1}, name=name, stream="downstream")
@@ -24,7 +23,7 @@ def clash(proxy, name):
 async def test_timed(exec_client, exec_proxy, exec_scratch):
     clash(exec_proxy, "x1-latency-downstream")  # the first toxic fault of a test gets the prefix x1-
     exec_proxy.apply("latency", ms=20, at_ms=100)
-    await asyncio.sleep(0.4)
+    await wait_until(lambda: exec_proxy.injector.errors, 10, "the timed fault's attempt")
     result = await exec_client.run(["/bin/echo", "hi"], cwd=exec_scratch, timeout=5)
     assert result.stdout == b"hi\\n"
     assert [t["name"] for t in exec_proxy.toxics()] == ["x1-latency-downstream"]  # upstream half removed
@@ -35,7 +34,7 @@ async def test_at_once(exec_client, exec_proxy):
 
 async def test_fine(exec_client, exec_proxy, exec_scratch):
     exec_proxy.apply("latency", ms=5, at_ms=50)
-    await asyncio.sleep(0.2)
+    await wait_until(lambda: exec_proxy.injector.applied, 10, "the timed fault")
     assert (await exec_client.run(["/bin/echo", "ok"], cwd=exec_scratch, timeout=5)).exit_code == 0
 '''
 

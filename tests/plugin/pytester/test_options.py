@@ -22,7 +22,8 @@ def test_loads_with_autoload_disabled(pytester: pytest.Pytester, monkeypatch: py
     markers = pytester.runpytest_subprocess("-p", "execserver", "--markers")
     markers.stdout.fnmatch_lines([
         "@pytest.mark.fault: fault(kind, **params)*latency, bandwidth, slicer, disconnect, down, receiver_lag*",
-        "@pytest.mark.chaos: chaos(*kinds_or_Faults, seed=None, duration_ms=2000*",
+        "@pytest.mark.chaos: chaos(*kinds_or_Faults): run the test once under each fault*",
+        "@pytest.mark.fault_schedule: fault_schedule(*kinds_or_Faults, seed=None, duration_ms=2000*",
         "@pytest.mark.exec_mode: exec_mode(*modes)*event-stream*legacy-read*",
         "@pytest.mark.latency_budget: latency_budget(phase=..., p50=None, p95=None, p99=None, max=None, "
         "min_samples=1)*connect*initialize*rpc*process*first_output*",

@@ -49,6 +49,9 @@ def _drop_env_info_fields(value: Any) -> Any:
                 info["capabilities"] = sorted(info["capabilities"])  # names compared, values not
             if "providerId" in info:
                 info["providerId"] = "<providerId>"
+            dirs = info.get("prependPathDirs")
+            if isinstance(dirs, list) and all(isinstance(d, str) and d.startswith("file://") for d in dirs):
+                info["prependPathDirs"] = "<file-uris>"  # shape compared, not the list
         return info
 
     if isinstance(value, dict):
@@ -71,7 +74,9 @@ DELIBERATE: tuple[Difference, ...] = (
             "credential masking, Windows MXC, ...) that the reference server does not implement and "
             "must not claim, so only the capability *names* are compared, not their true/false values; "
             "providerId is a sha256 over the implementation's provider identity, so only its presence "
-            "is compared."
+            "is compared; prependPathDirs (0.171.0) lists the directory of codex's bundled helper tools "
+            "(e.g. its own rg), which the reference does not ship (it sends []), so only its shape (a list "
+            "of file URIs) is compared."
         ),
         erase=_drop_env_info_fields,
     ),

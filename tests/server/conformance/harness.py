@@ -5,26 +5,69 @@ connections and calls :meth:`Ctx.expect` / :meth:`Ctx.rpc` for everything it obs
 is normalized (see ``differences.py``) and appended to ``ctx.transcript``.
 
 * Per-server tests (``strict``) compare every observation with the expected value written in the
-  scenario (what ``codex exec-server`` 0.169.0 does) and fail listing *all* mismatches at the end.
+  scenario (what ``codex exec-server`` of the release the server speaks does, ``ctx.version``) and fail
+  listing *all* mismatches at the end.
 * Pairwise tests run the scenario against both servers and compare the two transcripts.
+
+The reference server follows the codex release under test: when codex (``codex_binary()``, which honours
+``EXECSERVER_CODEX_BIN``) is another release than the reference's default, a reference context runs on a
+reference server started with ``--codex-version`` of that release.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
+import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.codex import CodexUnavailable, codex_binary
 from pytest_execserver.launch import ServerProcess
 
 from .differences import normalize
 from .rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient
 
 _UNSET: Any = object()
+
+REF_DEFAULT_CODEX_VERSION = "0.171.0"  # execserver-ref's --codex-version default (its own package: not imported)
+SUPPORTED_CODEX_VERSIONS = ("0.169.0", "0.171.0")
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@functools.lru_cache(maxsize=8)
+def _release_of(binary: str) -> str:
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    match = re.search(r"(\d+\.\d+\.\d+)", output)
+    if match is None:
+        raise RuntimeError(f"{binary} --version printed no release: {output!r}")
+    return match.group(1)
+
+
+def codex_under_test() -> str | None:
+    """The release of the codex binary the suite runs (None when there is none)."""
+    try:
+        return _release_of(str(codex_binary()))
+    except (CodexUnavailable, OSError, subprocess.SubprocessError, RuntimeError):
+        return None
+
+
+def server_version(server: ServerProcess) -> str:
+    """The codex release whose behaviour ``server`` shows."""
+    if server.kind == "codex":
+        return codex_under_test() or "unknown"
+    args = [str(a) for a in server.popen.args]  # type: ignore[union-attr]
+    if "--codex-version" in args:
+        return args[args.index("--codex-version") + 1]
+    return REF_DEFAULT_CODEX_VERSION
 
 
 def b64(data: str | bytes) -> str:
@@ -47,6 +90,27 @@ class Ctx:
     clients: list[RawClient] = field(default_factory=list)
     # starts (or reuses) another server of the same kind with extra args: (*args, prepare=fn(scratch))
     other_server: Callable[..., ServerProcess] | None = None
+    version: str = ""  # the codex release the server speaks (set from the server)
+
+    def __post_init__(self) -> None:
+        target = codex_under_test()
+        if (
+            self.server.kind == "ref"
+            and self.other_server is not None
+            and target in SUPPORTED_CODEX_VERSIONS
+            and target != server_version(self.server)
+        ):
+            self.server = self.other_server("--codex-version", target)
+            self.workdir = self.server.scratch / self.workdir.name
+            self.workdir.mkdir(exist_ok=True)
+        self.version = server_version(self.server)
+
+    def since(self, version: str) -> bool:
+        """Whether the server speaks ``version`` or a later release."""
+        try:
+            return version_tuple(self.version) >= version_tuple(version)
+        except ValueError:
+            return True
 
     # ------------------------------------------------------------ paths (always inside scratch)
 

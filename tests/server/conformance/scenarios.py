@@ -1,4 +1,5 @@
-"""Conformance scenarios. Expected values are what ``codex exec-server`` 0.169.0 does on the wire.
+"""Conformance scenarios. Expected values are what ``codex exec-server`` does on the wire, per release
+(0.169.0 and 0.171.0; ``ctx.since("0.171.0")`` marks what changed).
 
 Safety: every cwd and fs path is built with ``ctx.uri()``/``ctx.path()``, which only yield paths inside
 the server's scratch directory; executables in argv are system binaries (/bin/sh, /bin/cat, ...).
@@ -7,6 +8,7 @@ the server's scratch directory; executables in argv are system binaries (/bin/sh
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import urllib.error
 import urllib.request
@@ -14,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.waiting import wait_until
+
 from .harness import Ctx, b64, outcome_of, read_summary, unb64
-from .rawclient import RawClient
+from .rawclient import Frame, RawClient
 
 Scenario = Callable[[Ctx], Awaitable[None]]
 SCENARIOS: dict[str, Scenario] = {}
@@ -45,7 +49,7 @@ def parse_error(detail: str) -> dict[str, Any]:
     )
 
 
-ENV_INFO_KEYS = [
+ENV_INFO_KEYS_0_169 = [
     "capabilities",
     "cwd",
     "executorVersion",
@@ -57,32 +61,92 @@ ENV_INFO_KEYS = [
     "userHomeDir",
 ]
 
-CAPABILITY_NAMES = sorted(
-    [
-        "networkProxyLaunch", "networkProxyReviewDomains", "credentialMasking",
-        "credentialMaskingCustomProviders", "capabilityDiscoverySandbox", "fsWatchMissing",
-        "capabilityDiscoveryV2", "environmentConfigRead", "httpHeaderEnvVars", "sandboxedFileStreaming",
-        "fileWriteStreaming", "shellSnapshotV2", "windowsMxc", "linuxRootWritePreservesDevices",
-        "linuxApprovedRootWritePreservesRestrictions",
-    ]
-)  # fmt: skip
+CAPABILITY_NAMES_0_169 = [
+    "networkProxyLaunch", "networkProxyReviewDomains", "credentialMasking",
+    "credentialMaskingCustomProviders", "capabilityDiscoverySandbox", "fsWatchMissing",
+    "capabilityDiscoveryV2", "environmentConfigRead", "httpHeaderEnvVars", "sandboxedFileStreaming",
+    "fileWriteStreaming", "shellSnapshotV2", "windowsMxc", "linuxRootWritePreservesDevices",
+    "linuxApprovedRootWritePreservesRestrictions",
+]  # fmt: skip
 
 NOT_INITIALIZED = "client must call initialize before using {} methods"
 NOT_INITIALIZED_YET = "client must send initialized before using {} methods"
 
 
-def env_info_expected() -> dict[str, Any]:
-    return {
+def env_info_keys(ctx: Ctx) -> list[str]:
+    keys = list(ENV_INFO_KEYS_0_169)
+    if ctx.since("0.171.0"):
+        keys.append("prependPathDirs")
+    return sorted(keys)
+
+
+def capability_names(ctx: Ctx) -> list[str]:
+    names = list(CAPABILITY_NAMES_0_169)
+    if ctx.since("0.171.0"):
+        names.append("networkProxyTransparentTcp")
+    return sorted(names)
+
+
+def env_info_expected(ctx: Ctx) -> dict[str, Any]:
+    info: dict[str, Any] = {
         "shell": {"name": "bash", "path": "/bin/bash"},
-        "executorVersion": "0.0.0",
+        "executorVersion": ctx.version if ctx.since("0.171.0") else "0.0.0",
         "providerId": "<providerId>",
         "cwd": "file://<scratch>",
         "userHomeDir": "file://<scratch>",
         "platformOs": "linux",
+    }
+    if ctx.since("0.171.0"):
+        info["prependPathDirs"] = "<file-uris>"
+    info.update({
         "temporaryDirectories": ["file://<scratch>/tmp"],
         "tempDir": "file://<scratch>/tmp",
-        "capabilities": CAPABILITY_NAMES,
-    }
+        "capabilities": capability_names(ctx),
+    })  # fmt: skip
+    return info
+
+
+def spawn_error(ctx: Ctx, message: str, kind: str) -> dict[str, Any]:
+    """A failed ``process/start``: -32603, and since 0.171.0 ``data.kind`` (spawnNotFound, ...)."""
+    error: dict[str, Any] = {"code": -32603, "message": message}
+    if ctx.since("0.171.0"):
+        error["data"] = {"kind": kind}
+    return {"error": error}
+
+
+async def resume_when_detached(ctx: Ctx, client: RawClient, key: str, session_id: str, name: str) -> None:
+    """``initialize`` with ``resumeSessionId``, retried while the server still holds the closed connection
+    (-32010, session already attached); the successful answer is recorded under ``key``."""
+    answer: dict[str, Frame] = {}
+
+    async def attempt() -> bool:
+        frame = await client.request("initialize", {"clientName": name, "resumeSessionId": session_id})
+        if frame.get("error", {}).get("code") == -32010:
+            return False
+        answer["frame"] = frame
+        return True
+
+    await wait_until(attempt, 5, f"session {session_id} resumable")
+    ctx.expect(key, outcome_of(answer["frame"]).get("result", {}).get("sessionId"), session_id)
+
+
+def _pids_with(marker: str) -> set[int]:
+    """Live processes whose command line holds ``marker``."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if marker.encode() in handle.read():
+                        found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def _reaped(pids: set[int]) -> bool:
+    """Every one of ``pids`` is gone from /proc: its parent (the server) has reaped it, so has seen the exit."""
+    return not any(os.path.exists(f"/proc/{pid}") for pid in pids)
 
 
 async def still_open(client: RawClient) -> bool:
@@ -116,14 +180,16 @@ async def sc_initialize_result(ctx: Ctx) -> None:
         "initialize",
         "initialize",
         {"clientName": "conformance"},
-        ok({"sessionId": "<uuid>", "environmentInfo": env_info_expected()}),
+        ok({"sessionId": "<uuid>", "environmentInfo": env_info_expected(ctx)}),
     )
     info = frame.get("result", {}).get("environmentInfo", {})
-    ctx.expect("initialize.environmentInfo.keys", sorted(info), ENV_INFO_KEYS)
+    ctx.expect("initialize.environmentInfo.keys", sorted(info), env_info_keys(ctx))
     ctx.expect("initialize.capabilities.type", type(info.get("capabilities")).__name__, "dict")
     await c.notify("initialized")
-    await ctx.rpc(c, "environment/info", "environment/info", {}, ok(env_info_expected()))
-    await ctx.rpc(c, "environment/info no params", "environment/info", None, ok(env_info_expected()), with_params=False)
+    await ctx.rpc(c, "environment/info", "environment/info", {}, ok(env_info_expected(ctx)))
+    await ctx.rpc(
+        c, "environment/info no params", "environment/info", None, ok(env_info_expected(ctx)), with_params=False
+    )
     await ctx.rpc(
         c,
         "environment/info params=[]",
@@ -683,14 +749,45 @@ async def sc_spawn_failures(ctx: Ctx) -> None:
         "missing executable",
         "process/start",
         ctx.start_params("x", [ctx.path("no-such-binary")]),
-        err(-32603, "No such file or directory (os error 2)"),
+        spawn_error(ctx, "No such file or directory (os error 2)", "spawnNotFound"),
     )
     await ctx.rpc(
         c,
         "missing cwd",
         "process/start",
         ctx.start_params("y", ["/bin/true"], cwd=ctx.uri("missing")),
-        err(-32603, "No such file or directory (os error 2)"),
+        spawn_error(ctx, "No such file or directory (os error 2)", "spawnNotFound"),
+    )
+    await ctx.rpc(
+        c,
+        "directory as program",
+        "process/start",
+        ctx.start_params("z", [ctx.path()]),
+        spawn_error(ctx, "Permission denied (os error 13)", "spawnPermissionDenied"),
+    )
+    await ctx.rpc(
+        c,
+        "nul byte in argv",
+        "process/start",
+        ctx.start_params("n", ["/bin/true", "a\u0000b"]),
+        spawn_error(ctx, "nul byte found in provided data", "spawnFailed"),
+    )
+    await ctx.rpc(
+        c,
+        "pty program not on the child's PATH",
+        "process/start",
+        ctx.start_params("t", ["no-such-program"], tty=True, env={"PATH": "/usr/bin:/bin"}),
+        spawn_error(
+            ctx, 'Unable to spawn no-such-program because:\nNo viable candidates found in PATH "/usr/bin:/bin"',
+            "spawnFailed",
+        ),
+    )
+    await ctx.rpc(
+        c,
+        "pty program without a PATH",
+        "process/start",
+        ctx.start_params("u", ["true"], tty=True),
+        spawn_error(ctx, "Unable to spawn true because:\nUnable to resolve the PATH", "spawnFailed"),
     )
     await ctx.rpc(
         c,
@@ -825,7 +922,7 @@ async def sc_seq_counter_many_chunks(ctx: Ctx) -> None:
         "n",
         {"output": {"stdout": "other\n"}, "exitCode": 0, "terminal-events": ["exited", "closed"]},
     )
-    await asyncio.sleep(0.1)
+    await c.request("process/read", {"processId": "m"})  # a round trip: anything queued before it has arrived
     last = [f for f in c.frames if (f.get("params") or {}).get("processId") == "m"][-1]
     ctx.expect("nothing after closed", last["method"], "process/closed")
 
@@ -1170,17 +1267,8 @@ async def sc_session_resume(ctx: Ctx) -> None:
         what="second output",
     )
     await c1.close()
-    await asyncio.sleep(0.2)
     c3 = await ctx.connect(init=False)
-    resumed = await ctx.rpc(
-        c3,
-        "resume after disconnect",
-        "initialize",
-        {"clientName": "c3", "resumeSessionId": sid},
-        expect=sid,
-        shape=lambda o: o.get("result", {}).get("sessionId", o),
-    )
-    del resumed
+    await resume_when_detached(ctx, c3, "resume after disconnect", sid, "c3")
     await ctx.rpc(
         c3,
         "read before initialized",
@@ -1247,11 +1335,15 @@ async def sc_session_resume(ctx: Ctx) -> None:
 async def sc_session_resume_output_while_detached(ctx: Ctx) -> None:
     c1 = await ctx.connect(init=False)
     sid = (await c1.handshake())["result"]["sessionId"]
-    await ctx.start(c1, "start", "d", ["/bin/sh", "-c", "sleep 0.3; echo while-detached; exit 4"])
+    marker = f"detached-{time.time_ns()}"
+    script = f": {marker}; sleep 0.3; echo while-detached; exit 4"  # the marker names it in /proc
+    await ctx.start(c1, "start", "d", ["/bin/sh", "-c", script])
+    pids = _pids_with(marker)
     await c1.close()
-    await asyncio.sleep(0.8)
+    await wait_until(lambda: pids and _reaped(pids), 10, "the detached process ended and was reaped")
     c2 = await ctx.connect(init=False)
-    await c2.handshake(resumeSessionId=sid)
+    await resume_when_detached(ctx, c2, "resume", sid, "c2")
+    await c2.notify("initialized")
     await ctx.rpc(
         c2,
         "read after resume",
@@ -1269,7 +1361,7 @@ async def sc_session_resume_output_while_detached(ctx: Ctx) -> None:
         ),
         shape=read_summary,
     )
-    await asyncio.sleep(0.1)
+    await c2.request("process/read", {"processId": "d"})  # a round trip: anything queued before it has arrived
     ctx.expect("no notifications for events that happened while detached", c2.notifications(), [])
 
 

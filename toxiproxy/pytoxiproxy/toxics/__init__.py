@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytoxiproxy.toxics.bandwidth import BandwidthToxic
-from pytoxiproxy.toxics.base import DOWNSTREAM, UPSTREAM, Chunk, Stage, Toxic, ToxicWrapper
+from pytoxiproxy.toxics.base import DOWNSTREAM, UPSTREAM, Chunk, Toxic, ToxicWrapper
 from pytoxiproxy.toxics.latency import LatencyToxic
 from pytoxiproxy.toxics.limit_data import LimitDataToxic
 from pytoxiproxy.toxics.noop import NoopToxic
@@ -26,4 +26,4 @@ REGISTRY: dict[str, type[Toxic]] = {
     )
 }
 
-__all__ = ["DOWNSTREAM", "REGISTRY", "UPSTREAM", "Chunk", "Stage", "Toxic", "ToxicWrapper"]
+__all__ = ["DOWNSTREAM", "REGISTRY", "UPSTREAM", "Chunk", "Toxic", "ToxicWrapper"]

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+import random
+from dataclasses import dataclass
+from typing import Any
 
-from pytoxiproxy.toxics.base import Chunk, Stage, Toxic
+from pytoxiproxy.toxics.base import Action, Close, Hold, Item, Send, Toxic
+
+
+@dataclass
+class _Clock:
+    """When the line is free again (loop time)."""
+
+    free_at: float = float("-inf")
 
 
 class BandwidthToxic(Toxic):
@@ -12,31 +21,23 @@ class BandwidthToxic(Toxic):
     go_struct = "BandwidthToxic"
     attribute_names = ("rate",)
 
-    async def pipe(self, stage: Stage) -> None:
-        loop = asyncio.get_running_loop()
+    def new_state(self) -> _Clock:
+        return _Clock()
+
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        if item is None:
+            return [Close(now)]
         rate = self.values["rate"]  # bytes per millisecond
         if rate <= 0:
             # Go loops for ever on rate 0 (no byte passes) and panics on a negative rate; we hold the data
             # until the toxic is updated or removed, when it is passed on (as Go does on interrupt).
-            await stage.take()
-            await asyncio.Event().wait()
-        slice_size = rate * 100  # send at most 100 ms worth at a time
-        next_send = loop.time()
-        while True:
-            chunk = await stage.take()
-            if chunk is None:
-                stage.close()
-                return
-            next_send = max(next_send, loop.time())
-            data = chunk.data
-            while data:
-                piece, data = data[:slice_size], data[slice_size:]
-                next_send += len(piece) / rate / 1000.0
-                wait = next_send - loop.time()
-                if wait > 0:
-                    stage.held = Chunk(piece + data, chunk.ts)
-                    await asyncio.sleep(wait)
-                stage.held = None
-                stage.out(Chunk(piece, chunk.ts))
-                if data:
-                    stage.held = Chunk(data, chunk.ts)
+            return [Hold(), Send(item.data, now, item.ts)]
+        clock: _Clock = state
+        clock.free_at = max(clock.free_at, now)
+        size = rate * 100  # at most 100 ms worth at a time
+        actions: list[Action] = []
+        for start in range(0, len(item.data), size):
+            piece = item.data[start : start + size]
+            clock.free_at += len(piece) / rate / 1000.0
+            actions.append(Send(piece, clock.free_at, item.ts))
+        return actions

@@ -1,13 +1,16 @@
-"""The pieces every toxic shares: chunks, the toxic definition, and the per-connection stage that runs it."""
+"""What every toxic shares, without I/O: chunks, the plan actions, and the toxic definition.
+
+A toxic is a sans-I/O core: ``plan(item, now, rng, state)`` says, for one input chunk (or the end of the
+stream) arriving at loop time ``now``, what to send when, what to drop and when to close, drawing any
+randomness from ``rng``. The asyncio stage (``pytoxiproxy.stage``) only carries the actions out.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 UPSTREAM = "upstream"
 DOWNSTREAM = "downstream"
@@ -32,13 +35,56 @@ class Chunk:
 Item = Chunk | None  # None marks the end of the stream
 
 
+# -- plan actions (times are absolute loop times) -------------------------------------------------
+@dataclass(frozen=True)
+class Send:
+    """Pass ``data`` on at ``at`` (at once if that is past), stamped ``ts`` for the next toxic."""
+
+    data: bytes
+    at: float
+    ts: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Throw ``nbytes`` of the input away."""
+
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Take no further input before ``at``."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class Close:
+    """End the stream at ``at``: the destination is closed, later input discarded."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Wait until the toxic is updated or removed; the sends after it are held (not lost) meanwhile."""
+
+
+Action = Send | Drop | Pause | Close | Hold
+
+
 class Toxic:
-    """A toxic type: its integer attributes, their checks, and how it pipes data."""
+    """A toxic type: its integer attributes and its plan (the base plan passes everything through)."""
 
     type_name: ClassVar[str] = ""
     go_struct: ClassVar[str] = ""
     attribute_names: ClassVar[tuple[str, ...]] = ()
     go_type: ClassVar[str] = "int64"
+    #: Removing the toxic from an open connection closes it (Go's ``Cleanup``, the timeout toxic).
+    closes_on_removal: ClassVar[bool] = False
+    #: ``new_state()`` survives an update of the toxic (Go's stub state); else it starts afresh.
+    state_survives_update: ClassVar[bool] = False
 
     def __init__(self, values: dict[str, int] | None = None) -> None:
         self.values = {name: 0 for name in self.attribute_names}
@@ -48,25 +94,18 @@ class Toxic:
         return dict(self.values)
 
     def new_state(self) -> Any:
-        """Per-connection state kept across updates (limit_data counts bytes here)."""
+        """Per-connection state the plan keeps between chunks."""
         return None
 
-    async def pipe(self, stage: Stage) -> None:
-        await noop_pipe(stage)
+    def idle_timeout(self) -> float | None:
+        """Seconds without input after which the stream is closed, or None."""
+        return None
 
-    def cleanup(self, stage: Stage) -> bool:
-        """Called when the toxic is removed from a live connection; True if it closed the stream."""
-        return False
-
-
-async def noop_pipe(stage: Stage) -> None:
-    """Pass everything through unchanged."""
-    while True:
-        item = await stage.take()
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        """What to do with one input chunk (``None``: the end of the stream)."""
         if item is None:
-            stage.close()
-            return
-        stage.forward(item)
+            return [Close(now)]
+        return [Send(item.data, now, item.ts)]
 
 
 @dataclass(eq=False)
@@ -88,121 +127,3 @@ class ToxicWrapper:
             "stream": self.stream,
             "toxicity": float32_json(self.toxicity),
         }
-
-
-class StageOwner(Protocol):
-    """What a stage needs from its link."""
-
-    def discard(self, nbytes: int) -> None: ...
-
-    def stage_failed(self, stage: Stage, exc: BaseException) -> None: ...
-
-
-@dataclass(eq=False)
-class Stage:
-    """One toxic running on one direction of one connection (Go's ToxicStub)."""
-
-    wrapper: ToxicWrapper
-    owner: StageOwner
-    rng: random.Random
-    out: Callable[[Item], None]
-    state: Any = None
-    inbox: deque[Item] = field(default_factory=deque)
-    held: Chunk | None = None
-    held_eof: bool = False
-    closed: bool = False
-    active: bool = True
-    task: asyncio.Task[None] | None = None
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def start(self) -> None:
-        """Draw toxicity for this connection and run the toxic (or a pass-through) as a task."""
-        self.active = self.rng.random() < self.wrapper.toxicity
-        toxic = self.wrapper.toxic
-        pipe = toxic.pipe if self.active else noop_pipe
-        self.task = asyncio.get_running_loop().create_task(self._run(pipe))
-
-    async def _run(self, pipe: Callable[[Stage], Any]) -> None:
-        try:
-            await pipe(self)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self.owner.stage_failed(self, exc)
-
-    def stop(self) -> None:
-        """Cancel the running toxic; data it holds stays in ``held``/``inbox``."""
-        if self.task is not None:
-            self.task.cancel()
-            self.task = None
-
-    def restart(self) -> None:
-        """Re-run after an update: held data goes back to the front and is reprocessed."""
-        if self.closed:
-            return
-        self.stop()
-        self._requeue_held()
-        self.start()
-
-    def _requeue_held(self) -> None:
-        if self.held_eof:
-            self.inbox.appendleft(None)
-            self.held_eof = False
-        if self.held is not None:
-            self.inbox.appendleft(self.held)
-            self.held = None
-        if self.inbox:
-            self._ready.set()
-
-    def drain(self) -> list[Item]:
-        """Stop and hand back, in order, everything not yet passed on (used when removing)."""
-        self.stop()
-        self._requeue_held()
-        items = list(self.inbox)
-        self.inbox.clear()
-        return items
-
-    def put(self, item: Item) -> None:
-        if self.closed:
-            if item is not None:
-                self.owner.discard(len(item.data))
-            return
-        self.inbox.append(item)
-        self._ready.set()
-
-    async def take(self) -> Item:
-        """Wait for the next chunk (None at end of stream); it is held until forwarded or dropped."""
-        while not self.inbox:
-            self._ready.clear()
-            await self._ready.wait()
-        item = self.inbox.popleft()
-        if item is None:
-            self.held_eof = True
-        else:
-            self.held = item
-        return item
-
-    def forward(self, chunk: Chunk) -> None:
-        """Pass a chunk on; if it is the held chunk the stage no longer holds it."""
-        if self.held is chunk:
-            self.held = None
-        self.out(chunk)
-
-    def drop(self, nbytes: int) -> None:
-        """Throw away bytes (timeout, limit_data)."""
-        self.owner.discard(nbytes)
-
-    def close(self) -> None:
-        """End the stream here (Go's stub.Close): everything after is discarded."""
-        if self.closed:
-            return
-        self.closed = True
-        self.held_eof = False
-        if self.held is not None:
-            self.owner.discard(len(self.held.data))
-            self.held = None
-        for item in self.inbox:
-            if item is not None:
-                self.owner.discard(len(item.data))
-        self.inbox.clear()
-        self.out(None)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from typing import Any
 
-from pytoxiproxy.toxics.base import Chunk, Stage, Toxic
+from pytoxiproxy.toxics.base import Action, Close, Drop, Item, Send, Toxic
 
 
 @dataclass
@@ -16,28 +18,23 @@ class LimitDataToxic(Toxic):
     type_name = "limit_data"
     go_struct = "LimitDataToxic"
     attribute_names = ("bytes",)
+    state_survives_update = True  # the count is per connection, as Go's stub state
 
     def new_state(self) -> _Sent:
         return _Sent()
 
-    async def pipe(self, stage: Stage) -> None:
-        sent: _Sent = stage.state
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        if item is None:
+            return [Close(now)]
+        sent: _Sent = state
         limit = self.values["bytes"]
-        while True:
-            chunk = await stage.take()
-            if chunk is None:
-                stage.close()
-                return
-            remaining = max(limit - sent.count, 0)
-            if remaining < len(chunk.data):
-                stage.held = None
-                stage.drop(len(chunk.data) - remaining)
-                chunk = Chunk(chunk.data[:remaining], chunk.ts)
-            if chunk.data:
-                sent.count += len(chunk.data)
-                stage.forward(chunk)
-            else:
-                stage.held = None
-            if limit - sent.count <= 0:
-                stage.close()
-                return
+        allowed = item.data[: max(limit - sent.count, 0)]
+        actions: list[Action] = []
+        if allowed:
+            sent.count += len(allowed)
+            actions.append(Send(allowed, now, item.ts))
+        if len(allowed) < len(item.data):
+            actions.append(Drop(len(item.data) - len(allowed)))
+        if limit - sent.count <= 0:
+            actions.append(Close(now))
+        return actions

@@ -6,9 +6,10 @@ The reset itself is SO_LINGER 0, set when a connection starts with this toxic in
 
 from __future__ import annotations
 
-import asyncio
+import random
+from typing import Any
 
-from pytoxiproxy.toxics.base import Stage, Toxic, clamp_ms
+from pytoxiproxy.toxics.base import Action, Close, Drop, Item, Toxic, clamp_ms
 
 
 class ResetPeerToxic(Toxic):
@@ -16,9 +17,6 @@ class ResetPeerToxic(Toxic):
     go_struct = "ResetToxic"
     attribute_names = ("timeout",)
 
-    async def pipe(self, stage: Stage) -> None:
-        await stage.take()
-        timeout = clamp_ms(self.values["timeout"]) / 1000.0
-        if timeout > 0:
-            await asyncio.sleep(timeout)
-        stage.close()
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        dropped: list[Action] = [Drop(len(item.data))] if item is not None else []
+        return [*dropped, Close(now + clamp_ms(self.values["timeout"]) / 1000.0)]

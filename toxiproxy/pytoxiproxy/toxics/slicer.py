@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
+from typing import Any
 
-from pytoxiproxy.toxics.base import Chunk, Stage, Toxic
+from pytoxiproxy.toxics.base import Action, Close, Item, Pause, Send, Toxic, clamp_ms
 
 
 class SlicerToxic(Toxic):
@@ -37,16 +37,11 @@ class SlicerToxic(Toxic):
             todo += [(mid, hi), (lo, mid)]
         return cuts
 
-    async def pipe(self, stage: Stage) -> None:
-        delay = self.values["delay"] / 1_000_000.0
-        while True:
-            chunk = await stage.take()
-            if chunk is None:
-                stage.close()
-                return
-            cuts = self.offsets(0, len(chunk.data), stage.rng)
-            for i in range(1, len(cuts), 2):
-                rest = chunk.data[cuts[i] :]
-                stage.held = Chunk(rest, chunk.ts) if rest else None
-                stage.out(Chunk(chunk.data[cuts[i - 1] : cuts[i]], chunk.ts))
-                await asyncio.sleep(delay)  # Go sleeps after the last slice too
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        if item is None:
+            return [Close(now)]
+        delay = clamp_ms(self.values["delay"]) / 1_000_000.0  # microseconds; negative: none, as in Go
+        cuts = self.offsets(0, len(item.data), rng)
+        pieces = [item.data[cuts[i - 1] : cuts[i]] for i in range(1, len(cuts), 2)]
+        actions: list[Action] = [Send(piece, now + k * delay, item.ts) for k, piece in enumerate(pieces)]
+        return [*actions, Pause(now + len(pieces) * delay)]  # Go sleeps after the last slice too

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+import random
+from typing import Any
 
-from pytoxiproxy.toxics.base import Stage, Toxic, clamp_ms
+from pytoxiproxy.toxics.base import Action, Close, Item, Send, Toxic, clamp_ms
 
 
 class SlowCloseToxic(Toxic):
@@ -12,11 +13,7 @@ class SlowCloseToxic(Toxic):
     go_struct = "SlowCloseToxic"
     attribute_names = ("delay",)
 
-    async def pipe(self, stage: Stage) -> None:
-        while True:
-            item = await stage.take()
-            if item is None:
-                await asyncio.sleep(clamp_ms(self.values["delay"]) / 1000.0)
-                stage.close()
-                return
-            stage.forward(item)
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        if item is None:
+            return [Close(now + clamp_ms(self.values["delay"]) / 1000.0)]
+        return [Send(item.data, now, item.ts)]

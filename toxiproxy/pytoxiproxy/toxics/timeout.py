@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
+import random
+from typing import Any
 
-from pytoxiproxy.toxics.base import Stage, Toxic, clamp_ms
+from pytoxiproxy.toxics.base import Action, Close, Drop, Hold, Item, Toxic, clamp_ms
 
 
 class TimeoutToxic(Toxic):
     type_name = "timeout"
     go_struct = "TimeoutToxic"
     attribute_names = ("timeout",)
+    closes_on_removal = True  # Go's Cleanup closes the stub
 
-    async def pipe(self, stage: Stage) -> None:
-        timeout = clamp_ms(self.values["timeout"]) / 1000.0
-        eof = False
-        while True:
-            try:
-                if eof:
-                    # Go spins on a closed input here; we just wait out the timeout.
-                    if timeout <= 0:
-                        await asyncio.Event().wait()
-                    await asyncio.sleep(timeout)
-                    raise TimeoutError
-                if timeout > 0:
-                    item = await asyncio.wait_for(stage.take(), timeout)
-                else:
-                    item = await stage.take()
-            except TimeoutError:
-                stage.close()
-                return
-            if item is None:
-                stage.held_eof = False
-                eof = True
-            else:
-                stage.held = None
-                stage.drop(len(item.data))
+    def _seconds(self) -> float:
+        return clamp_ms(self.values["timeout"]) / 1000.0  # negative behaves like 0, as in Go
 
-    def cleanup(self, stage: Stage) -> bool:
-        """Removing a timeout toxic closes the connection, as in Go."""
-        stage.stop()
-        stage.close()
-        return True
+    def idle_timeout(self) -> float | None:
+        return self._seconds() or None
+
+    def plan(self, item: Item, now: float, rng: random.Random, state: Any) -> list[Action]:
+        if item is not None:
+            return [Drop(len(item.data))]
+        # Go spins on a closed input here; we just wait out the timeout (for ever for 0).
+        return [Close(now + self._seconds())] if self._seconds() else [Hold()]

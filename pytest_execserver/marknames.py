@@ -1,0 +1,43 @@
+"""The harness's marker names and their ``pytest --markers`` help (no imports: the plugin module needs them
+at configure time in every session, and must stay light)."""
+
+from __future__ import annotations
+
+MARKERS: dict[str, str] = {
+    "fault": (
+        "fault(kind, **params): inject a fault through the exec_proxy for this test, e.g. "
+        "fault('latency', ms=100, jitter=20, direction='both'), fault('disconnect', after_ms=200, mode='reset'), "
+        "fault('receiver_lag', pause_ms=500). Kinds and parameters: pytest --markers, or pytest_execserver.faults."
+    ),
+    "chaos": (
+        "chaos(*kinds_or_Faults): run the test once under each fault (ids named after the faults; a kind "
+        "name stands for its example fault); the exec_fault fixture gives the run's fault."
+    ),
+    "fault_schedule": (
+        "fault_schedule(*kinds_or_Faults, seed=None, duration_ms=2000, count=None): a seeded schedule of "
+        "faults over duration_ms (same seed -> same schedule; the seed defaults to one derived from "
+        "--execserver-seed and the test id, and is printed on failure with the schedule as Faults with "
+        "at_ms, which replay as given when pasted back)."
+    ),
+    "exec_mode": (
+        "exec_mode(*modes): client output mode(s) for this test: 'event-stream', 'legacy-read', or "
+        "'both'; several modes parametrize the test."
+    ),
+    "latency_budget": (
+        "latency_budget(phase=..., p50=None, p95=None, p99=None, max=None, min_samples=1): fail the test "
+        "when the phase's latency percentiles (ms, times --execserver-budget-scale) exceed the budget. "
+        "Phases: connect, ws_handshake, initialize, rpc or rpc:<method>, process, first_output."
+    ),
+}
+
+
+def has_harness_marker(item: object) -> bool:
+    """Whether a pytest item carries any of the harness's markers."""
+    get = getattr(item, "get_closest_marker", None)
+    return get is not None and any(get(name) is not None for name in MARKERS)
+
+
+def register(config: object, help_texts: dict[str, str] | None = None) -> None:
+    """Register the markers on a ``pytest.Config`` (with ``help_texts``, default :data:`MARKERS`)."""
+    for name, help_text in (help_texts or MARKERS).items():
+        config.addinivalue_line("markers", f"{name}: {help_text}")  # type: ignore[attr-defined]

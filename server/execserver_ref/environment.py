@@ -1,0 +1,64 @@
+"""The ``environmentInfo`` object (``initialize`` result and ``environment/info``), per codex release."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+from typing import Any
+
+from execserver_ref.params import to_file_uri
+from execserver_ref.versions import CodexBehaviour
+
+_CAPABILITIES_0_169 = (
+    "networkProxyLaunch",
+    "networkProxyReviewDomains",
+    "credentialMasking",
+    "credentialMaskingCustomProviders",
+    "capabilityDiscoverySandbox",
+    "fsWatchMissing",
+    "capabilityDiscoveryV2",
+    "environmentConfigRead",
+    "httpHeaderEnvVars",
+    "sandboxedFileStreaming",
+    "fileWriteStreaming",
+    "shellSnapshotV2",
+    "windowsMxc",
+    "linuxRootWritePreservesDevices",
+    "linuxApprovedRootWritePreservesRestrictions",
+)
+
+
+def capability_names(codex: CodexBehaviour) -> tuple[str, ...]:
+    """Capability names in codex's order (the reference implements none of them: all are false)."""
+    names = list(_CAPABILITIES_0_169)
+    if codex.transparent_tcp_capability:
+        names.insert(names.index("networkProxyReviewDomains") + 1, "networkProxyTransparentTcp")
+    return tuple(names)
+
+
+def environment_info(codex: CodexBehaviour) -> dict[str, Any]:
+    """A fresh ``environmentInfo`` for the server's process environment."""
+    try:
+        shell_path = pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+    except KeyError:
+        shell_path = "/bin/sh"
+    if not os.path.isabs(shell_path) or not os.access(shell_path, os.X_OK):
+        shell_path = "/bin/sh"
+    cwd = os.getcwd()
+    home = os.environ.get("HOME", cwd)
+    tmp = os.environ.get("TMPDIR", "/tmp")
+    info: dict[str, Any] = {
+        "shell": {"name": os.path.basename(shell_path), "path": shell_path},
+        "executorVersion": codex.executor_version,
+        "providerId": "sha256:" + hashlib.sha256(b"execserver-ref").hexdigest(),
+        "cwd": to_file_uri(cwd),
+        "userHomeDir": to_file_uri(home),
+        "platformOs": "linux",
+    }
+    if codex.prepend_path_dirs:
+        info["prependPathDirs"] = []  # codex lists its bundled helper tools' directory; the reference has none
+    info["temporaryDirectories"] = [to_file_uri(tmp)]
+    info["tempDir"] = to_file_uri(tmp)
+    info["capabilities"] = dict.fromkeys(capability_names(codex), False)
+    return info
