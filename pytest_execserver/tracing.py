@@ -1,7 +1,8 @@
 """OpenTelemetry spans for the exec-server client and W3C trace context for its requests.
 
-Span names: ``execserver.connect`` (TCP connect), ``execserver.ws_handshake``, ``execserver.initialize``,
-``execserver.rpc <method>``, ``execserver.process`` (start to closed) and ``execserver.first_output``.
+Span names: ``execserver.connect`` (``connect()`` to ready), ``execserver.ws_handshake``, ``execserver.initialize``,
+``execserver.rpc <method>``, ``execserver.process`` (start to closed) and ``execserver.first_output``; their
+sub-phase spans are described in :mod:`pytest_execserver.telemetry`.
 Every JSON-RPC request carries ``"trace": {"traceparent": ..., "tracestate": ...}`` (the shape codex's
 ``JSONRPCRequest.trace`` / ``W3cTraceContext`` uses), taken from the current span. Spans come from the
 provider given to :func:`use_provider` (the plugin gives its own, see :mod:`pytest_execserver.otel`), else
