@@ -13,6 +13,7 @@ Pure: events in, SVG text out (no scripts, no external assets); :mod:`.forensics
 from __future__ import annotations
 
 import html
+import textwrap
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ _OK, _FAIL, _PROC, _TICK, _RECONNECT, _BROKEN = "#2b7bb9", "#d7263d", "#7a869a",
 _LEFT, _PLOT, _RIGHT = 120, 880, 20
 _ROW, _BAR = 16, 11
 _HARNESS = "harness"
+_MAX_NOTES = 8
 _SKIP_FAILS = ("ws_handshake", "connect", "reconnect")  # expected while a connection is being re-made
 
 
@@ -98,7 +100,7 @@ def broken_events(events: Sequence[HistoryEvent],
         fails = [e for e in events if e.kind == "fail" and e.op not in _SKIP_FAILS]
         if fails:
             e = fails[0]
-            out.append((e, f"{e.op} failed: {e.data.get('message') or e.data.get('error') or ''}"))
+            out.append((e, f"{e.op} failed: {e.data.get('message') or e.data.get('error') or e.data.get('code', '')}"))
     return out
 
 
@@ -138,7 +140,6 @@ def render_timeline(events: Sequence[HistoryEvent], violations: Mapping[str, Seq
         parts.append(f'<text x="{lx:.1f}" y="{ry + _BAR + 10}" font-size="10">{_esc(label)}</text>')
     y += max(1, len(fault_rows)) * _ROW + 14
     lanes_top = y
-    marks: list[tuple[float, float]] = []  # (x, y) of events that broke something, drawn last
     positions: dict[int, tuple[float, float]] = {}
     for client in clients:
         mine = [e for e in events if e.client == client]
@@ -201,9 +202,9 @@ def render_timeline(events: Sequence[HistoryEvent], violations: Mapping[str, Seq
               f'height="{lanes_bottom - lanes_top + 6}" fill="{FAULT_COLOURS.get(k, "#999")}" opacity="0.18"/>'
               for k, s, e, _ in windows]
     notes: list[str] = []
-    for n, (event, message) in enumerate(broken_events(events, violations), 1):
+    broken = broken_events(events, violations)
+    for n, (event, message) in enumerate(broken[:_MAX_NOTES], 1):
         ex, ey = positions.get(event.index, (x(event.time_ns), lanes_top))
-        marks.append((ex, ey))
         parts.append(f'<line x1="{ex:.1f}" y1="{lanes_top - 6}" x2="{ex:.1f}" y2="{lanes_bottom}" stroke="{_BROKEN}" '
                      f'stroke-width="1.5"/>')
         parts.append(f'<circle cx="{ex:.1f}" cy="{ey:.1f}" r="7" fill="none" stroke="{_BROKEN}" stroke-width="2.5">'
@@ -223,8 +224,13 @@ def render_timeline(events: Sequence[HistoryEvent], violations: Mapping[str, Seq
         ms += step
     y += 30
     for note in notes:
-        axis.append(f'<text x="8" y="{y}" font-size="11" fill="{_BROKEN}">{_esc(note[:170])}</text>')
-        y += 15
+        for line in textwrap.wrap(note, 160, max_lines=3, placeholder=" ..."):
+            axis.append(f'<text x="8" y="{y}" font-size="11" fill="{_BROKEN}">{_esc(line)}</text>')
+            y += 14
+    if len(broken) > _MAX_NOTES:
+        axis.append(f'<text x="8" y="{y}" font-size="11" fill="{_BROKEN}">... and {len(broken) - _MAX_NOTES} more '
+                    f'(the test report lists them all)</text>')
+        y += 14
     legend = _legend(y + 4, sorted({w[0] for w in windows}))
     header = [f'<text x="8" y="16" font-size="13" font-weight="bold">{_esc(title[:120])}</text>']
     if failure:
