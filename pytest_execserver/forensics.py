@@ -18,6 +18,7 @@ from pytest_execserver import artifacts
 from pytest_execserver.runstate import SETTINGS_KEY, TestState, worker_id
 from pytest_execserver.schedule import as_timed
 from pytest_execserver.shrink.core import ShrinkResult, shrink
+from pytest_execserver.shrink.replay import PLUGIN as REPLAY_PLUGIN
 from pytest_execserver.shrink.replay import Replayer, failure_signature
 
 
@@ -35,7 +36,7 @@ def after_failure(item: pytest.Item, call: pytest.CallInfo[None], report: pytest
                               title=item.nodeid, failure=_failure_line(report))
         paths["timeline"] = artifacts.save_file(settings.artifacts, item.nodeid, "timeline.svg", svg, worker_name)
         report.sections.append(("execserver timeline", paths["timeline"]))
-    if settings.shrink and state.schedule:
+    if settings.shrink and state.schedule and not item.config.pluginmanager.has_plugin(REPLAY_PLUGIN):
         text, record = shrink_test(item, call, state)
         paths["shrunk_schedule"] = artifacts.save_file(settings.artifacts, item.nodeid, "shrunk-schedule.txt",
                                                        text + "\n", worker_name)

@@ -59,14 +59,17 @@ class Outcome:
 
 
 def _plugin_args(config: pytest.Config) -> list[str]:
-    """The ``-p NAME`` arguments of the original invocation (plugins loaded or disabled)."""
+    """The ``-p NAME`` and ``-o INI=VALUE`` arguments of the original invocation (plugins, ini overrides)."""
     args = [str(a) for a in config.invocation_params.args]
     out: list[str] = []
     for i, arg in enumerate(args):
-        if arg == "-p" and i + 1 < len(args):
-            out += ["-p", args[i + 1]]
-        elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
-            out += ["-p", arg[2:]]
+        for short, long in (("-p", None), ("-o", "--override-ini")):
+            if arg in (short, long) and i + 1 < len(args):
+                out += [short, args[i + 1]]
+            elif arg.startswith(short) and len(arg) > 2:
+                out += [short, arg[2:]]
+            elif long is not None and arg.startswith(long + "="):
+                out += [short, arg[len(long) + 1:]]
     return out
 
 
@@ -93,7 +96,7 @@ class Replayer:
         target = str(config.rootpath / path) + (f"::{rest}" if rest else "")
         ini = ["-c", str(config.inipath)] if config.inipath else []
         return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--no-header",
-                *_plugin_args(config), "-p", PLUGIN, REPLAY_OPTION, str(spec),
+                *_plugin_args(config), "-p", PLUGIN, REPLAY_OPTION, str(spec), "-o", "execserver_shrink=false",
                 *_harness_args(self.settings, self.workdir / f"artifacts-{self.runs}"),
                 "--rootdir", str(config.rootpath), *ini, target]
 
