@@ -32,12 +32,21 @@ def after_failure(item: pytest.Item, call: pytest.CallInfo[None], report: pytest
     if state.history is not None:
         from pytest_execserver.timeline import render_timeline
 
-        svg = render_timeline(state.history.events, state.record.get("invariants") or {},
-                              title=item.nodeid, failure=_failure_line(report))
-        paths["timeline"] = artifacts.save_file(settings.artifacts, item.nodeid, "timeline.svg", svg, worker_name)
-        report.sections.append(("execserver timeline", paths["timeline"]))
+        try:
+            svg = render_timeline(state.history.events, state.record.get("invariants") or {},
+                                  title=item.nodeid, failure=_failure_line(report))
+            paths["timeline"] = artifacts.save_file(settings.artifacts, item.nodeid, "timeline.svg", svg,
+                                                    worker_name)
+        except Exception as exc:  # a picture that cannot be drawn must not hide the test's own failure
+            report.sections.append(("execserver timeline", f"not drawn: {exc!r}"))
+        else:
+            report.sections.append(("execserver timeline", paths["timeline"]))
     if settings.shrink and state.schedule and not item.config.pluginmanager.has_plugin(REPLAY_PLUGIN):
-        text, record = shrink_test(item, call, state)
+        try:
+            text, record = shrink_test(item, call, state)
+        except Exception as exc:
+            report.sections.append(("execserver shrink", f"shrinking failed: {exc!r}"))
+            return
         paths["shrunk_schedule"] = artifacts.save_file(settings.artifacts, item.nodeid, "shrunk-schedule.txt",
                                                        text + "\n", worker_name)
         state.record["shrink"] = record

@@ -118,6 +118,9 @@ class Replayer:
             except subprocess.TimeoutExpired:
                 _stop(proc)
                 return Outcome("timeout", "timeout", time.monotonic() - started)
+            except BaseException:  # Ctrl-C while a run is going: stop it (and its servers) too
+                _stop(proc)
+                raise
         seconds = time.monotonic() - started
         try:
             data: dict[str, Any] = json.loads(result.read_text())
