@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,8 @@ class Outcome:
     seconds: float
 
 
-def _plugin_args(config: pytest.Config) -> list[str]:
+def passed_on(args: Sequence[str]) -> list[str]:
     """The ``-p NAME`` and ``-o INI=VALUE`` arguments of the original invocation (plugins, ini overrides)."""
-    args = [str(a) for a in config.invocation_params.args]
     out: list[str] = []
     for i, arg in enumerate(args):
         for short, long in (("-p", None), ("-o", "--override-ini")):
@@ -96,7 +96,8 @@ class Replayer:
         target = str(config.rootpath / path) + (f"::{rest}" if rest else "")
         ini = ["-c", str(config.inipath)] if config.inipath else []
         return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--no-header",
-                *_plugin_args(config), "-p", PLUGIN, REPLAY_OPTION, str(spec), "-o", "execserver_shrink=false",
+                *passed_on([str(a) for a in config.invocation_params.args]),
+                "-p", PLUGIN, REPLAY_OPTION, str(spec), "-o", "execserver_shrink=false",
                 *_harness_args(self.settings, self.workdir / f"artifacts-{self.runs}"),
                 "--rootdir", str(config.rootpath), *ini, target]
 
