@@ -101,6 +101,7 @@ def shrink_test(item: pytest.Item, call: pytest.CallInfo[None], state: TestState
     elapsed = time.monotonic() - started
     record = {"signature": signature, "reproduced": reproduced, "runs": replayer.runs,
               "seconds": round(elapsed, 1), "budget_s": budget, "out_of_budget": result.out_of_budget,
+              "confirmed": result.confirmed,
               "original": [f.describe() for f in original], "shrunk": [f.describe() for f in result.schedule],
               "marker": paste_line(result.schedule) if result.schedule else None, "steps": result.steps,
               "workdir": str(workdir)}
@@ -118,5 +119,8 @@ def _summary(record: dict[str, Any], n: int) -> str:
     if not record["shrunk"]:
         return (f"fails ({record['signature']}) without any fault of its schedule: the faults are not the "
                 f"cause. {head}")
-    return (f"{n} fault(s) shrunk to {len(record['shrunk'])}, still failing ({record['signature']}); {head}.\n"
+    confirmed = ("failed again when run once more" if record["confirmed"]
+                 else "NOT confirmed by a second run (out of budget)")
+    return (f"{n} fault(s) shrunk to {len(record['shrunk'])}, still failing ({record['signature']}); {confirmed}; "
+            f"{head}.\n"
             f"Paste into the test to replay (from pytest_execserver.faults import Fault):\n{record['marker']}")

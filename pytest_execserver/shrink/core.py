@@ -10,13 +10,17 @@ gives the same answer for the same test. The loop:
 0. **no fault at all**: if the test fails with an empty schedule, that is the answer;
 1. **drop faults**: ddmin (Zeller) over the list -- try each of ``n`` chunks alone, then each complement;
    keep the first that still fails; refine ``n`` until single faults;
-2. **simplify each fault**, to a fixpoint: shorter (``duration_ms``/``pause_ms``/``hold_ms`` halved),
+2. **simplify each fault**, to a fixpoint: shorter (``duration_ms``/``pause_ms`` halved),
    milder (latency ``ms``/``jitter`` halved, ``kbps`` doubled, slicer ``delay_us``/``size_variation`` to 0),
    later (``at_ms`` moved half-way to the end of the window), rounder (``at_ms`` down to a multiple of 50).
 
 A candidate is accepted only if the predicate says it still fails (with the same failure signature, decided
 by the caller). Each distinct candidate is asked at most once (cached), and the search stops when the
 budget says so, keeping the smallest failing schedule seen so far.
+
+3. **confirm**: the result is run ``confirm`` more times; a timing-dependent schedule that failed once by
+   luck does not survive this, and the search falls back to the newest accepted schedule that fails again
+   (the original, already seen failing twice, is the last resort). What is printed is meant to be pasted.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class ShrinkResult:
     runs: int = 0
     out_of_budget: bool = False
     steps: list[str] = field(default_factory=list)  # one line per accepted step
+    accepted: list[Schedule] = field(default_factory=list)  # every schedule that still failed, in order
+    confirmed: bool = False
 
     @property
     def shrunk(self) -> bool:
@@ -63,7 +69,20 @@ class _Search:
             return False
         self.result.runs += 1
         verdict = self._seen[candidate] = self._still_fails(candidate)
+        if verdict:
+            self.result.accepted.append(candidate)
         return verdict
+
+    def fails_again(self, candidate: Schedule, times: int) -> bool:
+        """Run ``candidate`` again, ``times`` times, past the cache: does it fail every time?"""
+        for _ in range(times):
+            if self._out_of_budget():
+                self.result.out_of_budget = True
+                return False
+            self.result.runs += 1
+            if not self._still_fails(candidate):
+                return False
+        return True
 
     @property
     def stopped(self) -> bool:
@@ -106,7 +125,9 @@ def _ddmin(search: _Search, schedule: Schedule) -> Schedule:
 def simpler(fault: Fault, window_ms: float) -> Iterator[Fault]:
     """Simpler variants of one (timed) fault, in the order they are tried."""
     params = fault.params
-    halvable = ("duration_ms", "pause_ms", "hold_ms", "ms", "jitter")
+    # not hold_ms: a disconnect's cut toxic acts on traffic, so a short hold may see none and cut nothing --
+    # a "simpler" cut that fails only when a chunk happens to pass in time is not one to paste
+    halvable = ("duration_ms", "pause_ms", "ms", "jitter")
     for name in halvable:
         value = params.get(name)
         if isinstance(value, int | float) and value > (0 if name == "jitter" else _MIN_MS):
@@ -148,6 +169,7 @@ def shrink(
     *,
     window_ms: float,
     out_of_budget: Callable[[], bool] = lambda: False,
+    confirm: int = 1,
 ) -> ShrinkResult:
     """The smallest schedule (of timed faults) that ``still_fails`` finds, within the budget.
 
@@ -158,10 +180,20 @@ def shrink(
     search = _Search(still_fails, out_of_budget, result)
     search._seen[original] = True
     if search.fails(()):  # the test fails without any fault of the schedule: the faults are not the cause
-        result.steps.append("fails with no fault at all")
-        result.schedule = ()
-        return result
+        if search.fails_again((), confirm):
+            result.steps.append("fails with no fault at all")
+            result.schedule, result.confirmed = (), True
+            return result
+        result.accepted.remove(())
     current = _ddmin(search, original)
-    current = _simplify(search, current, window_ms)
-    result.schedule = current
+    _simplify(search, current, window_ms)
+    result.schedule = original
+    for candidate in reversed(result.accepted):  # the newest is the smallest
+        if search.fails_again(candidate, confirm):
+            result.schedule, result.confirmed = candidate, True
+            break
+        if result.out_of_budget:  # no time left to confirm: report the smallest seen failing once
+            result.schedule = result.accepted[-1]
+            break
+        result.steps.append(f"did not fail again, dropped: {candidate!r}")
     return result
