@@ -39,7 +39,7 @@ def test_ini_twins_turn_it_on_and_set_the_budget(pytester: pytest.Pytester) -> N
     out = result.stdout.str()
     assert "2 fault(s), failure 'builtins.AssertionError'; budget 60 s" in out
     assert "fails (builtins.AssertionError) without any fault of its schedule: the faults are not the cause" in out
-    assert "2 run(s)" in out  # the schedule as drawn, then no fault at all
+    assert "3 run(s)" in out  # the schedule as drawn, then no fault at all, twice (the confirmation)
 
 
 def test_a_failure_that_does_not_come_back_is_not_shrunk(pytester: pytest.Pytester) -> None:
