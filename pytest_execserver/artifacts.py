@@ -65,3 +65,12 @@ def log_size(path: Path | None) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def save_file(root: Path, nodeid: str, name: str, text: str, worker: str | None = None) -> str:
+    """Write one more artifact (``timeline.svg``, ``shrunk-schedule.txt``...) into the test's folder."""
+    folder = folder_for(root, nodeid, worker)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    target.write_text(text)
+    return str(target)

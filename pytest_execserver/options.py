@@ -20,6 +20,7 @@ MODE_CHOICES = (*MODES, "both")
 TOXIPROXY_BACKENDS = ("auto", "embedded", "real")
 BUDGET_SCALE_ENV = "EXECSERVER_BUDGET_SCALE"
 DEFAULT_ARTIFACTS = "execserver-artifacts"
+DEFAULT_SHRINK_BUDGET_S = 180.0
 
 UNCONFINED_WARNING = (
     "pytest-execserver: --execserver-unconfined: servers run WITHOUT confinement and can write anywhere "
@@ -51,6 +52,8 @@ _OPTIONS: list[tuple[str, str, str]] = [
      "write the fault x invariant matrix, latency table and span coverage as JSON to this path"),
     ("--execserver-artifacts", "execserver_artifacts",
      f"where failing tests' history, spans and server log are saved (default {DEFAULT_ARTIFACTS}/)"),
+    ("--execserver-shrink-budget", "execserver_shrink_budget",
+     f"seconds --execserver-shrink may spend on one failing test (default {DEFAULT_SHRINK_BUDGET_S:g})"),
 ]
 
 
@@ -73,6 +76,13 @@ def addoption(parser: pytest.Parser) -> None:
     group.addoption("--execserver-otel-global", dest="execserver_otel_global", action="store_true",
                     default=None, help=otel_help)
     parser.addini("execserver_otel_global", help=otel_help, type="bool", default=False)
+    shrink_help = (
+        "when a test with a fault_schedule fails, re-run it (fresh server and proxy each time) with smaller "
+        "schedules and report the smallest that still fails, as a pasteable @pytest.mark.fault_schedule(...)"
+    )
+    group.addoption("--execserver-shrink", dest="execserver_shrink", action="store_true", default=None,
+                    help=shrink_help)
+    parser.addini("execserver_shrink", help=shrink_help, type="bool", default=False)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ class Settings:
     unconfined: bool = False
     artifacts: Path = field(default_factory=lambda: Path(DEFAULT_ARTIFACTS))
     otel_global: bool = False
+    shrink: bool = False
+    shrink_budget_s: float = DEFAULT_SHRINK_BUDGET_S
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -190,8 +202,23 @@ def settings_from_config(config: pytest.Config, worker_seed: int | None = None) 
     unconfined = bool(unconfined_cli) if unconfined_cli is not None else bool(config.getini("execserver_unconfined"))
     otel_cli = config.getoption("execserver_otel_global")
     otel_global = bool(otel_cli) if otel_cli is not None else bool(config.getini("execserver_otel_global"))
+    shrink_cli = config.getoption("execserver_shrink")
+    shrink = bool(shrink_cli) if shrink_cli is not None else bool(config.getini("execserver_shrink"))
     return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts,
-                    otel_global)
+                    otel_global, shrink=shrink, shrink_budget_s=_shrink_budget(config))
+
+
+def _shrink_budget(config: pytest.Config) -> float:
+    raw, where = _raw(config, "execserver_shrink_budget")
+    if raw is None:
+        return DEFAULT_SHRINK_BUDGET_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (0 < value < float("inf")):
+        raise pytest.UsageError(f"{where}: the shrink budget must be a positive number of seconds, got {raw!r}")
+    return value
 
 
 def _resolve(value: str) -> Path:

@@ -391,6 +391,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     from pytest_execserver.evaluate import complete_report
 
     complete_report(item, call, report, state)
+    if report.failed:  # the timeline artifact; with --execserver-shrink, the smallest failing schedule
+        from pytest_execserver.forensics import after_failure
+
+        after_failure(item, call, report, state)
     return report
 
 

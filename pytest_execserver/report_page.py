@@ -10,6 +10,7 @@ import argparse
 import html
 import json
 import math
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from pytest_execserver.telemetry.summary import html_tables
 
 PHASE_FOR_PICTURE = ("process", "first_output", "rpc", "connect", "initialize")
 _BAR_HEIGHT = 14
-_LABEL_WIDTH = 250
+_LABEL_WIDTH = 290  # 38 characters at 12 px (~7.2 px each) and a gap: labels end before the bars
+_LABEL_GAP = 8
 _CHART_WIDTH = 460
 _VALUE_WIDTH = 230
 _LABEL_CHARS = 38
@@ -76,7 +78,9 @@ def _svg_chart(phase: str, rows: dict[tuple[str, str], dict[str, float]]) -> str
         colour = _MODE_COLOURS.get(mode, "#777")
         label = _short_label(fault, mode)
         full = html.escape(f"{fault} · {mode}")
-        parts.append(f'<text x="0" y="{y + 11}" font-size="12"><title>{full}</title>{html.escape(label)}</text>')
+        # right-aligned at the column's edge: a label wider than estimated grows to the left, never into a bar
+        parts.append(f'<text x="{_LABEL_WIDTH - _LABEL_GAP}" y="{y + 11}" font-size="12" text-anchor="end">'
+                     f'<title>{full}</title>{html.escape(label)}</text>')
         parts.append(
             f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{p95_w:.1f}" height="{_BAR_HEIGHT}" '
             f'fill="{colour}" opacity="0.35"><title>p95 {stats["p95"]:.2f} ms</title></rect>'
@@ -110,8 +114,29 @@ def _matrix_table(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
     return f"<table><tr><th>fault</th>{head}</tr>{''.join(body)}</table>"
 
 
-def render(report: dict[str, Any]) -> str:
-    """The whole page as one HTML string."""
+def _failures(tests: list[dict[str, Any]], base: Path | None) -> str:
+    """Failing tests with links to their timelines (relative to the page) and their shrunk schedules."""
+    rows = []
+    for test in tests:
+        paths = test.get("artifacts") or {}
+        if test.get("outcome") in ("passed", "skipped", "xfailed") or not paths:
+            continue
+        links = []
+        for key, text in (("timeline", "timeline"), ("history", "history"), ("shrunk_schedule", "shrunk schedule")):
+            if key in paths:
+                href = os.path.relpath(paths[key], base) if base is not None else paths[key]
+                links.append(f'<a href="{html.escape(Path(href).as_posix())}">{text}</a>')
+        marker = (test.get("shrink") or {}).get("marker")
+        shrunk = f"<br><code>{html.escape(marker)}</code>" if marker else ""
+        name = html.escape(str(test.get("nodeid", "?")))
+        rows.append(f"<tr><td>{name}{shrunk}</td><td>{' · '.join(links)}</td></tr>")
+    if not rows:
+        return ""
+    return f"<h2>Failing tests</h2><table><tr><th>test</th><th>artifacts</th></tr>{''.join(rows)}</table>"
+
+
+def render(report: dict[str, Any], base: Path | None = None) -> str:
+    """The whole page as one HTML string (artifact links relative to ``base``, the page's folder)."""
     header = report.get("header") or {}
     by_phase = latency_by_fault_and_mode(report)
     charts = []
@@ -134,6 +159,7 @@ td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: 
 </style></head><body>
 <h1>pytest-execserver report</h1>
 <table>{header_rows}<tr><th>tests</th><td>{len(tests)} ({len(failed)} not passed)</td></tr></table>
+{_failures(tests, base)}
 <h2>Invariants per fault (pass / fail)</h2>
 {_matrix_table(report.get("matrix") or {})}
 <h2>Latency per fault and mode</h2>
@@ -152,7 +178,7 @@ def write_page(report_path: Path, out_path: Path | None = None) -> Path:
     report = json.loads(report_path.read_text())
     target = out_path or report_path.with_suffix(".html")
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render(report))
+    target.write_text(render(report, target.parent))
     return target
 
 
