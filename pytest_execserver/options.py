@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pytest_execserver.codex import check_version
 from pytest_execserver.schedule import new_seed
 
 MODES = ("event-stream", "legacy-read")
@@ -26,8 +27,8 @@ DEFAULT_ARTIFACTS = "execserver-artifacts"
 _OPTIONS: list[tuple[str, str, str]] = [
     ("--execserver-server", "execserver_server",
      "server under test: 'ref' (reference server, default), 'codex' (real codex exec-server, fetched "
-     "with npm), 'ref --inject-bug KIND' / 'codex ARGS' (extra arguments), or any command that prints "
-     "its ws:// URL on the first stdout line"),
+     "with npm; 'codex@0.169.0' or 'codex@latest' for another release), 'ref --inject-bug KIND' / "
+     "'codex ARGS' (extra arguments), or any command that prints its ws:// URL on the first stdout line"),
     ("--execserver-toxiproxy", "execserver_toxiproxy",
      "Toxiproxy backend: auto (real toxiproxy-server if on PATH, else embedded; default), embedded, "
      "real, or the http:// URL of a running Toxiproxy API"),
@@ -63,7 +64,7 @@ class Settings:
     """The validated harness configuration of one session."""
 
     server: str = "ref"
-    server_kind: str = "ref"  # "ref", "codex" or the full command
+    server_kind: str = "ref"  # "ref", "codex", "codex@VERSION" or the full command
     server_args: tuple[str, ...] = ()
     toxiproxy: str = "auto"
     seed: int = 0
@@ -109,6 +110,12 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
     if not tokens:
         raise pytest.UsageError(f"{where}: empty server; use ref, codex or a command")
     if tokens[0] in ("ref", "codex"):
+        return tokens[0], tuple(tokens[1:])
+    if tokens[0].startswith("codex@"):
+        try:
+            check_version(tokens[0].removeprefix("codex@"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from exc
         return tokens[0], tuple(tokens[1:])
     return value, ()
 
