@@ -14,8 +14,10 @@ reads server-sent events. Codex 0.171.0 needs exactly three events per turn: ``r
     <the merged stdout and stderr, as text>
 
 Codex truncates that text to 10,000 bytes of output (the model's truncation policy; ``max_output_tokens``
-lowers it, never raises it): the output then starts ``Warning: truncated output (original token count: N)``
-and has ``…N chars truncated…`` where the middle was cut. A failed call is one line instead, such as
+lowers it; the config ``tool_output_token_limit`` together with ``max_output_tokens`` raises it, counting 4
+bytes a token): the output then starts ``Warning: truncated output (original token count: N)`` and has
+``…N chars truncated…`` where the middle was cut. Whatever the limit, codex keeps at most 1 MiB of one
+call's output (``... N bytes omitted ...`` under the warning). A failed call is one line instead, such as
 ``exec_command failed: CreateProcess { message: "..." }``.
 
 Layout: :func:`parse_tool_output` and :class:`Conversation` are the sans-I/O core (a request body in, SSE
@@ -34,7 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
-OUTPUT_LIMIT_BYTES = 10_000  # codex 0.171.0's cut for one tool call's output (truncation policy of gpt-5)
+OUTPUT_LIMIT_BYTES = 10_000  # codex 0.171.0's default cut for one tool call's output (truncation policy of gpt-5)
+OUTPUT_CAP_BYTES = 1 << 20  # codex keeps at most this much of one call's output, whatever the limit
 MAX_YIELD_TIME_MS = 30_000  # codex clamps yield_time_ms to this
 FINAL_MESSAGE = "done"
 
@@ -46,9 +49,10 @@ _HEADER_RE = re.compile(
     r"Output:\n"
 )
 _TRUNCATION_HEAD_RE = re.compile(
-    r"\AWarning: truncated output \(original token count: \d+\)\n(?:Total output lines: \d+\n)?\n"
+    r"\AWarning: truncated output \(original token count: \d+\)\n(?:Total output lines: \d+\n)?"
+    r"(?:\.\.\. \d+ bytes omitted \.\.\.\n)?\n"
 )
-_TRUNCATION_MID_RE = re.compile(r"…\d+ (?:chars|tokens) truncated…")
+_TRUNCATION_MID_RE = re.compile(r"…\d+ (?:chars|tokens) truncated…|\.\.\. \d+ bytes omitted \.\.\.")
 
 
 # ---------------------------------------------------------------------------------------------------------

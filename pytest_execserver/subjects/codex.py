@@ -11,7 +11,9 @@ the ``function_call_output`` items of its requests, i.e. exactly what codex told
 What differs from a line-protocol client:
 - codex merges stdout and stderr into one text (``merged_streams``): ``Outcome.stdout`` is that text,
   UTF-8 encoded, and ``Outcome.stderr`` is empty. Compare it with every stream of the process in seq order.
-- codex cuts a tool call's output above 10,000 bytes; the Outcome then says ``truncated``.
+- codex cuts a tool call's output above 10,000 bytes by default; the subject raises that to 1 MiB (codex's
+  own cap per call) with ``tool_output_token_limit``, ``output_limit_bytes=None`` keeps codex's default.
+  A cut output is reported as ``Outcome.truncated``.
 - stdin needs a terminal in codex (``write_stdin`` only reaches tty processes), so a request with stdin
   runs with ``tty`` and ends its input with ^D.
 - codex's own start-up (reading config, building the prompt) is measured per run (``CodexRun.startup_s``)
@@ -35,6 +37,7 @@ from pytest_execserver.codex import check_version, codex_binary
 from pytest_execserver.confine import Confinement, choose_confinement, confine
 from pytest_execserver.scripted_model import (
     MAX_YIELD_TIME_MS,
+    OUTPUT_CAP_BYTES,
     CommandResult,
     ExecCommand,
     ScriptedModel,
@@ -43,6 +46,7 @@ from pytest_execserver.scripted_model import (
 )
 from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError
 
+OUTPUT_LIMIT = OUTPUT_CAP_BYTES  # the subject raises codex's 10,000-byte cut so chaos outputs compare whole
 START_MARGIN_S = 20.0  # codex's own start-up and shutdown, on top of the request's timeout
 _EOF = "\x04"  # ^D at the start of a line: end of input for a terminal in canonical mode
 
@@ -84,8 +88,21 @@ class CodexRun:
         return None if self.first_request_at is None else self.first_request_at - self.spawned_at
 
 
-def request_steps(request: RunRequest) -> list[Step]:
-    """The tool calls that make codex run ``request``."""
+def summarize(told: list[str], edge: int = 60) -> str:
+    """What codex told the model, readable: each text's header lines, and its output cut to its two ends."""
+    parts = []
+    for text in told:
+        head, sep, output = text.partition("Output:\n")
+        if not sep:
+            parts.append(repr(text[:400]))
+            continue
+        shown = output if len(output) <= 2 * edge else f"{output[:edge]}...({len(output)} chars)...{output[-edge:]}"
+        parts.append(repr(head.replace("\n", "; ").strip("; ") + "; Output: " + shown))
+    return "[" + ", ".join(parts) + "]"
+
+
+def request_steps(request: RunRequest, max_output_tokens: int | None = None) -> list[Step]:
+    """The tool calls that make codex run ``request`` (``max_output_tokens``: raise codex's output cut)."""
     argv = list(request.argv)
     if not argv:
         raise SubjectError("RunRequest.argv is empty")
@@ -95,12 +112,13 @@ def request_steps(request: RunRequest) -> list[Step]:
     workdir = _path_of(request.cwd)
     tty = request.tty or request.stdin is not None
     if request.stdin is None:
-        return [ExecCommand(cmd, workdir=workdir, tty=tty, yield_time_ms=_yield_ms(request))]
+        return [ExecCommand(cmd, workdir=workdir, tty=tty, yield_time_ms=_yield_ms(request),
+                            max_output_tokens=max_output_tokens)]
     data = request.stdin.decode("utf-8", errors="strict") if request.stdin else ""
     if data and not data.endswith("\n"):
         data += _EOF  # ends the partial line; the next ^D ends the input
     return [
-        ExecCommand(cmd, workdir=workdir, tty=True, yield_time_ms=250),
+        ExecCommand(cmd, workdir=workdir, tty=True, yield_time_ms=250, max_output_tokens=max_output_tokens),
         WriteStdin(data + _EOF, yield_time_ms=_yield_ms(request)),
     ]
 
@@ -130,9 +148,9 @@ def outcome_of(results: list[CommandResult], run: CodexRun) -> Outcome:
         return Outcome(None, stdout, b"", ClientFailure(kind.strip() or "CodexToolFailure", message.strip()),
                        truncated=result.truncated)
     if not result.finished:
-        return Outcome(None, stdout, b"", ClientFailure("StillRunning", "codex reported the process still "
-                                                        "running when the model stopped polling"),
-                       truncated=result.truncated)
+        return Outcome(None, stdout, b"", ClientFailure(
+            "StillRunning", f"codex still reported the process running when the request's time was up; it "
+                            f"told the model: {summarize(run.told_model)}"), truncated=result.truncated)
     return Outcome(result.exit_code, stdout, b"", truncated=result.truncated)
 
 
@@ -146,8 +164,9 @@ class CodexSubject:
     merged_streams = True
 
     def __init__(self, url: str, scratch: Path, *, version: str | None = None,
-                 confinement: Confinement | None = None) -> None:
+                 confinement: Confinement | None = None, output_limit_bytes: int | None = OUTPUT_LIMIT) -> None:
         self.url = url
+        self.output_limit_bytes = output_limit_bytes
         self.version = version
         self.name = "codex" if version is None else f"codex@{version}"
         self.scratch = scratch
@@ -176,12 +195,23 @@ class CodexSubject:
                     f'wire_api="responses"}}')
         return [str(self.binary), "exec", "--skip-git-repo-check", "-s", "danger-full-access",
                 "-c", "model_provider=scripted", "-c", f"model_providers.scripted={provider}",
-                "-m", "gpt-5", "run the scripted command"]
+                *self._limit_args(), "-m", "gpt-5", "run the scripted command"]
+
+    def _limit_args(self) -> list[str]:
+        if self.output_limit_bytes is None:
+            return []
+        return ["-c", f"tool_output_token_limit={self._limit_tokens()}"]
+
+    def _limit_tokens(self) -> int | None:
+        # codex counts 4 bytes a token when it cuts output
+        return None if self.output_limit_bytes is None else -(-self.output_limit_bytes // 4)
 
     async def run(self, request: RunRequest) -> Outcome:
         """Run ``request`` through one ``codex exec``; raises :class:`CodexHang` if codex does not finish."""
         await self.start()
-        conversation = self.model.play(request_steps(request))
+        # Poll until the request's timeout is spent: a process still running then is reported, not waited on.
+        polls = max(0, -(-(request.timeout_ms - MAX_YIELD_TIME_MS) // MAX_YIELD_TIME_MS))
+        conversation = self.model.play(request_steps(request, self._limit_tokens()), max_polls=polls)
         seen = len(self.model.requests)
         run = CodexRun(spawned_at=time.monotonic())
         self.runs.append(run)
@@ -199,7 +229,7 @@ class CodexSubject:
             out, err = await self._proc.communicate()
             self._record(run, conversation.results, seen, out, err)
             raise CodexHang(f"{self.name} did not finish within {budget:.1f} s; it told the model: "
-                            f"{run.told_model!r}; stderr tail: {run.stderr[-600:]!r}") from None
+                            f"{summarize(run.told_model)}; stderr tail: {run.stderr[-600:]!r}") from None
         finally:
             self._kill()
         self._record(run, conversation.results, seen, out, err)

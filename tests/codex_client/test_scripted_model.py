@@ -64,6 +64,13 @@ def test_truncation_is_reported_as_such_and_the_warning_is_not_output() -> None:
     assert parsed.output == "aaaa…1 chars truncated…aaaa"
 
 
+def test_output_over_codex_buffer_cap_is_truncated() -> None:
+    text = EXITED.replace("a\nb\nerr\n", "Warning: truncated output (original token count: 497224)\n"
+                          "... 940319 bytes omitted ...\n\n1\n2\n")
+    parsed = parse_tool_output(text)
+    assert parsed.truncated and parsed.output == "1\n2\n"
+
+
 def test_a_text_not_in_the_output_format_is_a_failure() -> None:
     parsed = parse_tool_output(FAILED)
     assert parsed.failure == FAILED and parsed.exit_code is None and parsed.output == ""
