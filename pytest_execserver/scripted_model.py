@@ -31,7 +31,7 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -308,6 +308,7 @@ class RecordedRequest:
     method: str
     path: str
     body: Any
+    answered: float | None = None  # when the answer was handed to aiohttp (``time.monotonic()``)
 
 
 class ScriptedModel:
@@ -361,6 +362,7 @@ class ScriptedModel:
         except (ValueError, UnicodeDecodeError):
             self.requests.append(RecordedRequest(arrived, request.method, request.path, None))
             return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
+        index = len(self.requests)
         self.requests.append(RecordedRequest(arrived, request.method, request.path, body))
         if self.conversation is None:
             return web.json_response({"error": {"message": "no conversation is being played"}}, status=503)
@@ -368,7 +370,9 @@ class ScriptedModel:
             events = self.conversation.respond(body)
         except ValueError as exc:
             return web.json_response({"error": {"message": str(exc)}}, status=400)
-        return web.Response(body=sse(events), content_type="text/event-stream")
+        response = web.Response(body=sse(events), content_type="text/event-stream")
+        self.requests[index] = replace(self.requests[index], answered=time.monotonic())
+        return response
 
     async def _other(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(RecordedRequest(time.monotonic(), request.method, request.path, None))

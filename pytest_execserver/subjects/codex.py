@@ -40,6 +40,7 @@ from pytest_execserver.scripted_model import (
     OUTPUT_CAP_BYTES,
     CommandResult,
     ExecCommand,
+    RecordedRequest,
     ScriptedModel,
     Step,
     WriteStdin,
@@ -81,6 +82,11 @@ class CodexRun:
     stderr: str = ""
     results: list[CommandResult] = field(default_factory=list)
     told_model: list[str] = field(default_factory=list)  # every function_call_output text, in order
+    requests: list[RecordedRequest] = field(default_factory=list)  # the model requests of this run
+
+    def tool_call_s(self) -> list[float]:
+        """Per tool call: from the model's answer carrying it to codex's next request carrying its output."""
+        return [b.t - (a.answered or a.t) for a, b in zip(self.requests, self.requests[1:], strict=False)]
 
     @property
     def startup_s(self) -> float | None:
@@ -208,10 +214,16 @@ class CodexSubject:
 
     async def run(self, request: RunRequest) -> Outcome:
         """Run ``request`` through one ``codex exec``; raises :class:`CodexHang` if codex does not finish."""
-        await self.start()
         # Poll until the request's timeout is spent: a process still running then is reported, not waited on.
         polls = max(0, -(-(request.timeout_ms - MAX_YIELD_TIME_MS) // MAX_YIELD_TIME_MS))
-        conversation = self.model.play(request_steps(request, self._limit_tokens()), max_polls=polls)
+        run = await self.play(request_steps(request, self._limit_tokens()), budget_s=request.timeout_ms / 1000,
+                              max_polls=polls)
+        return outcome_of(run.results, run)
+
+    async def play(self, steps: list[Step], *, budget_s: float, max_polls: int = 0) -> CodexRun:
+        """One ``codex exec`` whose model plays ``steps``; :class:`CodexHang` after ``budget_s`` + the margin."""
+        await self.start()
+        conversation = self.model.play(steps, max_polls=max_polls)
         seen = len(self.model.requests)
         run = CodexRun(spawned_at=time.monotonic())
         self.runs.append(run)
@@ -221,7 +233,7 @@ class CodexSubject:
         self._proc = await asyncio.create_subprocess_exec(
             *command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=command.preexec)
-        budget = request.timeout_ms / 1000 + START_MARGIN_S
+        budget = budget_s + START_MARGIN_S
         try:
             out, err = await asyncio.wait_for(self._proc.communicate(), budget)
         except TimeoutError:
@@ -233,15 +245,15 @@ class CodexSubject:
         finally:
             self._kill()
         self._record(run, conversation.results, seen, out, err)
-        return outcome_of(conversation.results, run)
+        return run
 
     def _record(self, run: CodexRun, results: list[CommandResult], seen: int, out: bytes, err: bytes) -> None:
         run.exited_at = time.monotonic()
         run.returncode = self._proc.returncode if self._proc is not None else None
         run.stdout, run.stderr = out.decode(errors="replace"), err.decode(errors="replace")
         run.results = list(results)
-        mine = self.model.requests[seen:]
-        run.first_request_at = next((r.t for r in mine if r.path.endswith("/responses")), None)
+        run.requests = [r for r in self.model.requests[seen:] if r.path.endswith("/responses")]
+        run.first_request_at = run.requests[0].t if run.requests else None
         run.told_model = [o.text for result in results for o in result.outputs]
 
     def _confinement(self) -> Confinement:

@@ -36,3 +36,13 @@ def journal_path(exec_server: ServerProcess) -> Path:
     if path is None:
         pytest.skip(f"the codex-client checks read the reference server's journal; {exec_server.kind} has none")
     return Path(path)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    from tests.codex_client.test_codex_bench import BENCH_TABLE, table_lines
+
+    rows = config.stash.get(BENCH_TABLE, None)
+    if rows:
+        terminalreporter.section("codex exec client benchmark")
+        for line in table_lines(rows):
+            terminalreporter.write_line(line)
