@@ -27,6 +27,7 @@ a time, recording every request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -322,6 +323,7 @@ class ScriptedModel:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.conversation: Conversation | None = None
+        self.gate: asyncio.Event | None = None  # when set to an Event, every answer waits for it
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -364,6 +366,8 @@ class ScriptedModel:
             return web.json_response({"error": {"message": "body is not JSON"}}, status=400)
         index = len(self.requests)
         self.requests.append(RecordedRequest(arrived, request.method, request.path, body))
+        if self.gate is not None:
+            await self.gate.wait()
         if self.conversation is None:
             return web.json_response({"error": {"message": "no conversation is being played"}}, status=503)
         try:

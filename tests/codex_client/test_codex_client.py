@@ -87,3 +87,43 @@ async def test_down_longer_than_recovery_window_ends_in_reported_failure(
     proc = find_process(Journal.load(journal_path), argv, since)
     assert proc is not None
     assert merged(proc).startswith(outcome.stdout), "what codex delivered before failing is not a prefix"
+
+
+async def test_stdin_through_a_terminal_is_delivered(codex_subject: CodexSubject, exec_scratch: Path,
+                                                     journal_path: Path) -> None:
+    """codex writes stdin only to a tty process: the pty bytes (echo included) must reach the model whole."""
+    argv = ["/bin/cat"]
+    since = time.monotonic()
+    outcome = await codex_subject.run(request_in(exec_scratch, argv, stdin=b"one\ntwo\n"))
+    delivery = check_delivery(codex_subject, journal_path, argv, outcome, since)
+    assert delivery.process.tty and delivery.process.pty.count(b"one") == 2  # the echo and cat's copy
+
+
+async def test_signal_exit_code_matches_the_server(codex_subject: CodexSubject, exec_scratch: Path,
+                                                   journal_path: Path) -> None:
+    argv = ["/bin/sh", "-c", "echo bye; kill -TERM $$"]
+    since = time.monotonic()
+    outcome = await codex_subject.run(request_in(exec_scratch, argv))
+    check_delivery(codex_subject, journal_path, argv, outcome, since)
+
+
+async def test_phases_exclude_codex_start_up(codex_subject: CodexSubject, exec_scratch: Path,
+                                             journal_path: Path) -> None:
+    """The tool call splits into dispatch, exec and report (journal times); start-up lies before all three."""
+    since = time.monotonic()
+    outcome = await codex_subject.run(request_in(exec_scratch, BURST))
+    delivery = check_delivery(codex_subject, journal_path, BURST, outcome, since)
+    run = codex_subject.runs[-1]
+    journal = Journal.load(journal_path)
+    pid = delivery.process.process_id
+    start_in = next(f["t"] for f in journal.frames(dir="in", method="process/start")
+                    if f["params"].get("processId") == pid) / 1e9
+    last_out = max(f["t"] for f in journal.frames(dir="out") if f.get("process") == pid) / 1e9
+    answered = run.requests[0].answered
+    assert answered is not None and run.startup_s is not None
+    phases = {"startup": run.startup_s, "dispatch": start_in - answered, "exec": last_out - start_in,
+              "report": run.requests[1].t - last_out}
+    print("codex phases (s):", {k: round(v, 4) for k, v in phases.items()})
+    assert all(v >= 0 for v in phases.values()), f"phases out of order (clocks disagree?): {phases}"
+    assert run.spawned_at + run.startup_s <= answered, "start-up overlaps the tool call"
+    assert phases["dispatch"] < 2.0 and phases["report"] < 2.0, f"codex's own phases over budget: {phases}"
