@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_execserver.journal import Journal, JournalProcess
 from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.journal import Journal, JournalProcess
 from pytest_execserver.scripted_model import OUTPUT_LIMIT_BYTES
 from pytest_execserver.subjects.base import Outcome, RunRequest
 from pytest_execserver.subjects.codex import CodexSubject
