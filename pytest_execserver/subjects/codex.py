@@ -55,6 +55,10 @@ _EOF = "\x04"  # ^D at the start of a line: end of input for a terminal in canon
 class CodexHang(SubjectError):
     """codex neither finished nor reported a failure within the request's timeout plus the margin."""
 
+    def __init__(self, message: str, deadline_s: float) -> None:
+        super().__init__(message)
+        self.deadline_s = deadline_s
+
 
 def is_codex_client(spec: str) -> bool:
     """Whether ``spec`` (the value of ``--execserver-client``) names codex: ``codex`` or ``codex@VERSION``."""
@@ -170,8 +174,10 @@ class CodexSubject:
     merged_streams = True
 
     def __init__(self, url: str, scratch: Path, *, version: str | None = None,
-                 confinement: Confinement | None = None, output_limit_bytes: int | None = OUTPUT_LIMIT) -> None:
+                 confinement: Confinement | None = None, output_limit_bytes: int | None = OUTPUT_LIMIT,
+                 start_margin_s: float = START_MARGIN_S) -> None:
         self.url = url
+        self.start_margin_s = start_margin_s
         self.output_limit_bytes = output_limit_bytes
         self.version = version
         self.name = "codex" if version is None else f"codex@{version}"
@@ -233,7 +239,7 @@ class CodexSubject:
         self._proc = await asyncio.create_subprocess_exec(
             *command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=command.preexec)
-        budget = budget_s + START_MARGIN_S
+        budget = budget_s + self.start_margin_s
         try:
             out, err = await asyncio.wait_for(self._proc.communicate(), budget)
         except TimeoutError:
@@ -241,7 +247,7 @@ class CodexSubject:
             out, err = await self._proc.communicate()
             self._record(run, conversation.results, seen, out, err)
             raise CodexHang(f"{self.name} did not finish within {budget:.1f} s; it told the model: "
-                            f"{summarize(run.told_model)}; stderr tail: {run.stderr[-600:]!r}") from None
+                            f"{summarize(run.told_model)}; stderr tail: {run.stderr[-600:]!r}", budget) from None
         finally:
             self._kill()
         self._record(run, conversation.results, seen, out, err)
@@ -255,6 +261,11 @@ class CodexSubject:
         run.requests = [r for r in self.model.requests[seen:] if r.path.endswith("/responses")]
         run.first_request_at = run.requests[0].t if run.requests else None
         run.told_model = [o.text for result in results for o in result.outputs]
+
+    @property
+    def proc(self) -> asyncio.subprocess.Process | None:
+        """The running ``codex exec`` (its process group holds the sandbox and codex), or None."""
+        return self._proc if self._proc is not None and self._proc.returncode is None else None
 
     def _confinement(self) -> Confinement:
         assert self.confinement is not None

@@ -7,15 +7,18 @@ seq order, with its exit code. Faults are timed from the journal (the command is
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import time
 from pathlib import Path
 
 import pytest
 
+from pytest_execserver.codex import CodexUnavailable
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.journal import Journal
-from pytest_execserver.subjects.codex import CodexSubject
+from pytest_execserver.launch import ServerProcess
+from pytest_execserver.subjects.codex import CodexHang, CodexSubject
 from tests.codex_client.codex_kit import (
     check_delivery,
     find_process,
@@ -127,3 +130,25 @@ async def test_phases_exclude_codex_start_up(codex_subject: CodexSubject, exec_s
     assert all(v >= 0 for v in phases.values()), f"phases out of order (clocks disagree?): {phases}"
     assert run.spawned_at + run.startup_s <= answered, "start-up overlaps the tool call"
     assert phases["dispatch"] < 2.0 and phases["report"] < 2.0, f"codex's own phases over budget: {phases}"
+
+
+async def test_a_silent_codex_is_a_hang_and_is_killed(exec_proxy: ExecProxy, exec_server: ServerProcess,
+                                                      exec_scratch: Path, tmp_path: Path) -> None:
+    """The model never answers: codex waits, so the subject reports a hang at its deadline and kills codex."""
+    subject = CodexSubject(exec_proxy.url, tmp_path / "silent", confinement=exec_server.confinement,
+                           start_margin_s=2.0)
+    try:
+        await subject.start()
+    except CodexUnavailable as exc:
+        pytest.skip(f"codex unavailable: {exc}")
+    subject.model.gate = asyncio.Event()  # never set
+    try:
+        began = time.monotonic()
+        with pytest.raises(CodexHang, match=r"did not finish within 2\.5 s") as caught:
+            await subject.run(request_in(exec_scratch, ["/bin/true"], timeout_ms=500))
+        assert caught.value.deadline_s == pytest.approx(2.5)
+        assert time.monotonic() - began < 10
+        assert subject.proc is None, "codex still running after the hang was reported"
+    finally:
+        subject.model.gate.set()
+        await subject.close()
