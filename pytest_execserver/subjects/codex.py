@@ -285,3 +285,8 @@ class CodexSubject:
                 await asyncio.wait_for(self._proc.wait(), 5)
         await self.model.close()
         self._started = False
+
+
+def make_codex_subject(spec: str, url: str, home: Path, confinement: Confinement | None = None) -> CodexSubject:
+    """The subject for an ``--execserver-client`` value ``codex`` or ``codex@VERSION`` (ValueError otherwise)."""
+    return CodexSubject(url, home, version=codex_client_version(spec), confinement=confinement)

@@ -6,6 +6,7 @@ The texts are verbatim ``function_call_output`` items from codex 0.171.0 runs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from pytest_execserver.subjects.codex import (
     CodexRun,
     codex_client_version,
     is_codex_client,
+    make_codex_subject,
     outcome_of,
     request_steps,
 )
@@ -173,3 +175,11 @@ def test_client_spec_parsing() -> None:
         codex_client_version("codex@")
     with pytest.raises(ValueError):
         codex_client_version("codex@1;rm")
+
+
+def test_make_codex_subject_takes_the_version_from_the_spec(tmp_path: Path) -> None:
+    subject = make_codex_subject("codex@0.169.0", "ws://127.0.0.1:1", tmp_path)
+    assert subject.name == "codex@0.169.0" and subject.version == "0.169.0" and subject.merged_streams
+    assert make_codex_subject("codex", "ws://127.0.0.1:1", tmp_path).version is None
+    with pytest.raises(ValueError):
+        make_codex_subject("ours", "ws://127.0.0.1:1", tmp_path)
