@@ -29,6 +29,7 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -50,6 +51,15 @@ from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, 
 OUTPUT_LIMIT = OUTPUT_CAP_BYTES  # the subject raises codex's 10,000-byte cut so chaos outputs compare whole
 START_MARGIN_S = 20.0  # codex's own start-up and shutdown, on top of the request's timeout
 _EOF = "\x04"  # ^D at the start of a line: end of input for a terminal in canonical mode
+
+
+def codex_view(chunks: Iterable[bytes]) -> bytes:
+    """What codex delivers for a process that emitted ``chunks`` (every stream, in seq order): one text.
+
+    codex joins the streams and decodes the whole output as UTF-8, each invalid sequence becoming U+FFFD
+    (checked against codex 0.171.0 on random binary blobs: Python's ``errors="replace"`` cuts the same).
+    """
+    return b"".join(chunks).decode("utf-8", errors="replace").encode()
 
 
 class CodexHang(SubjectError):
@@ -116,8 +126,10 @@ def request_steps(request: RunRequest, max_output_tokens: int | None = None) -> 
     argv = list(request.argv)
     if not argv:
         raise SubjectError("RunRequest.argv is empty")
-    if request.env:
-        argv = ["env", *(f"{k}={v}" for k, v in request.env.items()), "--", *argv]
+    if request.env:  # the request's env is the child's whole environment (as process/start's env is)
+        if "=" in argv[0]:
+            raise SubjectError(f"argv[0] {argv[0]!r} contains '=': env would take it for an assignment")
+        argv = ["env", "-i", "--", *(f"{k}={v}" for k, v in request.env.items()), *argv]
     cmd = shlex.join(argv)
     workdir = _path_of(request.cwd)
     tty = request.tty or request.stdin is not None
@@ -171,7 +183,12 @@ class CodexSubject:
     to the server. Requests' cwds must be visible to the server (the server's scratch).
     """
 
-    merged_streams = True
+    merged_streams = True  # see delivered_view
+
+    @staticmethod
+    def delivered_view(chunks: Sequence[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+        """(stdout, stderr) codex should deliver for ``chunks`` ((stream, data) in seq order): all in stdout."""
+        return codex_view(data for _, data in chunks), b""
 
     def __init__(self, url: str, scratch: Path, *, version: str | None = None,
                  confinement: Confinement | None = None, output_limit_bytes: int | None = OUTPUT_LIMIT,

@@ -17,7 +17,7 @@ from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.journal import Journal, JournalProcess
 from pytest_execserver.scripted_model import OUTPUT_LIMIT_BYTES
 from pytest_execserver.subjects.base import Outcome, RunRequest
-from pytest_execserver.subjects.codex import CodexSubject
+from pytest_execserver.subjects.codex import CodexSubject, codex_view
 from pytest_execserver.waiting import wait_until
 
 HOLD_MS = 3_600_000  # a latency no test outlives: while the toxic is on, the downstream is held
@@ -90,7 +90,7 @@ def check_delivery(subject: CodexSubject, journal_path: Path | None, argv: Seque
         limit = subject.output_limit_bytes or OUTPUT_LIMIT_BYTES
         assert len(expected) > limit, f"codex said it truncated {len(expected)} bytes, under its {limit}-byte limit"
         return Delivery(outcome, proc, expected)
-    text = expected.decode("utf-8", errors="replace").encode()  # codex hands the model text
+    text = codex_view([expected])  # codex hands the model text
     assert outcome.stdout == text, _first_difference(outcome.stdout, text, proc)
     assert proc.exited, "codex reported an exit the server never saw"
     assert outcome.exit_code == proc.exit_code, (

@@ -23,7 +23,9 @@ from pytest_execserver.scripted_model import (
 from pytest_execserver.subjects.base import RunRequest
 from pytest_execserver.subjects.codex import (
     CodexRun,
+    CodexSubject,
     codex_client_version,
+    codex_view,
     is_codex_client,
     make_codex_subject,
     outcome_of,
@@ -137,7 +139,7 @@ def test_sse_names_each_event_by_its_type() -> None:
 def test_request_becomes_a_shell_quoted_command_in_the_request_cwd() -> None:
     [step] = request_steps(RunRequest(argv=["printf", "%s\n", "a b"], cwd="file:///s/x%20y", env={"K": "v"}))
     assert isinstance(step, ExecCommand)
-    assert step.cmd == "env K=v -- printf '%s\n' 'a b'" and step.workdir == "/s/x y" and not step.tty
+    assert step.cmd == "env -i -- K=v printf '%s\n' 'a b'" and step.workdir == "/s/x y" and not step.tty
 
 
 def test_request_with_stdin_uses_a_terminal_and_ends_input_with_eof() -> None:
@@ -183,3 +185,10 @@ def test_make_codex_subject_takes_the_version_from_the_spec(tmp_path: Path) -> N
     assert make_codex_subject("codex", "ws://127.0.0.1:1", tmp_path).version is None
     with pytest.raises(ValueError):
         make_codex_subject("ours", "ws://127.0.0.1:1", tmp_path)
+
+
+def test_codex_view_joins_streams_and_replaces_invalid_utf8_across_chunk_boundaries() -> None:
+    euro = "€".encode()
+    assert codex_view([b"a", euro[:1], euro[1:], b"\xff"]) == "a€\ufffd".encode()
+    assert CodexSubject.delivered_view([("stdout", b"1\n"), ("stderr", b"e\n"), ("stdout", b"2\n")]) == (
+        b"1\ne\n2\n", b"")
