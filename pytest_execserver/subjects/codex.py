@@ -136,7 +136,11 @@ def request_steps(request: RunRequest, max_output_tokens: int | None = None) -> 
     if request.stdin is None:
         return [ExecCommand(cmd, workdir=workdir, tty=tty, yield_time_ms=_yield_ms(request),
                             max_output_tokens=max_output_tokens)]
-    data = request.stdin.decode("utf-8", errors="strict") if request.stdin else ""
+    try:
+        data = request.stdin.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise SubjectError(f"codex writes stdin as text through a terminal (write_stdin 'chars'); this request's "
+                           f"stdin is not UTF-8 ({exc}), so codex cannot deliver it") from None
     if data and not data.endswith("\n"):
         data += _EOF  # ends the partial line; the next ^D ends the input
     return [

@@ -20,7 +20,7 @@ from pytest_execserver.scripted_model import (
     parse_tool_output,
     sse,
 )
-from pytest_execserver.subjects.base import RunRequest
+from pytest_execserver.subjects.base import RunRequest, SubjectError
 from pytest_execserver.subjects.codex import (
     CodexRun,
     CodexSubject,
@@ -192,3 +192,8 @@ def test_codex_view_joins_streams_and_replaces_invalid_utf8_across_chunk_boundar
     assert codex_view([b"a", euro[:1], euro[1:], b"\xff"]) == "a€\ufffd".encode()
     assert CodexSubject.delivered_view([("stdout", b"1\n"), ("stderr", b"e\n"), ("stdout", b"2\n")]) == (
         b"1\ne\n2\n", b"")
+
+
+def test_binary_stdin_is_refused_with_the_reason() -> None:
+    with pytest.raises(SubjectError, match="stdin is not UTF-8"):
+        request_steps(RunRequest(argv=["cat"], cwd="file:///s", stdin=b"\xff\xfe"))
