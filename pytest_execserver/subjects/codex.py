@@ -196,8 +196,9 @@ class CodexSubject:
 
     def __init__(self, url: str, scratch: Path, *, version: str | None = None,
                  confinement: Confinement | None = None, output_limit_bytes: int | None = OUTPUT_LIMIT,
-                 start_margin_s: float = START_MARGIN_S) -> None:
+                 start_margin_s: float = START_MARGIN_S, sandbox: str = "danger-full-access") -> None:
         self.url = url
+        self.sandbox = sandbox  # codex's -s: the sandbox it asks the exec-server to run commands in
         self.start_margin_s = start_margin_s
         self.output_limit_bytes = output_limit_bytes
         self.version = version
@@ -226,7 +227,7 @@ class CodexSubject:
         assert self.binary is not None
         provider = (f'{{name="scripted",base_url="{self.model.base_url}",env_key="SCRIPTED_MODEL_KEY",'
                     f'wire_api="responses"}}')
-        return [str(self.binary), "exec", "--skip-git-repo-check", "-s", "danger-full-access",
+        return [str(self.binary), "exec", "--skip-git-repo-check", "-s", self.sandbox,
                 "-c", "model_provider=scripted", "-c", f"model_providers.scripted={provider}",
                 *self._limit_args(), "-m", "gpt-5", "run the scripted command"]
 
