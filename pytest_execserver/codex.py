@@ -1,17 +1,27 @@
-"""Fetch and cache the real ``codex`` binary (the protocol's ground truth) from the npm registry."""
+"""Fetch and cache real ``codex`` binaries (the protocol's ground truth) from the npm registry, per version.
+
+``codex_binary()`` is the default version (the newest one the suite passes on), ``codex_binary("0.169.0")``
+a pinned one and ``codex_binary("latest")`` whatever npm's ``latest`` dist-tag names now. Each version is
+cached in its own directory, ``<cache>/codex-<version>/codex``. The linux binary ships in the platform
+package ``@openai/codex@<version>-linux-x64`` (the plain ``@openai/codex`` package is a node launcher).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
-CODEX_VERSION = "0.169.0"
-CODEX_PACKAGE = f"@openai/codex@{CODEX_VERSION}-linux-x64"
+DEFAULT_VERSION = "0.171.0"
+CODEX_VERSION = DEFAULT_VERSION  # kept for older imports
+NPM_PACKAGE = "@openai/codex"
 _BINARY_IN_PACKAGE = "package/vendor/x86_64-unknown-linux-musl/bin/codex"
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:-(?:alpha|beta|rc)(?:\.\d+)*)?$")
 
 
 class CodexUnavailable(RuntimeError):
@@ -24,74 +34,119 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "pytest-execserver"
 
 
-def cached_binary_path() -> Path:
-    return cache_dir() / f"codex-{CODEX_VERSION}" / "codex"
+def platform_package(version: str) -> str:
+    """The npm spec of the package holding the linux x64 binary of ``version``."""
+    return f"{NPM_PACKAGE}@{version}-linux-x64"
 
 
-def codex_binary(fetch: bool = True) -> Path:
-    """Path of a runnable codex binary.
+def cached_binary_path(version: str = DEFAULT_VERSION) -> Path:
+    """Where ``version``'s binary is (or will be) cached."""
+    return cache_dir() / f"codex-{version}" / "codex"
 
-    Order: ``$EXECSERVER_CODEX_BIN`` if set, then the cache, then (if ``fetch``) ``npm pack`` of
-    ``@openai/codex@0.169.0-linux-x64`` into the cache. Raises :class:`CodexUnavailable` otherwise.
+
+def check_version(version: str) -> str:
+    """``version`` if it is ``latest`` or a release number such as ``0.171.0``; else :class:`ValueError`."""
+    if version == "latest" or _VERSION_RE.match(version):
+        return version
+    raise ValueError(f"codex version {version!r} is not 'latest' or a release number such as {DEFAULT_VERSION}")
+
+
+def resolve_version(version: str | None) -> str:
+    """The concrete release for ``version``: None is the default, ``latest`` asks the npm registry."""
+    if version is None:
+        return DEFAULT_VERSION
+    if check_version(version) != "latest":
+        return version
+    npm = _npm()
+    try:
+        done = subprocess.run(
+            [npm, "view", NPM_PACKAGE, "dist-tags.latest"], check=True, capture_output=True, timeout=120
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        raise CodexUnavailable(f"npm view {NPM_PACKAGE} dist-tags.latest failed: {_detail(exc)}") from exc
+    resolved = done.stdout.decode(errors="replace").strip()
+    if not _VERSION_RE.match(resolved):
+        raise CodexUnavailable(f"npm says the latest {NPM_PACKAGE} is {resolved!r}, which is not a release number")
+    return resolved
+
+
+def codex_binary(version: str | None = None, *, fetch: bool = True) -> Path:
+    """Path of a runnable codex binary of ``version`` (None: :data:`DEFAULT_VERSION`; or ``latest``).
+
+    ``$EXECSERVER_CODEX_BIN``, if set, overrides the default version (a version asked for by name is
+    always that version). Otherwise the cache, then (if ``fetch``) ``npm pack`` of the platform package.
+    Raises :class:`CodexUnavailable` when no binary can be had, :class:`ValueError` for a malformed version.
     """
     explicit = os.environ.get("EXECSERVER_CODEX_BIN")
-    if explicit:
+    if explicit and version is None:
         path = Path(explicit)
         if not os.access(path, os.X_OK):
             raise CodexUnavailable(f"EXECSERVER_CODEX_BIN={explicit} is not an executable file")
         return path
-    target = cached_binary_path()
+    if version is not None:
+        check_version(version)
+        if version != "latest" and os.access(cached_binary_path(version), os.X_OK):
+            return cached_binary_path(version)
+    concrete = resolve_version(version)
+    target = cached_binary_path(concrete)
     if os.access(target, os.X_OK):
         return target
     if not fetch:
-        raise CodexUnavailable(f"codex {CODEX_VERSION} is not cached at {target}")
-    return _fetch_into(target)
+        raise CodexUnavailable(f"codex {concrete} is not cached at {target}")
+    return _fetch_into(concrete, target)
 
 
-def _fetch_into(target: Path) -> Path:
+def _npm() -> str:
     npm = shutil.which("npm")
     if npm is None:
         raise CodexUnavailable("npm is not installed, so codex cannot be fetched from the npm registry")
+    return npm
+
+
+def _detail(exc: BaseException) -> str:
+    stderr = getattr(exc, "stderr", b"") or b""
+    return f"{exc}; {stderr.decode(errors='replace')[-400:]}"
+
+
+def _fetch_into(version: str, target: Path) -> Path:
+    npm = _npm()
+    package = platform_package(version)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         try:
-            subprocess.run(
-                [npm, "pack", "--silent", CODEX_PACKAGE],
-                cwd=work,
-                check=True,
-                capture_output=True,
-                timeout=600,
-            )
+            subprocess.run([npm, "pack", "--silent", package], cwd=work, check=True, capture_output=True,
+                           timeout=600)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            detail = getattr(exc, "stderr", b"") or b""
-            raise CodexUnavailable(
-                f"npm pack {CODEX_PACKAGE} failed: {exc}; {detail.decode(errors='replace')[-400:]}"
-            ) from exc
+            raise CodexUnavailable(f"npm pack {package} failed: {_detail(exc)}") from exc
         tarballs = list(Path(work).glob("*.tgz"))
         if not tarballs:
-            raise CodexUnavailable(f"npm pack {CODEX_PACKAGE} produced no tarball")
+            raise CodexUnavailable(f"npm pack {package} produced no tarball")
         with tarfile.open(tarballs[0]) as tar:
             try:
                 member = tar.getmember(_BINARY_IN_PACKAGE)
             except KeyError as exc:
-                raise CodexUnavailable(f"{CODEX_PACKAGE} has no {_BINARY_IN_PACKAGE}") from exc
+                raise CodexUnavailable(f"{package} has no {_BINARY_IN_PACKAGE}") from exc
             source = tar.extractfile(member)
             if source is None:
-                raise CodexUnavailable(f"{_BINARY_IN_PACKAGE} in {CODEX_PACKAGE} is not a file")
-            partial = target.with_suffix(".partial")
+                raise CodexUnavailable(f"{_BINARY_IN_PACKAGE} in {package} is not a file")
+            partial = Path(work) / "codex.partial"
             with source, open(partial, "wb") as out:
                 shutil.copyfileobj(source, out)
         partial.chmod(0o755)
-        partial.replace(target)
+        partial.replace(target)  # atomic: a concurrent fetch of the same version sees a whole file or none
     return target
 
 
-def main() -> int:
-    """``python -m pytest_execserver.codex``: fetch (if needed) and print the binary path."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pytest_execserver.codex [VERSION]``: fetch (if needed) and print the binary path."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1 or (args and args[0] in ("-h", "--help")):
+        print("usage: python -m pytest_execserver.codex [VERSION|latest]", file=sys.stderr)
+        return 2
     try:
-        print(codex_binary())
-    except CodexUnavailable as exc:
-        print(f"codex unavailable: {exc}")
+        print(codex_binary(args[0] if args else None))
+    except (CodexUnavailable, ValueError) as exc:
+        print(f"codex unavailable: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -66,12 +66,13 @@ class ServerProcess:
 
 
 def server_argv(kind: str, extra_args: list[str] | None = None) -> list[str]:
-    """The command line for a server kind: ``ref``, ``codex``, or a shell-quoted command."""
+    """The command line for a server kind: ``ref``, ``codex``, ``codex@VERSION``, or a shell-quoted command."""
     extra = list(extra_args or [])
     if kind == "ref":
         return [sys.executable, "-m", "execserver_ref", "--listen", LISTEN_LOOPBACK, *extra]
-    if kind == "codex":
-        return [str(codex_binary()), "exec-server", "--listen", LISTEN_LOOPBACK, *extra]
+    if kind == "codex" or kind.startswith("codex@"):
+        version = kind.partition("@")[2] or None
+        return [str(codex_binary(version)), "exec-server", "--listen", LISTEN_LOOPBACK, *extra]
     return [*shlex.split(kind), *extra]
 
 

@@ -36,8 +36,8 @@ class ExecServerUnconfinedWarning(UserWarning):
 _OPTIONS: list[tuple[str, str, str]] = [
     ("--execserver-server", "execserver_server",
      "server under test: 'ref' (reference server, default), 'codex' (real codex exec-server, fetched "
-     "with npm), 'ref --inject-bug KIND' / 'codex ARGS' (extra arguments), or any command that prints "
-     "its ws:// URL on the first stdout line"),
+     "with npm; 'codex@0.169.0' or 'codex@latest' for another release), 'ref --inject-bug KIND' / "
+     "'codex ARGS' (extra arguments), or any command that prints its ws:// URL on the first stdout line"),
     ("--execserver-toxiproxy", "execserver_toxiproxy",
      "Toxiproxy backend: auto (the real toxiproxy-server ./run installed into the cache, else one on PATH, "
      "else embedded; default), embedded, "
@@ -90,7 +90,7 @@ class Settings:
     """The validated harness configuration of one session."""
 
     server: str = "ref"
-    server_kind: str = "ref"  # "ref", "codex" or the full command
+    server_kind: str = "ref"  # "ref", "codex", "codex@VERSION" or the full command
     server_args: tuple[str, ...] = ()
     toxiproxy: str = "auto"
     seed: int = 0
@@ -139,6 +139,14 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
     if not tokens:
         raise pytest.UsageError(f"{where}: empty server; use ref, codex or a command")
     if tokens[0] in ("ref", "codex"):
+        return tokens[0], tuple(tokens[1:])
+    if tokens[0].startswith("codex@"):
+        try:
+            from pytest_execserver.codex import check_version  # lazy: the entry module stays light
+
+            check_version(tokens[0].removeprefix("codex@"))
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from exc
         return tokens[0], tuple(tokens[1:])
     return value, ()
 
