@@ -80,8 +80,11 @@ Message = Request | Notification | ClientReply
 
 
 def _position(text: str, pos: int) -> tuple[int, int]:
+    """serde's (line, column) of index ``pos``: columns count UTF-8 bytes, not characters."""
     line = text.count("\n", 0, pos) + 1
-    col = pos - (text.rfind("\n", 0, pos) + 1)
+    start = text.rfind("\n", 0, pos) + 1
+    segment = text[start:pos]
+    col = len(segment) if segment.isascii() else len(segment.encode("utf-8", "surrogateescape"))
     return line, col
 
 
@@ -134,31 +137,78 @@ def _too_deep(text: str) -> int | None:
     return None
 
 
+_LITERALS = {"n": "null", "t": "true", "f": "false"}
+_JSON_WS = " \t\n\r"  # JSON's whitespace (str.strip() would also strip \x0b, \x0c, \x1c…)
+
+
+def _innermost(text: str, pos: int) -> str | None:
+    """The innermost ``[`` or ``{`` still open at ``pos`` (brackets inside strings ignored)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for char in text[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
+    return stack[-1] if stack else None
+
+
+def _eof_context(text: str, pos: int, msg: str) -> str:
+    """What serde was parsing when the text ended: ``a list``, ``an object`` or ``a value``.
+
+    A value is expected after ``,`` or ``:`` (and at the top level); right after ``[`` or after an element
+    serde is still inside the list, right after ``{``, a key or a member inside the object."""
+    before = text[:pos].rstrip(_JSON_WS)
+    last = before[-1:] if before else ""
+    if last in (",", ":") or (not last and msg.startswith("Expecting value")):
+        return "a value"
+    container = _innermost(text, pos)
+    if container == "[":
+        return "a list"
+    if container == "{":
+        return "an object"
+    return "a value"
+
+
 def _serde_reason(exc: json.JSONDecodeError) -> str:
     text, pos = exc.doc, exc.pos
     line, col = _position(text, pos)
     msg = exc.msg
-    at_eof = pos >= len(text.rstrip())
+    at_eof = pos >= len(text.rstrip(_JSON_WS))
     if msg == "Extra data":
         return f"trailing characters at line {line} column {col + 1}"
+    end_line, end_col = _position(text, len(text))
+    if msg.startswith("Unterminated string"):  # Python points at the opening quote, serde at the end
+        return f"EOF while parsing a string at line {end_line} column {end_col}"
+    literal = _LITERALS.get(text[pos : pos + 1])
+    if literal is not None and literal.startswith(text[pos:]):  # a literal cut short by the end
+        return f"EOF while parsing a value at line {end_line} column {end_col}"
     if at_eof:
-        if msg.startswith("Unterminated string"):
-            return f"EOF while parsing a string at line {line} column {col}"
-        if "delimiter" in msg or "property name" in msg:
-            return f"EOF while parsing an object at line {line} column {col}"
-        return f"EOF while parsing a value at line {line} column {col}"
+        return f"EOF while parsing {_eof_context(text, pos, msg)} at line {line} column {col}"
     if msg.startswith("Expecting property name"):
         return f"key must be a string at line {line} column {col + 1}"
     if msg.startswith("Expecting ':'"):
         return f"expected `:` at line {line} column {col + 1}"
     if msg.startswith("Expecting ','"):
-        return f"expected `,` or `}}` at line {line} column {col + 1}"
+        closer = "]" if _innermost(text, pos) == "[" else "}"
+        return f"expected `,` or `{closer}` at line {line} column {col + 1}"
     if msg.startswith("Invalid control character"):
         return f"control character (\\u0000-\\u001F) found while parsing a string at line {line} column {col + 1}"
     if msg.startswith("Invalid \\escape") or msg.startswith("Invalid \\u"):
         return f"invalid escape at line {line} column {col + 1}"
-    if text[pos : pos + 1] in ("n", "t", "f"):
-        return f"expected ident at line {line} column {col + 2}"
+    if literal is not None:
+        # serde reads the literal byte by byte and fails at the first byte that differs
+        miss = next((k for k in range(1, len(literal)) if text[pos + k : pos + k + 1] != literal[k]), 1)
+        return f"expected ident at line {line} column {col + miss + 1}"
     return f"expected value at line {line} column {col + 1}"
 
 
@@ -214,33 +264,182 @@ def _hex4(text: str, start: int) -> int | None:
     return int(digits, 16)
 
 
+def _string_spans(text: str) -> list[tuple[int, int]]:
+    """(opening quote, closing quote or -1) of every JSON string in ``text``, scanning escapes."""
+    spans: list[tuple[int, int]] = []
+    index = 0
+    while index < len(text):
+        if text[index] != '"':
+            index += 1
+            continue
+        start = index
+        index += 1
+        while index < len(text) and text[index] != '"':
+            index += 2 if text[index] == "\\" else 1
+        spans.append((start, index if index < len(text) else -1))
+        index += 1
+    return spans
+
+
+_DIGITS = "0123456789"
+
+
+def _number_problem(text: str) -> tuple[int, str] | None:
+    """serde's error for the first malformed number in a value position (Python's json reads ``1.`` as 1
+    followed by ``.``, ``01`` as 0 followed by 1, and rejects ``-`` without saying why), as (the number's
+    start, reason); None if every number is well formed. Only called on frames that already failed."""
+    stack: list[str] = []
+    expect_value = True
+    in_string = escaped = False
+    index = 0
+    length = len(text)
+    while index < length:
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+            expect_value = False
+        elif char in "[{":
+            stack.append(char)
+            expect_value = char == "["
+        elif char == ":":
+            expect_value = True
+        elif char == ",":
+            expect_value = bool(stack) and stack[-1] == "["
+        elif char in "]}":
+            if stack:
+                stack.pop()
+            expect_value = False
+        elif char in _JSON_WS:
+            pass
+        elif expect_value and (char == "-" or char in _DIGITS):
+            problem, index = _scan_number(text, index)
+            if problem is not None:
+                return problem
+            expect_value = False
+            continue
+        else:
+            expect_value = False
+        index += 1
+    return None
+
+
+def _scan_number(text: str, start: int) -> tuple[tuple[int, str] | None, int]:
+    """Validate the number at ``start`` like serde: (problem or None, index after the number)."""
+    length = len(text)
+
+    def eof() -> tuple[tuple[int, str], int]:
+        line, col = _position(text, length)
+        return (start, f"EOF while parsing a value at line {line} column {col}"), length
+
+    def invalid(at: int) -> tuple[tuple[int, str], int]:
+        line, col = _position(text, at)
+        return (start, f"invalid number at line {line} column {col + 1}"), at
+
+    def digits(at: int) -> int:
+        while at < length and text[at] in _DIGITS:
+            at += 1
+        return at
+
+    index = start
+    if text[index] == "-":
+        index += 1
+        if index == length:
+            return eof()
+        if text[index] not in _DIGITS:
+            return invalid(index)
+    if text[index] == "0":
+        index += 1
+        if index < length and text[index] in _DIGITS:
+            return invalid(index)
+    else:
+        index = digits(index)
+    if index < length and text[index] == ".":
+        index += 1
+        if index == length:
+            return eof()
+        if text[index] not in _DIGITS:
+            return invalid(index)
+        index = digits(index)
+    if index < length and text[index] in "eE":
+        index += 1
+        if index < length and text[index] in "+-":
+            index += 1
+        if index == length:
+            return eof()
+        if text[index] not in _DIGITS:
+            return invalid(index)
+        index = digits(index)
+    return None, index
+
+
 def parse_frame(data: str | bytes) -> Message:
     """Decode one websocket frame into a message, or raise :class:`FrameError`."""
+    bad_bytes = False
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise FrameError("expected value at line 1 column 1") from None
+            # a binary frame that is not UTF-8: serde reads bytes, so a bad byte outside a string is just an
+            # unexpected character, and one inside a string is reported at the string's closing quote
+            text = data.decode("utf-8", "surrogateescape")  # each bad byte: one char in U+DC80..U+DCFF
+            bad_bytes = True
     else:
         text = data
+    # serde reads left to right and stops at the first problem, so of the problems found here (too deep,
+    # a lone surrogate, a syntax error) the one that starts first is reported
+    problems: list[tuple[int, str]] = []
     deep = _too_deep(text)
     if deep is not None:
         line, col = _position(text, deep)
-        raise FrameError(f"recursion limit exceeded at line {line} column {col + 1}")
-    try:
-        value = _decoder.decode(text)
-    except json.JSONDecodeError as exc:
-        raise FrameError(_serde_reason(exc)) from None
-    except _DupKey as exc:
-        raise FrameError(f"duplicate JSON object key `{exc.key}` at line 1 column {len(text)}") from None
-    except (ValueError, RecursionError):
-        raise FrameError("expected value at line 1 column 1") from None
+        problems.append((deep, f"recursion limit exceeded at line {line} column {col + 1}"))
     if _SURROGATE_ESCAPE.search(text):
-        problem = _surrogate_problem(text)
-        if problem is not None:
-            line, col = _position(text, problem[1])
-            raise FrameError(f"{problem[0]} at line {line} column {col + 1}")
-    return classify(value)
+        surrogate = _surrogate_problem(text)
+        if surrogate is not None:
+            line, col = _position(text, surrogate[1])
+            problems.append((surrogate[1], f"{surrogate[0]} at line {line} column {col + 1}"))
+    if bad_bytes:
+        for opening, closing in _string_spans(text):
+            if closing != -1 and any("\udc80" <= c <= "\udcff" for c in text[opening:closing]):
+                line, col = _position(text, closing)
+                problems.append((closing, f"invalid unicode code point at line {line} column {col + 1}"))
+                break
+    # codex deserializes the first JSON value, then classifies it (a non-object is rejected at once), and
+    # only then checks that nothing but whitespace follows it
+    start = len(text) - len(text.lstrip(_JSON_WS))
+    value: Any = None
+    end = len(text)
+    parsed = False
+    try:
+        value, end = _decoder.raw_decode(text, start)
+        parsed = True
+    except json.JSONDecodeError as exc:
+        problems.append((exc.pos, _serde_reason(exc)))
+    except _DupKey as exc:
+        problems.append((len(text), f"duplicate JSON object key `{exc.key}` at line 1 column {len(text)}"))
+    except (ValueError, RecursionError):
+        problems.append((len(text), "expected value at line 1 column 1"))
+    rest = text[end:] if parsed else ""
+    if problems or not parsed or not isinstance(value, dict) or rest.strip(_JSON_WS):
+        number = _number_problem(text)  # the slow scan, only for frames that fail anyway
+        if number is not None:
+            problems.append(number)
+    problems = [(pos, reason) for pos, reason in problems if pos < end or not parsed]
+    if problems:
+        # earliest first; at the same place a number's own error is the precise one
+        raise FrameError(min(problems, key=lambda p: (p[0], not p[1].startswith(("invalid number", "EOF"))))[1])
+    message = classify(value)
+    if rest.strip(_JSON_WS):
+        trailing = end + len(rest) - len(rest.lstrip(_JSON_WS))
+        line, col = _position(text, trailing)
+        raise FrameError(f"trailing characters at line {line} column {col + 1}")
+    return message
 
 
 def _request_id(value: Any) -> RequestId:

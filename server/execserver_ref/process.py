@@ -493,10 +493,11 @@ class ManagedProcess:
     # between fork and exec loses it at exec, and the parent then waits for that child before acting on
     # the interrupt: nothing happens for 30 s. Observed for ~4-12 in 100 interrupts sent right after
     # `process/start` returned, on codex 0.169.0 too (~8 in 100). So after a signal, while the process
-    # still runs, if a group member appeared or exec'd a new program since the signal was sent, the signal
-    # is sent once more to the group. The checks are polls of /proc at growing intervals (cheap inside the
-    # sandbox's pid namespace).
-    _REDELIVERY_CHECKS_S = (0.002, 0.01, 0.03, 0.1, 0.3, 1.0)
+    # still runs, if a group member appeared or exec'd a new program since the signal was sent (or since
+    # the last check), the signal is sent again to the group, at most three times. The checks are polls of
+    # /proc at growing intervals (cheap inside the sandbox's pid namespace).
+    _REDELIVERY_CHECKS_S = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.3, 1.0)
+    _MAX_REDELIVERIES = 3
 
     def signal_group(self, sig: signal.Signals) -> None:
         if self.exit_code is not None:
@@ -507,15 +508,21 @@ class ManagedProcess:
         self._tasks.append(asyncio.get_running_loop().create_task(self._redeliver_to_latecomers(sig, members)))
 
     async def _redeliver_to_latecomers(self, sig: signal.Signals, members: dict[int, str | None]) -> None:
+        resent = 0
         for delay in self._REDELIVERY_CHECKS_S:
             await asyncio.sleep(delay)
             if self.exit_code is not None:
                 return
             now = _group_members(self.pgid)
             if any(members.get(pid, "") != exe for pid, exe in now.items()):
+                # a member appeared or exec'd: it may have caught and lost the signal (a forked shell
+                # child catches it before its exec too, so this can take a second round)
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.pgid, sig)
-                return
+                resent += 1
+                if resent == self._MAX_REDELIVERIES:
+                    return
+            members = now
 
     def terminate(self) -> bool:
         if self.exit_code is not None:

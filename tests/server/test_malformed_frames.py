@@ -10,9 +10,12 @@ call fails param decoding before touching anything.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,3 +256,63 @@ def test_non_utf8_file_name_does_not_break_the_reply(server: ServerProcess, conn
     raw = json.dumps({"id": 50, "method": "fs/readDirectory", "params": {"path": "file://" + str(work)}})
     [reply] = conn.exchange(raw)
     assert "result" in reply or "error" in reply
+
+
+# ---------------------------------------------------------------------------------------------- differential
+
+_PEER = re.compile(r"websocket \d+\.\d+\.\d+\.\d+:\d+")
+
+
+def _codex_release() -> str | None:
+    try:
+        binary = codex_binary()
+    except CodexUnavailable:
+        return None
+    output = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30).stdout
+    match = re.search(r"\d+\.\d+\.\d+", output)
+    return match.group(0) if match else None
+
+
+def _comparable(reply: dict[str, Any]) -> str:
+    result = reply.get("result")
+    if isinstance(result, dict) and "capabilities" in result:  # environment/info: values are per implementation
+        reply = {**reply, "result": sorted(result)}
+    return _PEER.sub("websocket <peer>", json.dumps(reply, sort_keys=True))
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Conn]]:
+    """One connection to codex and one to a reference server following codex's release."""
+    release = _codex_release()
+    if release is None:
+        pytest.skip("real codex exec-server unavailable")
+    servers = {
+        "codex": start_server("codex", tmp_path_factory.mktemp("pair-codex") / "scratch",
+                              confinement=choose_confinement()),
+        "ref": start_server("ref", tmp_path_factory.mktemp("pair-ref") / "scratch", confinement=choose_confinement(),
+                            extra_args=["--codex-version", release]),
+    }  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        conns = {}
+        for kind, srv in servers.items():
+            stack.callback(srv.stop)
+            ws = stack.enter_context(connect(srv.url, max_size=None))
+            ws.send(json.dumps({"id": "init", "method": "initialize", "params": {"clientName": "pair"}}))
+            assert "result" in json.loads(ws.recv(timeout=10))
+            ws.send(json.dumps({"method": "initialized"}))
+            conns[kind] = Conn(ws)
+        yield conns
+
+
+def test_reference_answers_every_malformed_frame_like_codex(pair: dict[str, Conn]) -> None:
+    """The same random frames to both servers: the replies are identical (peer address aside, and
+    environment/info compared by keys), error messages included."""
+
+    @settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(raw=frames)
+    def same_answer(raw: str | bytes) -> None:
+        assume(not _is_reply_or_notification(raw))
+        answers = {kind: [_comparable(r) for r in conn.exchange(raw)] for kind, conn in pair.items()}
+        assert answers["ref"] == answers["codex"], raw
+
+    same_answer()

@@ -1338,9 +1338,11 @@ async def sc_session_resume_output_while_detached(ctx: Ctx) -> None:
     marker = f"detached-{time.time_ns()}"
     script = f": {marker}; sleep 0.3; echo while-detached; exit 4"  # the marker names it in /proc
     await ctx.start(c1, "start", "d", ["/bin/sh", "-c", script])
-    pids = _pids_with(marker)
+    pids: set[int] = set()
+    # a just-spawned process can show an empty /proc cmdline for a few ms (its exec is still loading)
+    await wait_until(lambda: pids.update(_pids_with(marker)) or pids, 5, "the process visible in /proc")
     await c1.close()
-    await wait_until(lambda: pids and _reaped(pids), 10, "the detached process ended and was reaped")
+    await wait_until(lambda: _reaped(pids), 10, "the detached process ended and was reaped")
     c2 = await ctx.connect(init=False)
     await resume_when_detached(ctx, c2, "resume", sid, "c2")
     await c2.notify("initialized")
