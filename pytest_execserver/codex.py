@@ -8,6 +8,7 @@ package ``@openai/codex@<version>-linux-x64`` (the plain ``@openai/codex`` packa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -20,7 +21,10 @@ from pathlib import Path
 DEFAULT_VERSION = "0.171.0"
 CODEX_VERSION = DEFAULT_VERSION  # kept for older imports
 NPM_PACKAGE = "@openai/codex"
-_BINARY_IN_PACKAGE = "package/vendor/x86_64-unknown-linux-musl/bin/codex"
+# The binary finds its executor version (codex-package.json) and its PATH additions (codex-path/) next to
+# itself, so the whole platform folder is cached, not the binary alone.
+_PLATFORM_IN_PACKAGE = "package/vendor/x86_64-unknown-linux-musl"
+_BINARY_IN_PLATFORM = "bin/codex"
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:-(?:alpha|beta|rc)(?:\.\d+)*)?$")
 
 
@@ -40,8 +44,8 @@ def platform_package(version: str) -> str:
 
 
 def cached_binary_path(version: str = DEFAULT_VERSION) -> Path:
-    """Where ``version``'s binary is (or will be) cached."""
-    return cache_dir() / f"codex-{version}" / "codex"
+    """Where ``version``'s binary is (or will be) cached, inside its package's platform folder."""
+    return cache_dir() / f"codex-{version}" / "platform" / _BINARY_IN_PLATFORM
 
 
 def check_version(version: str) -> str:
@@ -111,8 +115,9 @@ def _detail(exc: BaseException) -> str:
 def _fetch_into(version: str, target: Path) -> Path:
     npm = _npm()
     package = platform_package(version)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+    platform = target.parents[1]
+    platform.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=platform.parent) as work:
         try:
             subprocess.run([npm, "pack", "--silent", package], cwd=work, check=True, capture_output=True,
                            timeout=600)
@@ -122,18 +127,17 @@ def _fetch_into(version: str, target: Path) -> Path:
         if not tarballs:
             raise CodexUnavailable(f"npm pack {package} produced no tarball")
         with tarfile.open(tarballs[0]) as tar:
-            try:
-                member = tar.getmember(_BINARY_IN_PACKAGE)
-            except KeyError as exc:
-                raise CodexUnavailable(f"{package} has no {_BINARY_IN_PACKAGE}") from exc
-            source = tar.extractfile(member)
-            if source is None:
-                raise CodexUnavailable(f"{_BINARY_IN_PACKAGE} in {package} is not a file")
-            partial = Path(work) / "codex.partial"
-            with source, open(partial, "wb") as out:
-                shutil.copyfileobj(source, out)
-        partial.chmod(0o755)
-        partial.replace(target)  # atomic: a concurrent fetch of the same version sees a whole file or none
+            prefix = _PLATFORM_IN_PACKAGE + "/"
+            members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
+            if not any(m.name == prefix + _BINARY_IN_PLATFORM for m in members):
+                raise CodexUnavailable(f"{package} has no {prefix + _BINARY_IN_PLATFORM}")
+            for member in members:
+                member.name = member.name[len(prefix):]
+            partial = Path(work) / "platform"
+            tar.extractall(partial, members=members, filter="data")
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(platform)  # an incomplete earlier fetch
+        partial.replace(platform)  # atomic: a concurrent fetch of the same version sees a whole tree or none
     return target
 
 

@@ -36,8 +36,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_each_version_has_its_own_cache_directory(cache: Path) -> None:
-    old = _fake_binary(cache / "codex-0.169.0" / "codex")
-    new = _fake_binary(cache / f"codex-{codex.DEFAULT_VERSION}" / "codex")
+    old = _fake_binary(cache / "codex-0.169.0" / "platform" / "bin" / "codex")
+    new = _fake_binary(cache / f"codex-{codex.DEFAULT_VERSION}" / "platform" / "bin" / "codex")
     assert codex.codex_binary("0.169.0", fetch=False) == old
     assert codex.codex_binary(fetch=False) == new
     with pytest.raises(codex.CodexUnavailable, match=r"0\.170\.0 is not cached"):
@@ -50,7 +50,7 @@ def test_latest_is_resolved_through_npm_and_cached_under_its_number(
     _fake_npm(tmp_path / "bin", "0.172.0")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     assert codex.resolve_version("latest") == "0.172.0"
-    cached = _fake_binary(cache / "codex-0.172.0" / "codex")
+    cached = _fake_binary(cache / "codex-0.172.0" / "platform" / "bin" / "codex")
     assert codex.codex_binary("latest") == cached
 
 
@@ -65,7 +65,7 @@ def test_a_registry_answer_that_is_not_a_version_is_refused(
 
 def test_env_override_applies_to_the_default_version_only(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     override = _fake_binary(cache / "mine" / "codex")
-    pinned = _fake_binary(cache / "codex-0.169.0" / "codex")
+    pinned = _fake_binary(cache / "codex-0.169.0" / "platform" / "bin" / "codex")
     monkeypatch.setenv("EXECSERVER_CODEX_BIN", str(override))
     assert codex.codex_binary() == override
     assert codex.codex_binary("0.169.0") == pinned
@@ -82,13 +82,13 @@ def test_server_option_accepts_codex_at_version(cache: Path) -> None:
     assert parse_server("codex@latest") == ("codex@latest", ())
     with pytest.raises(pytest.UsageError, match="--execserver-server: codex version 'nope'"):
         parse_server("codex@nope")
-    binary = _fake_binary(cache / "codex-0.169.0" / "codex")
+    binary = _fake_binary(cache / "codex-0.169.0" / "platform" / "bin" / "codex")
     assert server_argv("codex@0.169.0", ["-x"])[:2] == [str(binary), "exec-server"]
     assert server_argv("codex@0.169.0", ["-x"])[-1] == "-x"
 
 
 def test_module_entry_point_prints_the_cached_path(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    binary = _fake_binary(cache / "codex-0.169.0" / "codex")
+    binary = _fake_binary(cache / "codex-0.169.0" / "platform" / "bin" / "codex")
     assert codex.main(["0.169.0"]) == 0
     assert capsys.readouterr().out.strip() == str(binary)
     assert codex.main(["bad/version"]) == 1
