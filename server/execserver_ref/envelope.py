@@ -190,7 +190,8 @@ def _serde_reason(exc: json.JSONDecodeError) -> str:
     if msg.startswith("Unterminated string"):  # Python points at the opening quote, serde at the end
         return f"EOF while parsing a string at line {end_line} column {end_col}"
     literal = _LITERALS.get(text[pos : pos + 1])
-    if literal is not None and literal.startswith(text[pos:]):  # a literal cut short by the end
+    if literal is not None and msg.startswith("Expecting value") and literal.startswith(text[pos:]):
+        # a literal cut short by the end of the text
         return f"EOF while parsing a value at line {end_line} column {end_col}"
     if at_eof:
         return f"EOF while parsing {_eof_context(text, pos, msg)} at line {line} column {col}"
@@ -203,7 +204,16 @@ def _serde_reason(exc: json.JSONDecodeError) -> str:
         return f"expected `,` or `{closer}` at line {line} column {col + 1}"
     if msg.startswith("Invalid control character"):
         return f"control character (\\u0000-\\u001F) found while parsing a string at line {line} column {col + 1}"
-    if msg.startswith("Invalid \\escape") or msg.startswith("Invalid \\u"):
+    if msg.startswith("Invalid \\u"):  # serde reads four characters after `\u`, then judges them
+        last = text.rfind("\\u", 0, pos + 2) + 5
+        if last >= len(text):
+            return f"EOF while parsing a string at line {end_line} column {end_col}"
+        line, col = _position(text, last)
+        return f"invalid escape at line {line} column {col + 1}"
+    if msg.startswith("Invalid \\escape"):  # Python points at the backslash, serde at the character after it
+        if pos + 1 >= len(text):
+            return f"EOF while parsing a string at line {end_line} column {end_col}"
+        line, col = _position(text, pos + 1)
         return f"invalid escape at line {line} column {col + 1}"
     if literal is not None:
         # serde reads the literal byte by byte and fails at the first byte that differs
@@ -420,7 +430,9 @@ def parse_frame(data: str | bytes) -> Message:
         value, end = _decoder.raw_decode(text, start)
         parsed = True
     except json.JSONDecodeError as exc:
-        problems.append((exc.pos, _serde_reason(exc)))
+        # Python points at an unterminated string's opening quote; serde finds the problem at the end
+        where = len(text) if exc.msg.startswith("Unterminated string") else exc.pos
+        problems.append((where, _serde_reason(exc)))
     except _DupKey as exc:
         problems.append((len(text), f"duplicate JSON object key `{exc.key}` at line 1 column {len(text)}"))
     except (ValueError, RecursionError):
