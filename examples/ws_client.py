@@ -135,6 +135,7 @@ class Adapter:
         self.url = url
         self.conn: Connection | None = None
         self.session_id: str | None = None
+        self.partial: dict[str, bytearray] = {}  # what the current run delivered so far
 
     # ------------------------------------------------------------------ connection and session
 
@@ -222,7 +223,7 @@ class Adapter:
         if stdin is not None:  # a fixed writeId: a repeat after a reconnect is not written twice
             await self.call("process/write", {"processId": process_id, "chunk": stdin,
                                               "writeId": f"{process_id}-stdin", "closeStdin": True}, deadline)
-        out = {"stdout": bytearray(), "stderr": bytearray()}
+        out = self.partial = {"stdout": bytearray(), "stderr": bytearray()}
         after = 0
         exit_code: int | None = None
         while True:
@@ -243,16 +244,15 @@ class Adapter:
                 "stderr_b64": base64.b64encode(out["stderr"]).decode(), "error": None}
 
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.partial = {}
         try:
             if request.get("op") != "run":
                 raise ClientError("UnsupportedOp", f"unknown op {request.get('op')!r}")
             reply = await self.run(request)
-        except ClientError as exc:
-            reply = {"exit_code": None, "stdout_b64": "", "stderr_b64": "",
-                     "error": {"type": exc.type_name, "message": str(exc)}}
-        except RpcError as exc:
-            reply = {"exit_code": None, "stdout_b64": "", "stderr_b64": "",
-                     "error": {"type": "ExecServerError", "message": str(exc)}}
+        except (ClientError, RpcError) as exc:
+            type_name = exc.type_name if isinstance(exc, ClientError) else "ExecServerError"
+            reply = {"exit_code": None, "error": {"type": type_name, "message": str(exc)},
+                     **{f"{k}_b64": base64.b64encode(v).decode() for k, v in self.partial.items()}}
         return {"id": request.get("id"), **reply}
 
     async def close(self) -> None:
