@@ -155,6 +155,10 @@ class RecordingSubject:
         self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
         return outcome
 
+    def journal_records(self) -> list[dict[str, Any]]:
+        """The server journal's records since this test began (empty without a journal)."""
+        return [] if self.state.journal is None else read_records(self.state.journal, self.state.offset)
+
     async def close(self) -> None:
         await self.subject.close()
 

@@ -7,6 +7,7 @@ so our client gets no advantage over a client written in another language.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -53,9 +54,9 @@ class OursSubject:
             except BaseException:
                 partial = handle.result()
                 delivered = (partial.stdout, partial.stderr)
-                if not handle.closed:
+                if not handle.closed:  # bounded: the connection may be down
                     with contextlib.suppress(TransportError, ExecServerError, TimeoutError):
-                        await handle.terminate()
+                        await asyncio.wait_for(handle.terminate(), 1.0)
                 raise
             return Outcome(result.exit_code, result.stdout, result.stderr)
         except (TransportError, ExecServerError, TimeoutError, OSError) as exc:
