@@ -1,75 +1,16 @@
-"""Fixtures for the differential conformance suite: one confined server per kind per test module.
-
-Servers are started exactly like the shared ``launch_server`` fixture does (``start_server`` with
-``choose_confinement()``: bubblewrap, writable scratch only), but module-scoped so a module's tests share
-them; every test opens its own connections (hence its own session) and works in its own sub-directory of
-the scratch dir, so sharing a server does not share state that a scenario observes.
-"""
+"""Fixtures of the conformance suite, and the table it ends with: each behaviour, and whether the server
+under test matches codex on it."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import ServerProcess, start_server
-
-from .harness import Ctx
-
-KINDS = ("ref", "codex")
-START_TIMEOUT_S = 15.0
-
-
-class ServerPool:
-    """Lazily started servers keyed by (kind, extra args); all stopped when the module ends.
-
-    ``{scratch}`` in an extra arg is replaced by the new server's scratch path; ``prepare(scratch)`` runs
-    before the server starts (e.g. to write a token file there).
-    """
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.servers: dict[tuple[str, ...], ServerProcess] = {}
-        self.failures: dict[tuple[str, ...], BaseException] = {}
-        self._names = itertools.count()
-
-    def get(self, kind: str, *extra_args: str, prepare: Callable[[Path], None] | None = None) -> ServerProcess:
-        key = (kind, *extra_args)
-        if key in self.servers and self.servers[key].is_running():
-            return self.servers[key]
-        if key in self.failures:  # do not pay a start-up timeout twice
-            raise self.failures[key]
-        if kind == "codex":
-            try:
-                codex_binary()
-            except CodexUnavailable as exc:
-                pytest.skip(f"real codex exec-server unavailable: {exc}")
-        scratch = self.base / f"{kind}-{next(self._names)}" / "scratch"
-        scratch.mkdir(parents=True)
-        if prepare is not None:
-            prepare(scratch)
-        try:
-            server = start_server(
-                kind,
-                scratch,
-                confinement=choose_confinement(),
-                extra_args=[arg.replace("{scratch}", str(scratch)) for arg in extra_args],
-                timeout_s=START_TIMEOUT_S,
-            )
-        except BaseException as exc:
-            self.failures[key] = exc
-            raise
-        self.servers[key] = server
-        return server
-
-    def stop_all(self) -> None:
-        for server in self.servers.values():
-            server.stop()
-        self.servers.clear()
+from pytest_execserver.runstate import SETTINGS_KEY
+from pytest_execserver.suites.conformance.servers import ServerPool
+from pytest_execserver.suites.conformance.table import CODEX_VERSION, Table
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +20,34 @@ def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool
     pool.stop_all()
 
 
-_workdirs = itertools.count()
+@pytest.fixture
+def server_under_test(request: pytest.FixtureRequest) -> tuple[str, tuple[str, ...]]:
+    """(kind, extra args) of ``--execserver-server``: ``ref``, ``codex`` or a command."""
+    settings = request.config.stash[SETTINGS_KEY]
+    return settings.server_kind, tuple(settings.server_args)
 
 
-def new_ctx(pool: ServerPool, kind: str, name: str, *, strict: bool) -> Ctx:
-    """A context on the pool's main server of ``kind``, working in a fresh sub-directory of its scratch."""
-    server = pool.get(kind)
-    workdir = server.scratch / f"w{next(_workdirs)}-{name}"
-    workdir.mkdir()
+class _TableReporter:
+    """Collects each scenario's outcome; prints the table at the end of the run."""
 
-    def other_server(*extra_args: str, prepare: Callable[[Path], None] | None = None) -> ServerProcess:
-        return pool.get(kind, *extra_args, prepare=prepare)
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.table = Table()
 
-    return Ctx(server=server, workdir=workdir, strict=strict, other_server=other_server)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "conformance_behaviour" in props and (report.when == "call" or not report.passed):
+            self.table.add(str(props["conformance_behaviour"]), report.outcome, props.get("conformance_mismatches"))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.table.rows:
+            return
+        server = self.config.stash[SETTINGS_KEY].server
+        terminalreporter.section(f"conformance: {server} vs codex {CODEX_VERSION}")
+        for line in self.table.lines():
+            terminalreporter.write_line(line)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("execserver-conformance-table"):
+        config.pluginmanager.register(_TableReporter(config), "execserver-conformance-table")

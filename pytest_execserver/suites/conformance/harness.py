@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_execserver.launch import ServerProcess
-
-from .differences import normalize
-from .rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient
+from pytest_execserver.suites.conformance.differences import normalize
+from pytest_execserver.suites.conformance.rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient
 
 _UNSET: Any = object()
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .harness import Ctx, b64, outcome_of, read_summary, unb64
-from .rawclient import RawClient
+from pytest_execserver.suites.conformance.harness import Ctx, b64, outcome_of, read_summary, unb64
+from pytest_execserver.suites.conformance.rawclient import RawClient
 
 Scenario = Callable[[Ctx], Awaitable[None]]
 SCENARIOS: dict[str, Scenario] = {}
@@ -936,7 +936,7 @@ async def sc_read_wait_ms_long_poll(ctx: Ctx) -> None:
         {"processId": "w", "afterSeq": out_seq, "waitMs": 4000},
         expect={"exited": True, "exitCode": 5, "output": {}},
         shape=lambda o: {
-            k: v for k, v in read_summary(o).get("result", o).items() if k in ("exited", "exitCode", "output")
+            k: v for k, v in (read_summary(o).get("result") or o).items() if k in ("exited", "exitCode", "output")
         },
         timeout=6,
     )
