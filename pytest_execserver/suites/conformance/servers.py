@@ -47,7 +47,8 @@ class ServerPool:
                 codex_binary()
             except CodexUnavailable as exc:
                 pytest.skip(f"real codex exec-server unavailable: {exc}")
-        scratch = self.base / f"{kind}-{next(self._names)}" / "scratch"
+        label = kind if kind in KINDS else "command"  # a command is not a path component
+        scratch = self.base / f"{label}-{next(self._names)}" / "scratch"
         scratch.mkdir(parents=True)
         if prepare is not None:
             prepare(scratch)

@@ -17,7 +17,7 @@ class Table:
         elif outcome == "skipped":
             self.rows[behaviour] = "skipped"
         elif isinstance(mismatches, int) and mismatches:
-            self.rows[behaviour] = f"NO ({mismatches} observation{'s' if mismatches > 1 else ''} differ)"
+            self.rows[behaviour] = f"NO ({mismatches} observation{'s differ' if mismatches > 1 else ' differs'})"
         else:
             self.rows[behaviour] = "NO (did not complete)"
 
