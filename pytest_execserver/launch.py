@@ -64,15 +64,13 @@ class ServerProcess:
 
 
 def server_argv(kind: str, extra_args: list[str] | None = None) -> list[str]:
-    """The command line for a server kind: ``ref``, ``codex``, or a shell-quoted command (``{listen}`` in it is
-    replaced by ``ws://127.0.0.1:0``; either way the server prints its ws:// URL as its first stdout line)."""
+    """The command line for a server kind: ``ref``, ``codex``, or a shell-quoted command."""
     extra = list(extra_args or [])
     if kind == "ref":
         return [sys.executable, "-m", "execserver_ref", "--listen", LISTEN_LOOPBACK, *extra]
     if kind == "codex":
         return [str(codex_binary()), "exec-server", "--listen", LISTEN_LOOPBACK, *extra]
-    # a command: "{listen}" becomes the loopback address with port 0; without it, the command picks its own
-    return [token.replace("{listen}", LISTEN_LOOPBACK) for token in [*shlex.split(kind), *extra]]
+    return [t.replace("{listen}", LISTEN_LOOPBACK) for t in [*shlex.split(kind), *extra]]  # then: URL first
 
 
 def start_server(
