@@ -30,6 +30,7 @@ class Workload:
     exit_code: int = 0
     nominal_s: float = 0.0  # how long the process itself runs, roughly (paced workloads)
     files: dict[str, bytes] = field(default_factory=dict)  # written into the scratch dir first
+    stdin: bytes | None = None  # written to the process's stdin (process/write)
 
 
 def seq_lines(first: int, last: int) -> bytes:
@@ -61,6 +62,12 @@ def paced_workload(batches: int, per_batch: int = 200, sleep_s: float = 0.02, *,
                     err, exit_code, nominal_s=batches * sleep_s)
 
 
+def stdin_workload(size: int, seed: int) -> Workload:
+    """``head -c size``: echoes exactly ``size`` seeded bytes written to its stdin (so it ends without EOF)."""
+    data = random.Random(seed).randbytes(size)
+    return Workload(f"stdin{size}", ("head", "-c", str(size)), data, stdin=data)
+
+
 def first_difference(actual: bytes, expected: bytes) -> str:
     at = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
               min(len(actual), len(expected)))
@@ -84,7 +91,7 @@ async def run_workload(subject: RecordingSubject, workload: Workload, timeout_ms
     """Write the workload's files into the scratch dir and run it (cwd = the scratch dir)."""
     for name, data in workload.files.items():
         (subject.scratch / name).write_bytes(data)
-    return await subject.run_argv(list(workload.argv), timeout_ms=timeout_ms)
+    return await subject.run_argv(list(workload.argv), stdin=workload.stdin, timeout_ms=timeout_ms)
 
 
 async def run_checked(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> Outcome:

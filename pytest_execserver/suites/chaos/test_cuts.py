@@ -23,6 +23,7 @@ from pytest_execserver.suites.chaos.kit import (
     run_checked,
     run_workload,
     seq_workload,
+    stdin_workload,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -43,6 +44,7 @@ async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_prox
     assert connections(records) >= 2, "the cut did not land (one connection only)"
     assert resumed(records) >= 1, "the client never resumed its session after the cut"
     await run_checked(exec_subject, seq_workload(3000))  # the resumed session is fully usable
+    await run_checked(exec_subject, stdin_workload(4096, seed=5))  # and takes stdin (writes idempotent)
 
 
 def outage(ms: int) -> object:
