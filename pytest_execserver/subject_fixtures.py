@@ -30,7 +30,14 @@ from pytest_execserver.history import EventKind, HistoryEvent
 from pytest_execserver.invariants import ExecHistory
 from pytest_execserver.launch import ServerProcess
 from pytest_execserver.runstate import TEST_KEY
-from pytest_execserver.subject_checks import SubjectRun, check_subject, format_violations, phase_samples
+from pytest_execserver.subject_checks import (
+    JournalView,
+    SubjectRun,
+    check_reported_in_time,
+    check_subject,
+    format_violations,
+    phase_samples,
+)
 from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectError
 from pytest_execserver.subjects.ours import OursSubject, parse_ours
 from pytest_execserver.subjects.subprocess import SubjectHang, SubprocessSubject, adapter_argv
@@ -177,6 +184,9 @@ async def exec_subject(exec_proxy: Any, exec_server: ServerProcess, exec_scratch
     test against ``exec_server``'s journal."""
     spec = client_spec(request.config)
     journal = getattr(exec_server, "journal_path", None)
+    if journal is None:
+        pytest.skip(f"exec_subject needs the reference server's journal (the ground truth of its checks); "
+                    f"server {exec_server.kind!r} keeps none: use --execserver-server ref")
     offset = journal.stat().st_size if journal is not None and journal.exists() else 0
     home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
     subject = _make_subject(spec, exec_proxy.url, home)
@@ -236,14 +246,14 @@ def evaluate_subject(item: pytest.Item) -> str | None:
     state = item.stash.get(SUBJECTS_KEY, None)
     if state is None:
         return None
-    if state.journal is None:
-        return ("the client checks need the reference server's journal (docs/journal.md): run with "
-                "--execserver-server ref (the default)")
-    records = read_records(state.journal, state.offset)
-    history = getattr(item.stash.get(TEST_KEY, None), "history", None)
-    if isinstance(history, ExecHistory):
-        _feed_phases(history, records, state.runs, state.subject.name)
-    violations = check_subject(records, state.runs)
+    if state.journal is None:  # not the reference server: only what needs no journal
+        violations = check_reported_in_time(JournalView([]), state.runs)
+    else:
+        records = read_records(state.journal, state.offset)
+        history = getattr(item.stash.get(TEST_KEY, None), "history", None)
+        if isinstance(history, ExecHistory):
+            _feed_phases(history, records, state.runs, state.subject.name)
+        violations = check_subject(records, state.runs)
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"
