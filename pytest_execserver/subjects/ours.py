@@ -15,13 +15,6 @@ from pytest_execserver.client import ExecClient, ExecServerError, TransportError
 from pytest_execserver.history import History
 from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest
 
-SUBJECT_MODES = {"ours": "event-stream", "ours:event-stream": "event-stream", "ours:legacy-read": "legacy-read"}
-
-
-def parse_ours(spec: str) -> str | None:
-    """The client mode for an ``ours[:MODE]`` spec, or None when ``spec`` is not one of ours."""
-    return SUBJECT_MODES.get(spec.strip())
-
 
 class OursSubject:
     """Drives our :class:`ExecClient` in one mode through ``url`` (the proxy's)."""

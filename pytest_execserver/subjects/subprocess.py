@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError
+from pytest_execserver.subjects.spec import adapter_argv
 
-URL_PLACEHOLDER = "{url}"
 DEFAULT_MARGIN_S = 5.0
 _LINE_LIMIT = 256 * 1024 * 1024  # a reply carries the whole output, base64-encoded
+
+
+__all__ = ["SubjectHang", "SubprocessSubject", "adapter_argv", "decode_reply", "encode_request"]
 
 
 class SubjectHang(SubjectError):
@@ -37,16 +40,6 @@ class SubjectHang(SubjectError):
     def __init__(self, message: str, deadline_s: float) -> None:
         super().__init__(message)
         self.deadline_s = deadline_s
-
-
-def adapter_argv(command: str, url: str) -> list[str]:
-    """``command`` split like a shell would, with ``{url}`` replaced; a ValueError if it has no ``{url}``."""
-    tokens = shlex.split(command)
-    if not tokens:
-        raise ValueError("empty client command")
-    if not any(URL_PLACEHOLDER in t for t in tokens):
-        raise ValueError(f"client command {command!r} has no {URL_PLACEHOLDER} (where the ws:// URL goes)")
-    return [t.replace(URL_PLACEHOLDER, url) for t in tokens]
 
 
 def adapter_env(home: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_execserver.subject_fixtures import RecordingSubject
+from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.subjects.base import Outcome
 
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.subject_fixtures import RecordingSubject
+from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.suites.chaos.kit import (
     assert_prefix,
     connections,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.subject_fixtures import RecordingSubject
+from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.suites.chaos.kit import (
     blob_workload,
     fault_applied,
