@@ -28,9 +28,6 @@ _OPTIONS: list[tuple[str, str, str]] = [
      "server under test: 'ref' (reference server, default), 'codex' (real codex exec-server, fetched "
      "with npm), 'ref --inject-bug KIND' / 'codex ARGS' (extra arguments), or any command that prints "
      "its ws:// URL on the first stdout line"),
-    ("--execserver-client", "execserver_client",
-     "client under test for exec_subject: ours (default), ours:legacy-read, or a command with {url} speaking "
-     "the line protocol (README, 'Test your own client')"),
     ("--execserver-toxiproxy", "execserver_toxiproxy",
      "Toxiproxy backend: auto (real toxiproxy-server if on PATH, else embedded; default), embedded, "
      "real, or the http:// URL of a running Toxiproxy API"),
@@ -44,6 +41,9 @@ _OPTIONS: list[tuple[str, str, str]] = [
      "write the fault x invariant matrix, latency table and span coverage as JSON to this path"),
     ("--execserver-artifacts", "execserver_artifacts",
      f"where failing tests' history, spans and server log are saved (default {DEFAULT_ARTIFACTS}/)"),
+    ("--execserver-client", "execserver_client",
+     "client under test for exec_subject: ours (default), ours:legacy-read, or a command with {url} speaking "
+     "the line protocol (README, 'Test your own client')"),
 ]
 
 
