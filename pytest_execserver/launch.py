@@ -70,7 +70,7 @@ def server_argv(kind: str, extra_args: list[str] | None = None) -> list[str]:
         return [sys.executable, "-m", "execserver_ref", "--listen", LISTEN_LOOPBACK, *extra]
     if kind == "codex":
         return [str(codex_binary()), "exec-server", "--listen", LISTEN_LOOPBACK, *extra]
-    return [t.replace("{listen}", LISTEN_LOOPBACK) for t in [*shlex.split(kind), *extra]]  # then: URL first
+    return [*shlex.split(kind), *extra]
 
 
 def start_server(
@@ -89,7 +89,7 @@ def start_server(
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
     try:
         popen = subprocess.Popen(
-            command.argv,
+            [arg.replace("{listen}", LISTEN_LOOPBACK) for arg in command.argv],  # a command's {listen} placeholder
             cwd=command.cwd,
             env=command.env,
             stdin=subprocess.DEVNULL,
