@@ -48,7 +48,6 @@ from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState
 from pytest_execserver.schedule import derive_seed, draw_schedule, format_schedule
 from pytest_execserver.toxi import ToxiproxyError, select_backend
 
-pytest_plugins = ["pytest_execserver.subject_fixtures"]  # exec_subject and the client checks
 SUMMARY_KEY = pytest.StashKey[Summary]()
 _MAX_DURATIONS = 5000  # per phase per test, shipped to the controller under xdist
 
@@ -337,3 +336,6 @@ class _Reporter:
             terminalreporter.write_line(f"report written to {settings.report}")
         if settings.unconfined:
             terminalreporter.write_line("WARNING: " + UNCONFINED_WARNING, red=True, bold=True)
+
+
+pytest_plugins = ["pytest_execserver.subject_fixtures"]  # exec_subject and the client checks (light)
