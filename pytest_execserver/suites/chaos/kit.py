@@ -11,12 +11,14 @@ Safety: the only paths sent to the server are inside the test's scratch director
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.subjects.base import Outcome
+from pytest_execserver.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,32 @@ async def run_workload(subject: RecordingSubject, workload: Workload, timeout_ms
 
 async def run_checked(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> Outcome:
     """Run ``workload``; it must complete byte-exact with its exit code."""
-    outcome = await run_workload(subject, workload, timeout_ms)
+    return check(await run_workload(subject, workload, timeout_ms), workload)
+
+
+def check(outcome: Outcome, workload: Workload) -> Outcome:
+    """The run completed byte-exact with its exit code."""
     assert outcome.error is None, f"{workload.name}: the client reported {outcome.error.type}: {outcome.error.message}"
     assert_bytes(outcome.stdout, workload.stdout, f"{workload.name} stdout")
     assert_bytes(outcome.stderr, workload.stderr, f"{workload.name} stderr")
     assert outcome.exit_code == workload.exit_code, f"{workload.name}: exit code {outcome.exit_code}"
     return outcome
+
+
+async def streaming(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> asyncio.Task[Outcome]:
+    """Start ``workload`` and return once the server journaled some of its output: a fault applied now lands
+    mid-stream, however long the client took to start and connect."""
+    task = asyncio.ensure_future(run_workload(subject, workload, timeout_ms))
+
+    def flowing() -> bool:
+        if task.done():
+            raise AssertionError(f"{workload.name} ended before the fault: {task.result()}")
+        records = subject.journal_records()
+        started = [i for i, r in enumerate(records) if r.get("kind") == "proc_start"]
+        return bool(started) and sum(1 for r in records[started[-1]:] if r.get("kind") == "proc_output") >= 3
+
+    await wait_until(flowing, 20, f"{workload.name} streaming", interval=0.01)
+    return task
 
 
 def connections(records: list[dict[str, Any]]) -> int:

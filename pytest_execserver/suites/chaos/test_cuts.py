@@ -7,7 +7,6 @@ new one while a process runs), output byte-exact; a hang is a violation naming i
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -16,14 +15,15 @@ from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.suites.chaos.kit import (
     assert_prefix,
+    check,
     connections,
     fault_applied,
     paced_workload,
     resumed,
     run_checked,
-    run_workload,
     seq_workload,
     stdin_workload,
+    streaming,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -31,14 +31,12 @@ pytestmark = pytest.mark.asyncio
 STREAM = paced_workload(40, per_batch=150, sleep_s=0.025)  # ~1 s, ~34 KB stdout, 40 stderr lines
 
 
-def cut(mode: str) -> object:
-    return pytest.param(id=mode, marks=[pytest.mark.fault("disconnect", mode=mode, after_ms=300),
-                                        pytest.mark.latency_budget("process", max=15000, min_samples=2)])
-
-
-@pytest.mark.parametrize("", [cut("reset"), cut("close"), cut("timeout")])
-async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_proxy: ExecProxy) -> None:
-    await run_checked(exec_subject, STREAM)
+@pytest.mark.parametrize("mode", ["reset", "close", "timeout"])
+@pytest.mark.latency_budget("process", max=15000, min_samples=2)
+async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_proxy: ExecProxy, mode: str) -> None:
+    run = await streaming(exec_subject, STREAM)
+    exec_proxy.disconnect(mode=mode)
+    check(await run, STREAM)
     fault_applied(exec_proxy, "disconnect")
     records = exec_subject.journal_records()
     assert connections(records) >= 2, "the cut did not land (one connection only)"
@@ -47,14 +45,12 @@ async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_prox
     await run_checked(exec_subject, stdin_workload(4096, seed=5))  # and takes stdin (writes idempotent)
 
 
-def outage(ms: int) -> object:
-    return pytest.param(id=f"{ms}ms", marks=[pytest.mark.fault("down", at_ms=300, duration_ms=ms),
-                                             pytest.mark.latency_budget("process", max=ms + 12000, min_samples=2)])
-
-
-@pytest.mark.parametrize("", [outage(300), outage(1500)])
-async def test_short_outage_recovers(exec_subject: RecordingSubject, exec_proxy: ExecProxy) -> None:
-    await run_checked(exec_subject, STREAM)
+@pytest.mark.parametrize("down_ms", [300, 1500], ids=["300ms", "1500ms"])
+@pytest.mark.latency_budget("process", max=15000, min_samples=2)
+async def test_short_outage_recovers(exec_subject: RecordingSubject, exec_proxy: ExecProxy, down_ms: int) -> None:
+    run = await streaming(exec_subject, STREAM)
+    exec_proxy.apply("down", duration_ms=down_ms)  # connections dropped and refused, then let through again
+    check(await run, STREAM)
     fault_applied(exec_proxy, "down")
     assert resumed(exec_subject.journal_records()) >= 1, "the client never resumed its session after the outage"
     await run_checked(exec_subject, seq_workload(3000))
@@ -66,10 +62,8 @@ DEADLINE_MS = 3000  # the run's timeout_ms during a permanent outage
 async def test_long_outage_is_reported(exec_subject: RecordingSubject, exec_proxy: ExecProxy) -> None:
     """Down for longer than the run may take: the client must answer with an error (not hang, not succeed
     with missing bytes) within ``timeout_ms`` plus the harness's margin; what arrived is an exact prefix."""
-    await run_checked(exec_subject, seq_workload(100))  # connected and initialized before the outage
     workload = paced_workload(120, per_batch=100, sleep_s=0.03)  # ~4 s: still running when the proxy dies
-    run = asyncio.ensure_future(run_workload(exec_subject, workload, timeout_ms=DEADLINE_MS))
-    await asyncio.sleep(0.4)
+    run = await streaming(exec_subject, workload, timeout_ms=DEADLINE_MS)
     with exec_proxy.down():
         began = time.monotonic()
         outcome = await run  # a hang raises SubjectHang (and fails the reported_in_time check)
