@@ -40,6 +40,11 @@ READ_WAIT_MS = 500
 SILENCE_S = 3.0  # no answer to a request for this long (beyond its long-poll) means the connection is dead
 
 
+def log(message: str) -> None:
+    """One line on stderr (the harness shows an adapter's stderr when a test fails)."""
+    print(f"ws_client {time.monotonic():.3f} {message}", file=sys.stderr, flush=True)
+
+
 class Lost(Exception):
     """The connection is gone; the request's outcome is unknown."""
 
@@ -99,8 +104,9 @@ class Connection:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
         try:
-            await self.ws.send(json.dumps({"id": request_id, "method": method, "params": params}))
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):  # the send too: a stalled socket is a dead one as well
+                await self.ws.send(json.dumps({"id": request_id, "method": method, "params": params}))
+                return await future
         except ConnectionClosed as exc:
             raise Lost(str(exc)) from exc
         except TimeoutError:
@@ -111,9 +117,10 @@ class Connection:
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         try:
-            await self.ws.send(json.dumps({"method": method, "params": params}))
-        except ConnectionClosed as exc:
-            raise Lost(str(exc)) from exc
+            await asyncio.wait_for(self.ws.send(json.dumps({"method": method, "params": params})), SILENCE_S)
+        except (ConnectionClosed, TimeoutError) as exc:
+            self.abort()
+            raise Lost(f"{method}: {exc!r}") from exc
 
     def abort(self) -> None:
         self.lost = True
@@ -157,8 +164,10 @@ class Adapter:
                 ws = await connect(self.url, open_timeout=max(0.1, min(3.0, deadline - time.monotonic())),
                                    max_size=None, compression=None, ping_interval=None)
                 conn = Connection(ws)
-                result = await conn.call("initialize", self.initialize_params(), SILENCE_S)
+                params = self.initialize_params()
+                result = await conn.call("initialize", params, SILENCE_S)
                 await conn.notify("initialized", {})
+                log(f"connected, session {result['sessionId']}" + (" (resumed)" if "resumeSessionId" in params else ""))
                 self.session_id = str(result["sessionId"])
                 self.conn = conn
                 return conn
@@ -168,6 +177,7 @@ class Adapter:
                 last = str(exc)  # the server has not noticed the old connection died yet
             except (Lost, OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
+            log(f"connect attempt failed: {last}")
             if conn is not None:
                 conn.abort()
             remaining = deadline - time.monotonic()
@@ -182,7 +192,8 @@ class Adapter:
             conn = await self.connection(deadline)
             try:
                 return await conn.call(method, params, wait_s + SILENCE_S)
-            except Lost:
+            except Lost as exc:
+                log(f"{method}: {exc}")
                 if time.monotonic() >= deadline:
                     raise ClientError("TransportError", f"{method}: connection lost and deadline passed") from None
 
@@ -195,7 +206,8 @@ class Adapter:
             try:
                 await conn.call("process/start", params, SILENCE_S)
                 return
-            except Lost:
+            except Lost as exc:
+                log(f"process/start {params['processId']}: {exc}; asking the server whether it started")
                 if await self.started_on_server(params["processId"], deadline):
                     return
             # the server never saw it: sending it again starts the process once

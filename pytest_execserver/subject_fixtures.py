@@ -66,7 +66,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # innermost wrapper: the journal phases reach the history before the plugin checks latency budgets
     if "exec_subject" not in getattr(item, "fixturenames", ()):
         return (yield)
-    from pytest_execserver.subject_run import evaluate_subject
+    from pytest_execserver.subject_run import client_stderr, evaluate_subject
 
     try:
         result = yield
@@ -74,8 +74,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         failure = evaluate_subject(item)
         if failure:
             item.add_report_section("call", "execserver client checks", failure)
+        _add_stderr(item, client_stderr(item))
         raise
     failure = evaluate_subject(item)
     if failure:
+        _add_stderr(item, client_stderr(item))
         pytest.fail(failure, pytrace=False)
     return result
+
+
+def _add_stderr(item: pytest.Item, text: str | None) -> None:
+    if text:
+        item.add_report_section("call", "execserver client stderr (tail)", text)

@@ -220,3 +220,11 @@ def evaluate_subject(item: pytest.Item) -> str | None:
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"
+
+
+def client_stderr(item: pytest.Item) -> str | None:
+    """The tail of a client program's stderr (for a failing test's report), or None."""
+    state = item.stash.get(SUBJECT_STATE, None)
+    if state is None or not isinstance(state.subject, SubprocessSubject):
+        return None
+    return state.subject.stderr_tail(4000) or None
