@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_execserver.launch import ServerProcess
-from pytest_execserver.suites.conformance.differences import normalize
-from pytest_execserver.suites.conformance.rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient
+
+from .differences import normalize
+from .rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient
 
 _UNSET: Any = object()
 

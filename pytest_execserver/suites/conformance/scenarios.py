@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.suites.conformance.harness import Ctx, b64, outcome_of, read_summary, unb64
-from pytest_execserver.suites.conformance.rawclient import RawClient
+from .harness import Ctx, b64, outcome_of, read_summary, unb64
+from .rawclient import RawClient
 
 Scenario = Callable[[Ctx], Awaitable[None]]
 SCENARIOS: dict[str, Scenario] = {}
