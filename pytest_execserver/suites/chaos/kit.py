@@ -12,6 +12,7 @@ Safety: the only paths sent to the server are inside the test's scratch director
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,17 +113,26 @@ def check(outcome: Outcome, workload: Workload) -> Outcome:
 
 async def streaming(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> asyncio.Task[Outcome]:
     """Start ``workload`` and return once the server journaled some of its output: a fault applied now lands
-    mid-stream, however long the client took to start and connect."""
+    mid-stream, however long the client took to start and connect. A client that hangs instead is reported
+    as the hang it is (the run's own deadline comes first)."""
     task = asyncio.ensure_future(run_workload(subject, workload, timeout_ms))
 
     def flowing() -> bool:
         if task.done():
-            raise AssertionError(f"{workload.name} ended before the fault: {task.result()}")
+            return True
         records = subject.journal_records()
         started = [i for i, r in enumerate(records) if r.get("kind") == "proc_start"]
         return bool(started) and sum(1 for r in records[started[-1]:] if r.get("kind") == "proc_output") >= 3
 
-    await wait_until(flowing, 20, f"{workload.name} streaming", interval=0.01)
+    try:
+        await wait_until(flowing, timeout_ms / 1000 + 10, f"{workload.name} streaming", interval=0.01)
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    if task.done():
+        raise AssertionError(f"{workload.name} ended before a fault could land mid-stream: {task.result()}")
     return task
 
 
