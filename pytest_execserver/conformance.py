@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import json
 import shlex
 import shutil
@@ -82,6 +81,45 @@ async def transcripts(spec: ServerSpec, names: Sequence[str], base: Path) -> dic
     return out
 
 
+def _key(line: str) -> str:
+    return line.split(" = ", 1)[0]
+
+
+def _value(line: str) -> Any:
+    return json.loads(line.split(" = ", 1)[1])
+
+
+def _pairs(removed: list[str], added: list[str]) -> list[tuple[str, str | None, str | None]]:
+    """Removed and added observations matched by key (the same observation, changed), in order."""
+    out: list[tuple[str, str | None, str | None]] = []
+    pending = {_key(line): line for line in added}
+    for line in removed:
+        out.append((_key(line), line, pending.pop(_key(line), None)))
+    out.extend((key, None, line) for key, line in pending.items())
+    return out
+
+
+def _changes(before: Any, after: Any, path: str = "") -> list[str]:
+    """What differs between two JSON values, as ``path: A -> B`` / ``path added: B`` / ``path removed: A``."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for k in sorted(set(before) | set(after)):
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in after:
+                out.append(f"{sub} removed (was {json.dumps(before[k], sort_keys=True)})")
+            elif k not in before:
+                out.append(f"{sub} added: {json.dumps(after[k], sort_keys=True)}")
+            elif before[k] != after[k]:
+                out.extend(_changes(before[k], after[k], sub))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and all(isinstance(x, str) for x in before + after):
+        gone = [x for x in before if x not in after]
+        new = [x for x in after if x not in before]
+        if gone or new:
+            return [f"{path}: " * bool(path) + ", ".join([*(f"-{x}" for x in gone), *(f"+{x}" for x in new)])]
+    return [f"{path}: " * bool(path) + f"{json.dumps(before, sort_keys=True)} -> {json.dumps(after, sort_keys=True)}"]
+
+
 def diff(a: dict[str, Transcript], b: dict[str, Transcript], label_a: str, label_b: str) -> list[str]:
     """The report: per changed scenario, the observations only in A (-) and only in B (+)."""
     changed: list[str] = []
@@ -96,10 +134,15 @@ def diff(a: dict[str, Transcript], b: dict[str, Transcript], label_a: str, label
             lines.append(f"  - {left if isinstance(left, str) else 'completed'}")
             lines.append(f"  + {right if isinstance(right, str) else 'completed'}")
             continue
-        for line in difflib.unified_diff(left, right, lineterm="", n=0):
-            if line.startswith(("---", "+++", "@@")):
-                continue
-            lines.append(f"  {line[0]} {line[1:]}")
+        removed = [line for line in left if line not in right]
+        added = [line for line in right if line not in left]
+        for key, before, after in _pairs(removed, added):
+            if before is not None and after is not None:
+                lines.extend(f"  ~ {key}: {change}" for change in _changes(_value(before), _value(after)))
+            elif before is not None:
+                lines.append(f"  - {before}")
+            elif after is not None:
+                lines.append(f"  + {after}")
     head = [f"drift: {label_a} (-) -> {label_b} (+), {len(a)} scenarios: "
             + (f"{len(changed)} changed ({', '.join(changed)})" if changed else "no differences")]
     return head + lines

@@ -25,7 +25,7 @@ def test_a_changed_behaviour_is_reported_with_its_observations() -> None:
     assert lines[0] == ("drift: ref (-) -> ref --inject-bug drop-chunk (+), 2 scenarios: 1 changed "
                         "(seq_counter_many_chunks)")
     assert lines[1] == "seq_counter_many_chunks:"
-    assert any(line.startswith("  - ") for line in lines) and any(line.startswith("  + ") for line in lines)
+    assert any(line.startswith("  ~ run: output.") for line in lines), lines
     assert "initialize_result:" not in lines
 
 
