@@ -33,9 +33,12 @@ class _TableReporter:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.table = Table()
+        self.codex: set[str] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
+        if "conformance_codex" in props:
+            self.codex.add(str(props["conformance_codex"]))
         if "conformance_behaviour" in props and (report.when == "call" or not report.passed):
             self.table.add(str(props["conformance_behaviour"]), report.outcome, props.get("conformance_mismatches"))
 
@@ -43,7 +46,8 @@ class _TableReporter:
         if not self.table.rows:
             return
         server = self.config.stash[SETTINGS_KEY].server
-        terminalreporter.section(f"conformance: {server} vs codex {CODEX_VERSION}")
+        releases = ", ".join(sorted(self.codex)) or CODEX_VERSION
+        terminalreporter.section(f"conformance: {server} vs codex {releases}")
         for line in self.table.lines():
             terminalreporter.write_line(line)
 

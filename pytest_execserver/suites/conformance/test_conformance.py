@@ -13,6 +13,7 @@ import pytest
 from pytest_execserver.suites.conformance.harness import Ctx
 from pytest_execserver.suites.conformance.scenarios import SCENARIOS
 from pytest_execserver.suites.conformance.servers import ServerPool, new_ctx
+from pytest_execserver.suites.conformance.table import CODEX_VERSION
 
 pytestmark = pytest.mark.asyncio
 
@@ -33,6 +34,8 @@ async def test_scenario(name: str, server_pool: ServerPool, server_under_test: t
     request.node.user_properties.append(("conformance_behaviour", name))
     kind, args = server_under_test
     ctx = new_ctx(server_pool, kind, name, strict=True, args=args)
+    # the codex release whose behaviour the expectations describe (a harness that knows it says so)
+    request.node.user_properties.append(("conformance_codex", getattr(ctx, "version", "") or CODEX_VERSION))
     await run_scenario(ctx, name)
     request.node.user_properties.append(("conformance_mismatches", len(ctx.mismatches)))
     ctx.finish()
