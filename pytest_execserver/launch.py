@@ -104,7 +104,7 @@ def start_server(
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
     try:
         popen = subprocess.Popen(
-            command.argv,
+            [arg.replace("{listen}", LISTEN_LOOPBACK) for arg in command.argv],  # a command's {listen} placeholder
             cwd=command.cwd,
             env=command.env,
             stdin=subprocess.DEVNULL,

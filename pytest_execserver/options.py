@@ -54,6 +54,9 @@ _OPTIONS: list[tuple[str, str, str]] = [
      f"where failing tests' history, spans and server log are saved (default {DEFAULT_ARTIFACTS}/)"),
     ("--execserver-shrink-budget", "execserver_shrink_budget",
      f"seconds --execserver-shrink may spend on one failing test (default {DEFAULT_SHRINK_BUDGET_S:g})"),
+    ("--execserver-client", "execserver_client",
+     "client under test for exec_subject: ours (default), ours:legacy-read, or a command with {url} speaking "
+     "the line protocol (README, 'Test your own client')"),
 ]
 
 

@@ -451,3 +451,6 @@ class _Reporter:
             terminalreporter.write_line(f"report written to {settings.report}")
         if settings.unconfined:
             terminalreporter.write_line("WARNING: " + UNCONFINED_WARNING, red=True, bold=True)
+
+
+pytest_plugins = ["pytest_execserver.subject_fixtures"]  # exec_subject and the client checks (light)

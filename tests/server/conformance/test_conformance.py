@@ -1,11 +1,10 @@
-"""Differential conformance: every scenario against ``execserver-ref`` and real ``codex exec-server``.
+"""The shipped conformance suite (``pytest_execserver.suites.conformance``) run here on both servers, plus
+the differential test between them. No scenario lives here: they are the package's.
 
-* ``test_scenario[<kind>-<name>]`` runs one scenario against one server and checks every observation
-  against the codex-observed expectation written in ``scenarios.py``.
-* ``test_pairwise[<name>]`` runs the scenario against both servers and compares the normalized
-  transcripts; the only tolerated differences are listed in ``differences.py``.
-
-Run: ``.venv/bin/pytest tests/server/conformance`` (``-k codex`` / ``-k ref`` for one server).
+* ``test_scenario[<kind>-<name>]``: one scenario against ``execserver-ref`` or real ``codex exec-server``,
+  every observation checked against the codex-observed expectation.
+* ``test_pairwise[<name>]``: both servers, normalized transcripts compared; the only tolerated
+  differences are listed in ``pytest_execserver/suites/conformance/differences.py``.
 """
 
 from __future__ import annotations
@@ -13,31 +12,29 @@ from __future__ import annotations
 import asyncio
 import difflib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .conftest import KINDS, ServerPool, new_ctx
-from .harness import Ctx
-from .scenarios import SCENARIOS
+from pytest_execserver.suites.conformance.servers import KINDS, ServerPool, new_ctx
+from pytest_execserver.suites.conformance.test_conformance import NAMES, run_scenario
 
 pytestmark = pytest.mark.timeout(60)
 
-NAMES = sorted(SCENARIOS)
 
-
-async def _run(ctx: Ctx, name: str) -> None:
-    try:
-        await SCENARIOS[name](ctx)
-    finally:
-        await ctx.close_all()
+@pytest.fixture(scope="module")
+def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+    pool = ServerPool(tmp_path_factory.mktemp("conformance"))
+    yield pool
+    pool.stop_all()
 
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind", KINDS)
 async def test_scenario(kind: str, name: str, server_pool: ServerPool) -> None:
     ctx = new_ctx(server_pool, kind, name, strict=True)
-    await _run(ctx, name)
+    await run_scenario(ctx, name)
     ctx.finish()
 
 
@@ -48,7 +45,7 @@ def _lines(transcript: list[tuple[str, Any]]) -> list[str]:
 @pytest.mark.parametrize("name", NAMES)
 async def test_pairwise(name: str, server_pool: ServerPool) -> None:
     ctxs = {kind: new_ctx(server_pool, kind, name, strict=False) for kind in ("codex", "ref")}
-    outcomes = await asyncio.gather(*(_run(ctx, name) for ctx in ctxs.values()), return_exceptions=True)
+    outcomes = await asyncio.gather(*(run_scenario(ctx, name) for ctx in ctxs.values()), return_exceptions=True)
     errors = {kind: outcome for kind, outcome in zip(ctxs, outcomes, strict=True) if isinstance(outcome, BaseException)}
     if errors:
         detail = "; ".join(f"{kind}: {type(e).__name__}: {e}" for kind, e in errors.items())

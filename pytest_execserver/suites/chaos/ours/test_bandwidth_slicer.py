@@ -11,9 +11,15 @@ import pytest
 
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.history import durations_ms
-from tests.chaos.chaos_kit import Chaos, assert_fault_applied, blob_workload, paced_workload, seq_workload
+from pytest_execserver.suites.chaos.ours.chaos_kit import (
+    Chaos,
+    assert_fault_applied,
+    blob_workload,
+    paced_workload,
+    seq_workload,
+)
 
-pytestmark = pytest.mark.exec_mode("both")
+pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 
 BLOB = 96 * 1024  # bytes of binary stdout in the bulk process
 

@@ -10,9 +10,16 @@ from __future__ import annotations
 import pytest
 
 from pytest_execserver.fixtures import ExecProxy
-from tests.chaos.chaos_kit import Chaos, assert_fault_applied, blob_workload, min_ms, paced_workload, seq_workload
+from pytest_execserver.suites.chaos.ours.chaos_kit import (
+    Chaos,
+    assert_fault_applied,
+    blob_workload,
+    min_ms,
+    paced_workload,
+    seq_workload,
+)
 
-pytestmark = pytest.mark.exec_mode("both")
+pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 
 
 def case(name: str, ms: int, jitter: int = 0, direction: str = "both") -> object:

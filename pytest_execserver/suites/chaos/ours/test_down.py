@@ -17,8 +17,7 @@ import pytest
 from pytest_execserver.client import TransportError
 from pytest_execserver.fixtures import ClientFactory, ExecProxy
 from pytest_execserver.invariants import ExecHistory
-from pytest_execserver.waiting import wait_until
-from tests.chaos.chaos_kit import (
+from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
     assert_fault_applied,
     assert_prefix,
@@ -29,8 +28,9 @@ from tests.chaos.chaos_kit import (
     seq_workload,
     start_workload,
 )
+from pytest_execserver.waiting import wait_until
 
-pytestmark = pytest.mark.exec_mode("both")
+pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 
 STREAM = paced_workload(40, per_batch=150, sleep_s=0.025)  # ~1 s of output
 

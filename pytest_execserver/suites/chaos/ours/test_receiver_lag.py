@@ -12,9 +12,16 @@ import pytest
 
 from pytest_execserver.fixtures import ExecProxy
 from pytest_execserver.invariants import ExecHistory
-from tests.chaos.chaos_kit import Chaos, assert_fault_applied, blob_workload, ops, paced_workload, seq_workload
+from pytest_execserver.suites.chaos.ours.chaos_kit import (
+    Chaos,
+    assert_fault_applied,
+    blob_workload,
+    ops,
+    paced_workload,
+    seq_workload,
+)
 
-pytestmark = pytest.mark.exec_mode("both")
+pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 
 
 def lag(name: str, pause_ms: int, queue_limit: int | None = None, at_ms: int = 0) -> object:

@@ -1,4 +1,4 @@
-"""Fixtures for the differential conformance suite: one confined server per kind per test module.
+"""Servers for the conformance scenarios: one confined server per (kind, extra args) per test module.
 
 Servers are started exactly like the shared ``launch_server`` fixture does (``start_server`` with
 ``choose_confinement()``: bubblewrap, writable scratch only), but module-scoped so a module's tests share
@@ -9,7 +9,7 @@ the scratch dir, so sharing a server does not share state that a scenario observ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,7 @@ import pytest
 from pytest_execserver.codex import CodexUnavailable, codex_binary
 from pytest_execserver.confine import choose_confinement
 from pytest_execserver.launch import ServerProcess, start_server
-
-from .harness import Ctx
+from pytest_execserver.suites.conformance.harness import Ctx
 
 KINDS = ("ref", "codex")
 START_TIMEOUT_S = 15.0
@@ -48,7 +47,8 @@ class ServerPool:
                 codex_binary()
             except CodexUnavailable as exc:
                 pytest.skip(f"real codex exec-server unavailable: {exc}")
-        scratch = self.base / f"{kind}-{next(self._names)}" / "scratch"
+        label = kind if kind in KINDS else "command"  # a command is not a path component
+        scratch = self.base / f"{label}-{next(self._names)}" / "scratch"
         scratch.mkdir(parents=True)
         if prepare is not None:
             prepare(scratch)
@@ -72,23 +72,16 @@ class ServerPool:
         self.servers.clear()
 
 
-@pytest.fixture(scope="module")
-def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
-    pool = ServerPool(tmp_path_factory.mktemp("conformance"))
-    yield pool
-    pool.stop_all()
-
-
 _workdirs = itertools.count()
 
 
-def new_ctx(pool: ServerPool, kind: str, name: str, *, strict: bool) -> Ctx:
-    """A context on the pool's main server of ``kind``, working in a fresh sub-directory of its scratch."""
-    server = pool.get(kind)
+def new_ctx(pool: ServerPool, kind: str, name: str, *, strict: bool, args: tuple[str, ...] = ()) -> Ctx:
+    """A context on the pool's main server of ``kind`` (with ``args``), in a fresh sub-directory of its scratch."""
+    server = pool.get(kind, *args)
     workdir = server.scratch / f"w{next(_workdirs)}-{name}"
     workdir.mkdir()
 
     def other_server(*extra_args: str, prepare: Callable[[Path], None] | None = None) -> ServerProcess:
-        return pool.get(kind, *extra_args, prepare=prepare)
+        return pool.get(kind, *args, *extra_args, prepare=prepare)
 
     return Ctx(server=server, workdir=workdir, strict=strict, other_server=other_server)

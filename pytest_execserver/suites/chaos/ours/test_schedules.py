@@ -16,10 +16,16 @@ import pytest
 
 from pytest_execserver.client import StartOutcomeUnknown
 from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.suites.chaos.ours.chaos_kit import (
+    Chaos,
+    assert_bytes,
+    paced_workload,
+    seq_workload,
+    start_workload,
+)
 from pytest_execserver.waiting import wait_until
-from tests.chaos.chaos_kit import Chaos, assert_bytes, paced_workload, seq_workload, start_workload
 
-pytestmark = pytest.mark.exec_mode("both")
+pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 
 NETWORK = ("latency", "bandwidth", "slicer")
 CUTS = ("disconnect", "down", "latency")

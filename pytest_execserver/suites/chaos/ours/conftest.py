@@ -6,17 +6,6 @@ codex's cross-stream wire order is allowed by the ``ordered_output`` check itsel
 :mod:`pytest_execserver.invariants`), so no server gets special treatment here.
 """
 
-from __future__ import annotations
+from pytest_execserver.suites.chaos.ours.chaos_kit import chaos
 
-from pathlib import Path
-
-import pytest
-
-from pytest_execserver.client import ExecClient
-from pytest_execserver.invariants import ExecHistory
-from tests.chaos.chaos_kit import Chaos
-
-
-@pytest.fixture
-def chaos(exec_client: ExecClient, exec_history: ExecHistory, exec_scratch: Path) -> Chaos:
-    return Chaos(exec_client, exec_history, exec_scratch)
+__all__ = ["chaos"]

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_execserver.faults import DEFAULT_HOLD_MS
 from pytest_execserver.fixtures import ExecProxy
-from tests.chaos.chaos_kit import (
+from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
     assert_fault_applied,
     assert_recovered_by_read,
@@ -24,7 +24,7 @@ from tests.chaos.chaos_kit import (
     start_workload,
 )
 
-pytestmark = pytest.mark.exec_mode("both")
+pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 
 STREAM = paced_workload(40, per_batch=150, sleep_s=0.025)  # ~1 s, ~34 KB stdout, 40 stderr lines
 

@@ -1033,7 +1033,7 @@ async def sc_read_wait_ms_long_poll(ctx: Ctx) -> None:
         {"processId": "w", "afterSeq": out_seq, "waitMs": 4000},
         expect={"exited": True, "exitCode": 5, "output": {}},
         shape=lambda o: {
-            k: v for k, v in read_summary(o).get("result", o).items() if k in ("exited", "exitCode", "output")
+            k: v for k, v in (read_summary(o).get("result") or o).items() if k in ("exited", "exitCode", "output")
         },
         timeout=6,
     )

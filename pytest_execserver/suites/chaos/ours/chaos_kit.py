@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_execserver.client import ExecClient, ProcessHandle, ProcessResult
 from pytest_execserver.history import durations_ms
 from pytest_execserver.invariants import ExecHistory
@@ -188,3 +190,9 @@ def assert_recovered_by_read(history: ExecHistory, client: ExecClient) -> None:
     assert reads, "expected process/read after the reconnect (recovery by read-back)"
     resumes = [e for e in ops(history, "initialize", "invoke") if e.data.get("resume")]
     assert resumes, "expected initialize with resumeSessionId"
+
+
+@pytest.fixture
+def chaos(exec_client: ExecClient, exec_history: ExecHistory, exec_scratch: Path) -> Chaos:
+    """The client, its history and the scratch dir of one test (re-exported by this package's conftest)."""
+    return Chaos(exec_client, exec_history, exec_scratch)

@@ -1,0 +1,230 @@
+"""The client under test during one test: started, timed, lagged, and checked against the journal.
+
+The implementation behind ``exec_subject`` (:mod:`pytest_execserver.subject_fixtures`, the light plugin
+part): :class:`RecordingSubject` is what the fixture yields; :func:`open_subject` builds it;
+:func:`evaluate_subject` runs :mod:`pytest_execserver.subject_checks` after the test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_execserver.history import EventKind, HistoryEvent
+from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.runstate import TEST_KEY
+from pytest_execserver.subject_checks import (
+    JournalView,
+    SubjectRun,
+    check_reported_in_time,
+    check_subject,
+    format_violations,
+    phase_samples,
+)
+from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest
+from pytest_execserver.subjects.ours import OursSubject
+from pytest_execserver.subjects.spec import parse_ours
+from pytest_execserver.subjects.subprocess import SubjectHang, SubprocessSubject
+
+ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}  # a run's complete child environment, unless the test gives one
+SUBJECT_STATE = pytest.StashKey["SubjectState"]()
+
+
+class SubjectLag:
+    """What ``receiver_lag`` does to a subject: ours pauses its consumer; an adapter process is stopped
+    (SIGSTOP to its process group, SIGCONT after the pause), so it reads nothing and TCP backs up."""
+
+    def __init__(self, subject: ClientUnderTest) -> None:
+        self.subject = subject
+        self.timers: list[threading.Timer] = []
+
+    @property
+    def queue_limit(self) -> int:
+        client = getattr(self.subject, "client", None)
+        return int(getattr(client, "queue_limit", 0))
+
+    @queue_limit.setter
+    def queue_limit(self, limit: int) -> None:
+        client = getattr(self.subject, "client", None)
+        if client is not None:
+            client.queue_limit = limit
+
+    def pause_consumer(self, ms: float) -> None:
+        if isinstance(self.subject, OursSubject):
+            self.subject.pause_consumer(ms)
+            return
+        proc = getattr(self.subject, "proc", None)
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGSTOP)
+        timer = threading.Timer(ms / 1000, self.resume, args=(proc.pid,))
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
+
+    @staticmethod
+    def resume(pgid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+        proc = getattr(self.subject, "proc", None)
+        if proc is not None:
+            self.resume(proc.pid)
+
+
+@dataclass
+class SubjectState:
+    """One test's subject: the journal to read, where this test's records start, and every run."""
+
+    subject: ClientUnderTest
+    journal: Path | None
+    offset: int
+    runs: list[SubjectRun] = field(default_factory=list)
+
+
+class RecordingSubject:
+    """The client under test, as ``exec_subject`` yields it: runs are timed and recorded for the checks.
+
+    ``await exec_subject.run(RunRequest(...))`` or ``await exec_subject.run_argv(argv, ...)`` (cwd defaults
+    to the test's scratch directory, env to a minimal PATH). A hang raises :class:`SubjectHang` and is also
+    recorded (the ``reported_in_time`` check names its deadline).
+    """
+
+    def __init__(self, subject: ClientUnderTest, state: SubjectState, scratch: Path) -> None:
+        self.subject = subject
+        self.state = state
+        self.scratch = scratch
+        self.name = subject.name
+
+    def request(self, argv: list[str] | tuple[str, ...], *, env: Mapping[str, str] | None = None,
+                stdin: bytes | None = None, tty: bool = False, timeout_ms: int = 30_000) -> RunRequest:
+        return RunRequest(list(argv), self.scratch.as_uri(), dict(ENV if env is None else env), stdin, tty,
+                          timeout_ms)
+
+    async def run_argv(self, argv: list[str] | tuple[str, ...], **kwargs: Any) -> Outcome:
+        return await self.run(self.request(argv, **kwargs))
+
+    async def run(self, request: RunRequest) -> Outcome:
+        index = len(self.state.runs) + 1
+        begin = time.monotonic_ns()
+        try:
+            outcome = await self.subject.run(request)
+        except SubjectHang as exc:
+            self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), hang=f"run {index}: {exc}",
+                                              deadline_s=exc.deadline_s))
+            raise
+        self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
+        return outcome
+
+    def journal_records(self) -> list[dict[str, Any]]:
+        """The server journal's records since this test began (empty without a journal)."""
+        return [] if self.state.journal is None else read_records(self.state.journal, self.state.offset)
+
+    async def close(self) -> None:
+        await self.subject.close()
+
+
+def make_subject(spec: str, url: str, home: Path) -> ClientUnderTest:
+    mode = parse_ours(spec)
+    if mode is not None:
+        return OursSubject(url, mode)
+    return SubprocessSubject(spec, url, home=home)
+
+
+
+async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratch: Path, clients: Any,
+                       node: pytest.Item) -> AsyncIterator[RecordingSubject]:
+    """The body of the ``exec_subject`` fixture."""
+    journal = getattr(exec_server, "journal_path", None)
+    if journal is None:
+        pytest.skip(f"exec_subject needs the reference server's journal (the ground truth of its checks); "
+                    f"server {exec_server.kind!r} keeps none: use --execserver-server ref")
+    offset = journal.stat().st_size if journal.exists() else 0
+    home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
+    subject = make_subject(spec, exec_proxy.url, home)
+    state = SubjectState(subject, journal, offset)
+    node.stash[SUBJECT_STATE] = state
+    lag = SubjectLag(subject)
+    clients.clients.append(lag)  # receiver_lag faults reach it
+    for fault in [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]:
+        lag.pause_consumer(float(fault.params["pause_ms"]))  # applied before the subject existed
+    recording = RecordingSubject(subject, state, exec_scratch)
+    try:
+        yield recording
+    finally:
+        lag.stop()
+        with contextlib.suppress(Exception):
+            await subject.close()
+
+
+def read_records(path: Path, offset: int) -> list[dict[str, Any]]:
+    """Journal records from byte ``offset`` on (a torn last line is dropped)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except OSError:
+        return []
+    records: list[dict[str, Any]] = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # only the last line can be torn
+        if isinstance(record, dict) and "t" in record:
+            records.append(record)
+    return records
+
+
+def _feed_phases(history: ExecHistory, records: list[dict[str, Any]], runs: list[SubjectRun], name: str) -> None:
+    """Add the journal's latency phases to the test's history as invoke/ok pairs (what latency_budget reads)."""
+    for sample in phase_samples(records, runs):
+        pid = None if sample.phase == "initialize" else sample.key
+        pair: tuple[tuple[EventKind, int], ...] = (("invoke", sample.begin_ns), ("ok", sample.end_ns))
+        for kind, t in pair:
+            # History.record stamps "now"; these events happened earlier, at the journal's times.
+            with history._lock:
+                history._events.append(HistoryEvent(next(history._counter), kind, sample.phase, name, t, pid,
+                                                    data={"id": sample.key, "source": "journal"}))
+
+
+def evaluate_subject(item: pytest.Item) -> str | None:
+    """Run the subject checks for ``item``; the failure text, or None."""
+    state = item.stash.get(SUBJECT_STATE, None)
+    if state is None:
+        return None
+    if state.journal is None:  # not the reference server: only what needs no journal (exec_subject skips)
+        violations = check_reported_in_time(JournalView([]), state.runs)
+    else:
+        records = read_records(state.journal, state.offset)
+        history = getattr(item.stash.get(TEST_KEY, None), "history", None)
+        if isinstance(history, ExecHistory):
+            _feed_phases(history, records, state.runs, state.subject.name)
+        violations = check_subject(records, state.runs)
+    if not violations:
+        return None
+    return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"
+
+
+def client_stderr(item: pytest.Item) -> str | None:
+    """The tail of a client program's stderr (for a failing test's report), or None."""
+    state = item.stash.get(SUBJECT_STATE, None)
+    if state is None or not isinstance(state.subject, SubprocessSubject):
+        return None
+    return state.subject.stderr_tail(4000) or None

@@ -1,0 +1,36 @@
+"""``--execserver-client`` values: which client a spec names (pure; imported at plugin load, so light)."""
+
+from __future__ import annotations
+
+import shlex
+
+URL_PLACEHOLDER = "{url}"
+SUBJECT_MODES = {"ours": "event-stream", "ours:event-stream": "event-stream", "ours:legacy-read": "legacy-read"}
+
+
+def parse_ours(spec: str) -> str | None:
+    """The client mode for an ``ours[:MODE]`` spec, or None when ``spec`` is not one of ours."""
+    return SUBJECT_MODES.get(spec.strip())
+
+
+def adapter_argv(command: str, url: str) -> list[str]:
+    """``command`` split like a shell would, with ``{url}`` replaced; a ValueError if it has no ``{url}``."""
+    tokens = shlex.split(command)
+    if not tokens:
+        raise ValueError("empty client command")
+    if not any(URL_PLACEHOLDER in t for t in tokens):
+        raise ValueError(f"client command {command!r} has no {URL_PLACEHOLDER} (where the ws:// URL goes)")
+    return [t.replace(URL_PLACEHOLDER, url) for t in tokens]
+
+
+def spec_problem(spec: str) -> str | None:
+    """Why ``spec`` is not a client (``ours``, ``ours:legacy-read`` or a command with ``{url}``), or None."""
+    if parse_ours(spec) is not None:
+        return None
+    if spec.strip().startswith("ours"):
+        return f"unknown client {spec.strip()!r}; use ours, ours:legacy-read or a command with {URL_PLACEHOLDER}"
+    try:
+        adapter_argv(spec, "ws://127.0.0.1:1")
+    except ValueError as exc:
+        return str(exc)
+    return None

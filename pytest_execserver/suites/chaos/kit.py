@@ -1,0 +1,152 @@
+"""Workloads whose exact output is known in advance, and a run that checks it, for any client under test.
+
+Every workload is a process with deterministic output (``seq``, a seeded binary blob written into the test's
+scratch directory and ``cat``-ed back, or a paced shell loop). :func:`run_checked` asserts the Outcome
+byte-exact; the plugin then checks the journal (what the process really emitted, how the client connected,
+started and resumed) after the test.
+
+Safety: the only paths sent to the server are inside the test's scratch directory; argv uses ``/bin/sh``,
+``/bin/cat`` and ``seq`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_execserver.subject_run import RecordingSubject
+from pytest_execserver.subjects.base import Outcome
+from pytest_execserver.waiting import wait_until
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A process and the exact bytes it must deliver."""
+
+    name: str
+    argv: tuple[str, ...]
+    stdout: bytes
+    stderr: bytes = b""
+    exit_code: int = 0
+    nominal_s: float = 0.0  # how long the process itself runs, roughly (paced workloads)
+    files: dict[str, bytes] = field(default_factory=dict)  # written into the scratch dir first
+    stdin: bytes | None = None  # written to the process's stdin (process/write)
+
+
+def seq_lines(first: int, last: int) -> bytes:
+    """What ``seq first last`` prints."""
+    return "".join(f"{i}\n" for i in range(first, last + 1)).encode()
+
+
+def seq_workload(n: int) -> Workload:
+    """``seq 1 n``: a burst of ``n`` lines (n=20000 is 108894 bytes)."""
+    return Workload(f"seq{n}", ("seq", "1", str(n)), seq_lines(1, n))
+
+
+def blob_workload(size: int, seed: int) -> Workload:
+    """A seeded random binary file (every byte value) copied to stdout with ``cat``."""
+    data = random.Random(seed).randbytes(size)
+    name = f"blob-{seed}-{size}.bin"
+    return Workload(f"blob{size}", ("/bin/cat", name), data, files={name: data})
+
+
+def paced_workload(batches: int, per_batch: int = 200, sleep_s: float = 0.02, *, exit_code: int = 3) -> Workload:
+    """``batches`` x (``per_batch`` seq lines on stdout, one ``err-i`` line on stderr, sleep): a stream that
+    lasts about ``batches * sleep_s`` seconds, so faults land in the middle of it."""
+    script = (
+        f"i=1; while [ $i -le {batches} ]; do seq $(( (i-1)*{per_batch}+1 )) $(( i*{per_batch} )); "
+        f"echo err-$i >&2; i=$((i+1)); sleep {sleep_s}; done; exit {exit_code}"
+    )
+    err = "".join(f"err-{i}\n" for i in range(1, batches + 1)).encode()
+    return Workload(f"paced{batches}x{per_batch}", ("/bin/sh", "-c", script), seq_lines(1, batches * per_batch),
+                    err, exit_code, nominal_s=batches * sleep_s)
+
+
+def stdin_workload(size: int, seed: int) -> Workload:
+    """``head -c size``: echoes exactly ``size`` seeded bytes written to its stdin (so it ends without EOF)."""
+    data = random.Random(seed).randbytes(size)
+    return Workload(f"stdin{size}", ("head", "-c", str(size)), data, stdin=data)
+
+
+def first_difference(actual: bytes, expected: bytes) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
+              min(len(actual), len(expected)))
+    return (f"first difference at byte {at}: got {len(actual)} bytes ({actual[max(0, at - 8):at + 24]!r} there), "
+            f"expected {len(expected)} bytes ({expected[max(0, at - 8):at + 24]!r} there)")
+
+
+def assert_bytes(actual: bytes, expected: bytes, what: str) -> None:
+    """Byte-exact comparison with a short message (no megabyte diffs)."""
+    if actual != expected:
+        raise AssertionError(f"{what}: {first_difference(actual, expected)}")
+
+
+def assert_prefix(actual: bytes, expected: bytes, what: str) -> None:
+    """Whatever arrived before a failure is an exact prefix of the expected output (nothing corrupted)."""
+    if not expected.startswith(actual):
+        raise AssertionError(f"{what} is not a prefix of the expected output: {first_difference(actual, expected)}")
+
+
+async def run_workload(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> Outcome:
+    """Write the workload's files into the scratch dir and run it (cwd = the scratch dir)."""
+    for name, data in workload.files.items():
+        (subject.scratch / name).write_bytes(data)
+    return await subject.run_argv(list(workload.argv), stdin=workload.stdin, timeout_ms=timeout_ms)
+
+
+async def run_checked(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> Outcome:
+    """Run ``workload``; it must complete byte-exact with its exit code."""
+    return check(await run_workload(subject, workload, timeout_ms), workload)
+
+
+def check(outcome: Outcome, workload: Workload) -> Outcome:
+    """The run completed byte-exact with its exit code."""
+    assert outcome.error is None, f"{workload.name}: the client reported {outcome.error.type}: {outcome.error.message}"
+    assert_bytes(outcome.stdout, workload.stdout, f"{workload.name} stdout")
+    assert_bytes(outcome.stderr, workload.stderr, f"{workload.name} stderr")
+    assert outcome.exit_code == workload.exit_code, f"{workload.name}: exit code {outcome.exit_code}"
+    return outcome
+
+
+async def streaming(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> asyncio.Task[Outcome]:
+    """Start ``workload`` and return once the server journaled some of its output: a fault applied now lands
+    mid-stream, however long the client took to start and connect. A client that hangs instead is reported
+    as the hang it is (the run's own deadline comes first)."""
+    task = asyncio.ensure_future(run_workload(subject, workload, timeout_ms))
+
+    def flowing() -> bool:
+        if task.done():
+            return True
+        records = subject.journal_records()
+        started = [i for i, r in enumerate(records) if r.get("kind") == "proc_start"]
+        return bool(started) and sum(1 for r in records[started[-1]:] if r.get("kind") == "proc_output") >= 3
+
+    try:
+        await wait_until(flowing, timeout_ms / 1000 + 10, f"{workload.name} streaming", interval=0.01)
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    if task.done():
+        raise AssertionError(f"{workload.name} ended before a fault could land mid-stream: {task.result()}")
+    return task
+
+
+def connections(records: list[dict[str, Any]]) -> int:
+    """How many websocket connections the server accepted (a cut shows as more than one)."""
+    return sum(1 for r in records if r.get("kind") == "conn_open")
+
+
+def resumed(records: list[dict[str, Any]]) -> int:
+    """How many times a session was resumed."""
+    return sum(1 for r in records if r.get("kind") == "session" and r.get("resumed"))
+
+
+def fault_applied(proxy: Any, kind: str) -> None:
+    """The fault really went in, and the injector reported no error."""
+    assert any(f.kind == kind for f in proxy.injector.applied), f"no {kind!r} fault was applied"
+    assert not proxy.injector.errors, f"fault injector errors: {proxy.injector.errors}"

@@ -1,0 +1,75 @@
+"""Connection cuts and outages: the client reconnects, resumes its session, reads back, and delivers every
+byte once -- or, when the server stays unreachable, reports an error within the run's deadline.
+
+The journal checks after each test prove how: one ``process/start`` per run, the session resumed (never a
+new one while a process runs), output byte-exact; a hang is a violation naming its deadline.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.subject_run import RecordingSubject
+from pytest_execserver.suites.chaos.kit import (
+    assert_prefix,
+    check,
+    connections,
+    fault_applied,
+    paced_workload,
+    resumed,
+    run_checked,
+    seq_workload,
+    stdin_workload,
+    streaming,
+)
+
+pytestmark = pytest.mark.asyncio
+
+STREAM = paced_workload(40, per_batch=150, sleep_s=0.025)  # ~1 s, ~34 KB stdout, 40 stderr lines
+
+
+@pytest.mark.parametrize("mode", ["reset", "close", "timeout"])
+@pytest.mark.latency_budget("process", max=15000, min_samples=2)
+async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_proxy: ExecProxy, mode: str) -> None:
+    run = await streaming(exec_subject, STREAM)
+    exec_proxy.disconnect(mode=mode)
+    check(await run, STREAM)
+    fault_applied(exec_proxy, "disconnect")
+    records = exec_subject.journal_records()
+    assert connections(records) >= 2, "the cut did not land (one connection only)"
+    assert resumed(records) >= 1, "the client never resumed its session after the cut"
+    await run_checked(exec_subject, seq_workload(3000))  # the resumed session is fully usable
+    await run_checked(exec_subject, stdin_workload(4096, seed=5))  # and takes stdin (writes idempotent)
+
+
+@pytest.mark.parametrize("down_ms", [300, 1500], ids=["300ms", "1500ms"])
+@pytest.mark.latency_budget("process", max=15000, min_samples=2)
+async def test_short_outage_recovers(exec_subject: RecordingSubject, exec_proxy: ExecProxy, down_ms: int) -> None:
+    run = await streaming(exec_subject, STREAM)
+    exec_proxy.apply("down", duration_ms=down_ms)  # connections dropped and refused, then let through again
+    check(await run, STREAM)
+    fault_applied(exec_proxy, "down")
+    assert resumed(exec_subject.journal_records()) >= 1, "the client never resumed its session after the outage"
+    await run_checked(exec_subject, seq_workload(3000))
+
+
+DEADLINE_MS = 3000  # the run's timeout_ms during a permanent outage
+
+
+async def test_long_outage_is_reported(exec_subject: RecordingSubject, exec_proxy: ExecProxy) -> None:
+    """Down for longer than the run may take: the client must answer with an error (not hang, not succeed
+    with missing bytes) within ``timeout_ms`` plus the harness's margin; what arrived is an exact prefix."""
+    workload = paced_workload(120, per_batch=100, sleep_s=0.03)  # ~4 s: still running when the proxy dies
+    run = await streaming(exec_subject, workload, timeout_ms=DEADLINE_MS)
+    with exec_proxy.down():
+        began = time.monotonic()
+        outcome = await run  # a hang raises SubjectHang (and fails the reported_in_time check)
+        elapsed = time.monotonic() - began
+    assert outcome.error is not None, f"the client reported success ({outcome.exit_code}) through a permanent outage"
+    assert outcome.error.message, "the client's error has no message"
+    assert_prefix(outcome.stdout, workload.stdout, "stdout delivered before the outage")
+    assert_prefix(outcome.stderr, workload.stderr, "stderr delivered before the outage")
+    assert elapsed < DEADLINE_MS / 1000 + 5, f"error after {elapsed:.1f}s"

@@ -1,0 +1,56 @@
+"""Our tests run the shipped chaos suite (``pytest --pyargs pytest_execserver.suites.chaos``) -- no second
+copy: it passes on our client in both modes and on the example adapter, and fails on each wrong client with
+the account of the check that caught it."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+EXAMPLE = shlex.join([sys.executable, str(HERE.parents[1] / "examples" / "ws_client.py")]) + " {url}"
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _suite(pytester: pytest.Pytester, client: str, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "execserver", "-p", "no:cacheprovider", "--pyargs",
+                                         "pytest_execserver.suites.chaos", "--execserver-client", client, *args,
+                                         timeout=600)
+
+
+@pytest.mark.parametrize("client", ["ours:legacy-read", EXAMPLE], ids=["ours-legacy-read", "example"])
+def test_chaos_suite_passes(pytester: pytest.Pytester, client: str) -> None:
+    # a command runs the matrix for any client; ours also runs its own matrix (chaos/ours, in tests/chaos)
+    result = _suite(pytester, client, "-k", "not ours")
+    result.assert_outcomes(passed=19)
+
+
+def test_chaos_suite_for_a_command_leaves_out_our_clients_matrix(pytester: pytest.Pytester) -> None:
+    assert "19 tests collected" in _suite(pytester, EXAMPLE, "--collect-only", "-q").stdout.str()
+    assert "75 tests collected" in _suite(pytester, "ours", "--collect-only", "-q").stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("bug", "select", "account"),
+    [
+        ("drop-chunk", "test_latency and rtt100", "*[[]delivered_output[]] run *, process 'ws-*': delivered stdout "
+                                                  "differs from what the process emitted*"),
+        ("restart-on-reconnect", "test_cut_mid_stream_recovers and reset", "*[[]started_once[]] run 1 *process/start "
+                                                                           "sent 2 times after a reconnect*"),
+        ("new-session", "test_cut_mid_stream_recovers and reset", "*[[]resumed_session[]] connection * instead of "
+                                                                  "resuming (initialize with resumeSessionId)"),
+        ("rewrite-stdin", "test_cut_mid_stream_recovers and reset", "*[[]writes_idempotent[]] process 'ws-*': the "
+                                                                    "same stdin chunk (4096 bytes) was written again*"),
+        ("hang", "test_long_outage_is_reported", "*[[]reported_in_time[]] run 1: client * hung: no reply to request 1 "
+                                                 "(*) within 8.0 s (its timeout_ms 3000 + the harness's margin 5 s)"),
+    ],
+)
+def test_chaos_suite_fails_on_a_wrong_client(pytester: pytest.Pytester, bug: str, select: str, account: str) -> None:
+    client = shlex.join([sys.executable, str(HERE / "wrong_clients.py"), bug]) + " {url}"
+    result = _suite(pytester, client, "-k", select)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([account])

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Deliberately wrong clients (the example adapter with one bug each), to prove every client check fires.
+
+    python tests/subjects/wrong_clients.py BUG ws://...
+
+BUG: ``drop-chunk`` (loses the second output chunk it reads), ``restart-on-reconnect`` (starts the process
+again, under a new processId, after a reconnect), ``new-session`` (never sends resumeSessionId),
+``rewrite-stdin`` (writes stdin again on a new connection with a new writeId), ``hang`` (never answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+
+from ws_client import SILENCE_S, Adapter, Lost, main
+
+
+class DropChunk(Adapter):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.seen = 0
+
+    def accept(self, chunk: dict[str, Any], out: dict[str, bytearray]) -> None:
+        self.seen += 1
+        if self.seen != 2:
+            super().accept(chunk, out)
+
+
+class RestartOnReconnect(Adapter):
+    """Starts the process afresh (new processId) when a read was cut by a reconnect, and reads that one."""
+
+    current: dict[str, Any] | None = None
+    renamed: dict[str, str] = {}
+
+    async def start(self, params: dict[str, Any], deadline: float) -> None:
+        self.current = dict(params)
+        await super().start(params, deadline)
+
+    async def call(self, method: str, params: dict[str, Any], deadline: float, wait_s: float = 0.0) -> Any:
+        while True:
+            pid = params.get("processId")
+            if pid in self.renamed:
+                params = {**params, "processId": self.renamed[pid]}
+            conn = await self.connection(deadline)
+            try:
+                return await conn.call(method, params, wait_s + SILENCE_S)
+            except Lost:
+                if method != "process/read" or self.current is None:
+                    continue
+                conn = await self.connection(deadline)
+                fresh = {**self.current, "processId": f"ws-{uuid.uuid4().hex[:12]}"}
+                await conn.call("process/start", fresh, SILENCE_S)
+                self.renamed = {str(pid): fresh["processId"]}
+                self.partial["stdout"].clear()
+                self.partial["stderr"].clear()
+
+
+class NewSession(Adapter):
+    def initialize_params(self) -> dict[str, Any]:
+        return {"clientName": "wrong: new session"}
+
+
+class RewriteStdin(Adapter):
+    """Writes stdin, drops its own connection, and writes it again with a new writeId."""
+
+    async def call(self, method: str, params: dict[str, Any], deadline: float, wait_s: float = 0.0) -> Any:
+        result = await super().call(method, params, deadline, wait_s)
+        if method == "process/write":
+            assert self.conn is not None
+            self.conn.abort()
+            await super().call(method, {**params, "writeId": params["writeId"] + "-again"}, deadline, wait_s)
+        return result
+
+
+class Hang(Adapter):
+    async def run(self, request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+BUGS: dict[str, type[Adapter]] = {
+    "drop-chunk": DropChunk,
+    "restart-on-reconnect": RestartOnReconnect,
+    "new-session": NewSession,
+    "rewrite-stdin": RewriteStdin,
+    "hang": Hang,
+}
+
+if __name__ == "__main__":
+    bug = sys.argv.pop(1)
+    main(BUGS[bug])
