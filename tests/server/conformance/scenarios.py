@@ -1340,7 +1340,11 @@ async def sc_session_resume_output_while_detached(ctx: Ctx) -> None:
     await ctx.start(c1, "start", "d", ["/bin/sh", "-c", script])
     pids: set[int] = set()
     # a just-spawned process can show an empty /proc cmdline for a few ms (its exec is still loading)
-    await wait_until(lambda: pids.update(_pids_with(marker)) or pids, 5, "the process visible in /proc")
+    def visible() -> bool:
+        pids.update(_pids_with(marker))
+        return bool(pids)
+
+    await wait_until(visible, 5, "the process visible in /proc")
     await c1.close()
     await wait_until(lambda: _reaped(pids), 10, "the detached process ended and was reaped")
     c2 = await ctx.connect(init=False)
