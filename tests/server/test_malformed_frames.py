@@ -42,7 +42,7 @@ FIELDS = [
 ]  # fmt: skip
 
 lone_surrogates = st.integers(0xD800, 0xDFFF).map(chr)
-plain_chars = st.characters(blacklist_characters="/.\x00", blacklist_categories=("Cs",))
+plain_chars = st.characters(blacklist_characters="/.\x00", blacklist_categories=["Cs"])
 text = st.lists(st.one_of(plain_chars, lone_surrogates), max_size=10).map("".join)
 numbers = st.one_of(
     st.integers(-(2**200), 2**200),
@@ -123,7 +123,7 @@ class Conn:
         self.sent += 1
         sentinel = f"sentinel-{next(self.ids)}"
         self.ws.send(json.dumps({"id": sentinel, "method": "environment/info"}))
-        replies = []
+        replies: list[dict[str, Any]] = []
         while True:
             frame = json.loads(self.ws.recv(timeout=10))
             if "method" in frame:

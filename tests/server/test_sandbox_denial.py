@@ -87,7 +87,7 @@ async def client(server: ServerProcess) -> AsyncIterator[Client]:
 
 @pytest.fixture
 def work(server: ServerProcess, request: pytest.FixtureRequest) -> Path:
-    path = server.scratch / request.node.name.replace("[", "-").replace("]", "")
+    path: Path = server.scratch / str(request.node.name).replace("[", "-").replace("]", "")
     path.mkdir()
     return path
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import shlex
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,6 +102,10 @@ ROUNDS = {"ref": 50, "codex": 100}
 LOST_AFTER_S = 3.0  # an interrupted `sleep 30` exits within milliseconds; still running after this: lost
 
 
+def _exited_of(pid: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f.get("method") == "process/exited" and f["params"]["processId"] == pid
+
+
 async def test_interrupt_right_after_start_always_ends_the_process(
     server: ServerProcess, request: pytest.FixtureRequest
 ) -> None:
@@ -120,10 +125,7 @@ async def test_interrupt_right_after_start_always_ends_the_process(
                 await c.call("process/start", start_params(pid, ["/bin/sh", "-c", "sleep 30"], work))
                 await c.call("process/signal", {"processId": pid, "signal": "interrupt"})
                 try:
-                    exited = await c.wait_for(
-                        lambda f, pid=pid: f.get("method") == "process/exited" and f["params"]["processId"] == pid,
-                        LOST_AFTER_S,
-                    )
+                    exited = await c.wait_for(_exited_of(pid), LOST_AFTER_S)
                 except AssertionError:
                     lost.append(pid)
                     await c.call("process/terminate", {"processId": pid})
