@@ -206,7 +206,9 @@ def _serde_reason(exc: json.JSONDecodeError) -> str:
         return f"control character (\\u0000-\\u001F) found while parsing a string at line {line} column {col + 1}"
     if msg.startswith("Invalid \\u"):  # serde reads four characters after `\u`, then judges them
         last = text.rfind("\\u", 0, pos + 2) + 5
-        if last >= len(text):
+        # a whole escape (four hex digits, e.g. a high surrogate) that the text ends right after: serde
+        # accepts the escape, then runs out of input looking for the rest of the string
+        if last >= len(text) or (last + 1 == len(text) and _hex4(text, last - 3) is not None):
             return f"EOF while parsing a string at line {end_line} column {end_col}"
         line, col = _position(text, last)
         return f"invalid escape at line {line} column {col + 1}"

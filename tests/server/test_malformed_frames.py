@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -320,8 +320,12 @@ def test_reference_answers_every_malformed_frame_like_codex(pair: dict[str, Conn
     """The same random frames to both servers: the replies are identical (peer address aside, and
     environment/info compared by keys), error messages included."""
 
-    @settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    # derandomized: the same 1,000 frames every run, so a CI run cannot fail on a newly drawn difference
+    # (new differences are hunted by hand: EXECSERVER_FUZZ_RANDOM=1 draws fresh frames)
+    @settings(max_examples=1000, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              derandomize=not os.environ.get("EXECSERVER_FUZZ_RANDOM"))
     @given(raw=frames)
+    @example(raw='{"\\ud800')  # found in CI: a whole high-surrogate escape, then the end of the text
     def same_answer(raw: str | bytes) -> None:
         assume(not _is_reply_or_notification(raw))
         assume(not _has_codex_only_struct(raw))
