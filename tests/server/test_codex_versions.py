@@ -1,8 +1,8 @@
 """``--codex-version``: the reference server follows codex 0.171.0 by default and 0.169.0 on request.
 
 What differs (observed on both binaries, docs/protocol.md "codex versions"): failed spawns carry
-``error.data.kind`` and ``environmentInfo`` gains ``prependPathDirs`` and ``networkProxyTransparentTcp``
-in 0.171.0, whose ``executorVersion`` is the release.
+``error.data.kind`` and the capabilities gain ``networkProxyTransparentTcp`` in 0.171.0. Both send
+``prependPathDirs`` and their own release as ``executorVersion`` (run from their npm package).
 """
 
 from __future__ import annotations
