@@ -7,6 +7,12 @@ A server is ``ref`` (with extra arguments, e.g. ``"ref --inject-bug drop-chunk"`
 ``codex@VERSION`` (fetched with npm), or a command (``{listen}`` replaced by ``ws://127.0.0.1:0``, else it
 prints its URL first). Every scenario runs on each server (confined, in a temporary scratch directory)
 and its normalized transcript -- every observation, volatile values erased -- is compared line by line.
+A key added or removed is shown even when its value is normalized (``prependPathDirs added (normalized:
+<file-uris>)``). ``executorVersion`` equal to the server's own release is shown as ``<release>`` on both
+sides, so two releases do not "differ" by their version numbers; a server reporting anything else
+(``0.0.0``) shows as a change.
+A scenario that differs runs twice more on both servers; one whose transcripts on A and B coincide in some
+run varies between runs (a race), and is listed as unstable, not as changed.
 Exit status: 0 when nothing changed, 1 when something did, 2 on a usage error.
 """
 
@@ -19,7 +25,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,7 @@ from typing import Any
 from pytest_execserver import codex
 
 Transcript = list[str] | str  # the observation lines, or why the scenario did not complete
+RERUNS = 2  # extra runs of a scenario that differs, on both servers
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,8 @@ def parse_spec(text: str) -> ServerSpec:
     if head in ("ref", "codex"):
         return ServerSpec(text, head, rest)
     if head.startswith("codex@"):
-        version = head.removeprefix("codex@")
-        fetch: Callable[..., Path] = codex.codex_binary
-        binary = fetch(version)
-        return ServerSpec(text, shlex.join([str(binary), "exec-server", *rest]) + " --listen {listen}", ())
+        codex.codex_binary(head.removeprefix("codex@"))  # fetched (or a usage error) before anything runs
+        return ServerSpec(text, head, rest)  # judged as that release (the harness reads it from the kind)
     return ServerSpec(text, text, ())
 
 
@@ -99,6 +104,13 @@ def _pairs(removed: list[str], added: list[str]) -> list[tuple[str, str | None, 
     return out
 
 
+def _shown(value: Any) -> str:
+    """A value in the report: a normalization placeholder (``"<file-uris>"``) is named as one."""
+    if isinstance(value, str) and value.startswith("<") and value.endswith(">"):
+        return f"(normalized: {value})"
+    return json.dumps(value, sort_keys=True)
+
+
 def _changes(before: Any, after: Any, path: str = "") -> list[str]:
     """What differs between two JSON values, as ``path: A -> B`` / ``path added: B`` / ``path removed: A``."""
     if isinstance(before, dict) and isinstance(after, dict):
@@ -106,9 +118,9 @@ def _changes(before: Any, after: Any, path: str = "") -> list[str]:
         for k in sorted(set(before) | set(after)):
             sub = f"{path}.{k}" if path else str(k)
             if k not in after:
-                out.append(f"{sub} removed (was {json.dumps(before[k], sort_keys=True)})")
+                out.append(f"{sub} removed (was {_shown(before[k])})")
             elif k not in before:
-                out.append(f"{sub} added: {json.dumps(after[k], sort_keys=True)}")
+                out.append(f"{sub} added: {_shown(after[k])}")
             elif before[k] != after[k]:
                 out.extend(_changes(before[k], after[k], sub))
         return out
@@ -117,7 +129,35 @@ def _changes(before: Any, after: Any, path: str = "") -> list[str]:
         new = [x for x in after if x not in before]
         if gone or new:
             return [f"{path}: " * bool(path) + ", ".join([*(f"-{x}" for x in gone), *(f"+{x}" for x in new)])]
-    return [f"{path}: " * bool(path) + f"{json.dumps(before, sort_keys=True)} -> {json.dumps(after, sort_keys=True)}"]
+    return [f"{path}: " * bool(path) + f"{_shown(before)} -> {_shown(after)}"]
+
+
+def _distance(left: Transcript, right: Transcript) -> int:
+    if isinstance(left, str) or isinstance(right, str):
+        return 0 if left == right else 1_000_000
+    return len(set(left) ^ set(right))
+
+
+def settle(
+    a_runs: dict[str, list[Transcript]], b_runs: dict[str, list[Transcript]]
+) -> tuple[dict[str, Transcript], dict[str, Transcript], list[str]]:
+    """One transcript per scenario and server from repeated runs, and the scenarios that were unstable.
+
+    A scenario whose runs on A and on B include an identical transcript did not drift: it varies from run to
+    run (a race inside a server), so it is reported as unstable, not as changed. Otherwise the closest pair
+    of runs is compared, so a race seen in one run does not pad the report.
+    """
+    a: dict[str, Transcript] = {}
+    b: dict[str, Transcript] = {}
+    unstable: list[str] = []
+    for name, lefts in a_runs.items():
+        rights = b_runs.get(name, ["missing"])
+        pairs = sorted(((_distance(x, y), i, j) for i, x in enumerate(lefts) for j, y in enumerate(rights)))
+        _, i, j = pairs[0]
+        a[name], b[name] = lefts[i], rights[j]
+        if a[name] == b[name] and lefts[0] != rights[0]:
+            unstable.append(name)
+    return a, b, unstable
 
 
 def diff(a: dict[str, Transcript], b: dict[str, Transcript], label_a: str, label_b: str) -> list[str]:
@@ -169,12 +209,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     base = Path(tempfile.mkdtemp(prefix="execserver-drift-"))
     try:
-        results = [asyncio.run(transcripts(spec, names, base / str(i))) for i, spec in enumerate(specs)]
+        runs: list[dict[str, list[Transcript]]] = [{}, {}]
+        todo = names
+        for attempt in range(1 + RERUNS):  # a changed scenario runs again on both: a race is not drift
+            for i, spec in enumerate(specs):
+                for name, transcript in asyncio.run(transcripts(spec, todo, base / f"{i}-{attempt}")).items():
+                    runs[i].setdefault(name, []).append(transcript)
+            a, b, _ = settle(runs[0], runs[1])
+            todo = [name for name in todo if a[name] != b[name]]
+            if not todo:
+                break
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    report = diff(results[0], results[1], specs[0].label, specs[1].label)
+    a, b, unstable = settle(runs[0], runs[1])
+    report = diff(a, b, specs[0].label, specs[1].label)
+    report += [f"unstable (varied between runs of one server, not counted): {name}" for name in unstable]
     print("\n".join(report))
-    return 1 if len(report) > 1 else 0
+    return 1 if a != b else 0
 
 
 if __name__ == "__main__":

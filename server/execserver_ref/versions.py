@@ -4,9 +4,11 @@ Each supported release is one :class:`CodexBehaviour`; code asks the behaviour, 
 Differences observed on the binaries (docs/protocol.md, "codex versions"):
 
 * 0.171.0: a failed ``process/start`` carries ``error.data = {"kind": ...}`` (``spawnNotFound``,
-  ``spawnPermissionDenied``, ``spawnFailed``); ``environmentInfo`` gains ``prependPathDirs`` (after
-  ``platformOs``) and the capability ``networkProxyTransparentTcp`` (after ``networkProxyReviewDomains``);
-  ``executorVersion`` is the release (``0.171.0``) instead of ``0.0.0``.
+  ``spawnPermissionDenied``, ``spawnFailed``); ``environmentInfo`` gains the capability
+  ``networkProxyTransparentTcp`` (after ``networkProxyReviewDomains``).
+* Both, run from their npm package (as installed): ``executorVersion`` is the release and
+  ``prependPathDirs`` is sent (after ``platformOs``). A bare binary, outside its package, reports
+  ``0.0.0`` and omits ``prependPathDirs`` on either release: that was once mistaken for a 0.171.0 change.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class CodexBehaviour:
 
 
 BEHAVIOURS: dict[str, CodexBehaviour] = {
-    "0.169.0": CodexBehaviour("0.169.0", "0.0.0", spawn_error_kinds=False, prepend_path_dirs=False,
+    "0.169.0": CodexBehaviour("0.169.0", "0.169.0", spawn_error_kinds=False, prepend_path_dirs=True,
                               transparent_tcp_capability=False),
     "0.171.0": CodexBehaviour("0.171.0", "0.171.0", spawn_error_kinds=True, prepend_path_dirs=True,
                               transparent_tcp_capability=True),

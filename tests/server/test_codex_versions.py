@@ -1,8 +1,8 @@
 """``--codex-version``: the reference server follows codex 0.171.0 by default and 0.169.0 on request.
 
 What differs (observed on both binaries, docs/protocol.md "codex versions"): failed spawns carry
-``error.data.kind`` and ``environmentInfo`` gains ``prependPathDirs`` and ``networkProxyTransparentTcp``
-in 0.171.0, whose ``executorVersion`` is the release.
+``error.data.kind`` and the capabilities gain ``networkProxyTransparentTcp`` in 0.171.0. Both send
+``prependPathDirs`` and their own release as ``executorVersion`` (run from their npm package).
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ async def test_default_follows_codex_0_171(launch_server: Any) -> None:
 async def test_codex_version_0_169_reproduces_the_older_behaviour(launch_server: Any) -> None:
     env, info, errors = await _env_and_spawns(launch_server("ref", "--codex-version", "0.169.0"))
     assert env == info
-    assert "prependPathDirs" not in info and "networkProxyTransparentTcp" not in info["capabilities"]
-    assert info["executorVersion"] == "0.0.0"
+    # codex 0.169.0 run from its npm package also sends prependPathDirs and its release as executorVersion
+    assert info["prependPathDirs"] == [] and "networkProxyTransparentTcp" not in info["capabilities"]
+    assert info["executorVersion"] == "0.169.0"
     for error, (_, _, _, message) in zip(errors, SPAWN_CASES, strict=True):
         assert error == {"code": -32603, "message": message}
 

@@ -6,6 +6,9 @@ the pairwise tests. Two kinds of rewriting happen here:
 
 1. *Volatile values* that differ between any two runs of the same server (session ids, uuids, pids,
    scratch paths, timings, tty device numbers). These are not differences between implementations.
+   ``environmentInfo.executorVersion`` equal to the release the server speaks becomes ``<release>``: every
+   release reports its own number, so comparing two releases would otherwise always "change" it; a
+   server reporting anything else (``0.0.0`` from a codex binary run outside its npm package) still shows.
 2. *Deliberate differences* between ``execserver-ref`` and ``codex exec-server``: listed in
    :data:`DELIBERATE` below, one entry per difference, each with the reason it is acceptable. Nothing
    else may differ; a mismatch outside this list is a conformance failure of the reference server.
@@ -99,9 +102,20 @@ def _replace_strings(value: Any, replacements: list[tuple[str, str]]) -> Any:
     return value
 
 
-def normalize(key: str, value: Any, replacements: list[tuple[str, str]]) -> Any:
-    """Volatile values replaced, then every applicable deliberate difference erased."""
-    value = _replace_strings(copy.deepcopy(value), replacements)
+def _release_placeholder(value: Any, release: str) -> Any:
+    """``executorVersion`` equal to ``release`` (the server's own release number) becomes ``<release>``."""
+    result = value.get("result") if isinstance(value, dict) else None
+    if isinstance(result, dict):
+        info = result.get("environmentInfo", result)
+        if isinstance(info, dict) and release and info.get("executorVersion") == release:
+            info["executorVersion"] = "<release>"
+    return value
+
+
+def normalize(key: str, value: Any, replacements: list[tuple[str, str]], release: str = "") -> Any:
+    """Volatile values replaced (``release``: the codex release the server speaks), then every applicable
+    deliberate difference erased."""
+    value = _release_placeholder(_replace_strings(copy.deepcopy(value), replacements), release)
     for difference in DELIBERATE:
         if difference.applies(key):
             value = difference.erase(value)

@@ -60,14 +60,40 @@ def codex_under_test() -> str | None:
         return None
 
 
+def pinned_codex(kind: str) -> str | None:
+    """The release named by a ``codex@VERSION`` kind (None for any other kind, ``latest`` included)."""
+    if kind.startswith("codex@"):
+        version = kind.removeprefix("codex@")
+        return None if version == "latest" else version
+    return None
+
+
+def explicit_ref_version(args: list[str]) -> str | None:
+    """The ``--codex-version`` a reference server was started with (the last one wins, as in argparse)."""
+    found = None
+    for i, arg in enumerate(args):
+        if arg == "--codex-version" and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--codex-version="):
+            found = arg.partition("=")[2]
+    return found
+
+
 def server_version(server: ServerProcess) -> str:
     """The codex release whose behaviour ``server`` shows."""
     if server.kind == "codex":
         return codex_under_test() or "unknown"
+    if server.kind.startswith("codex@"):
+        pinned = pinned_codex(server.kind)
+        if pinned is not None:
+            return pinned
+        binaries = [str(a) for a in server.popen.args if str(a).endswith("/codex")]  # type: ignore[union-attr]
+        try:
+            return _release_of(binaries[0]) if binaries else "unknown"
+        except (OSError, subprocess.SubprocessError, RuntimeError):
+            return "unknown"
     args = [str(a) for a in server.popen.args]  # type: ignore[union-attr]
-    if "--codex-version" in args:
-        return args[args.index("--codex-version") + 1]
-    return REF_DEFAULT_CODEX_VERSION
+    return explicit_ref_version(args) or REF_DEFAULT_CODEX_VERSION
 
 
 def b64(data: str | bytes) -> str:
@@ -97,6 +123,7 @@ class Ctx:
         if (
             self.server.kind == "ref"
             and self.other_server is not None
+            and explicit_ref_version([str(a) for a in self.server.popen.args]) is None  # type: ignore[union-attr]
             and target in SUPPORTED_CODEX_VERSIONS
             and target != server_version(self.server)
         ):
@@ -134,10 +161,10 @@ class Ctx:
 
     def expect(self, key: str, actual: Any, expected: Any = _UNSET) -> Any:
         """Record an observation; in strict mode compare it with ``expected`` (if given)."""
-        observed = normalize(key, actual, self.replacements)
+        observed = normalize(key, actual, self.replacements, self.version)
         self.transcript.append((key, observed))
         if expected is not _UNSET and self.strict:
-            wanted = normalize(key, expected, self.replacements)
+            wanted = normalize(key, expected, self.replacements, self.version)
             if observed != wanted:
                 self.mismatches.append(
                     f"{key}:\n    expected (codex): {_dump(wanted)}\n    observed ({self.server.kind}): "

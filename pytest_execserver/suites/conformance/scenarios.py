@@ -74,10 +74,9 @@ NOT_INITIALIZED_YET = "client must send initialized before using {} methods"
 
 
 def env_info_keys(ctx: Ctx) -> list[str]:
-    keys = list(ENV_INFO_KEYS_0_169)
-    if ctx.since("0.171.0"):
-        keys.append("prependPathDirs")
-    return sorted(keys)
+    # prependPathDirs is sent by 0.169.0 too when codex runs from its npm package (its codex-path/ exists);
+    # a bare binary omits it (and reports executorVersion 0.0.0) on either release
+    return sorted([*ENV_INFO_KEYS_0_169, "prependPathDirs"])
 
 
 def capability_names(ctx: Ctx) -> list[str]:
@@ -90,14 +89,13 @@ def capability_names(ctx: Ctx) -> list[str]:
 def env_info_expected(ctx: Ctx) -> dict[str, Any]:
     info: dict[str, Any] = {
         "shell": {"name": "bash", "path": "/bin/bash"},
-        "executorVersion": ctx.version if ctx.since("0.171.0") else "0.0.0",
+        "executorVersion": ctx.version,
         "providerId": "<providerId>",
         "cwd": "file://<scratch>",
         "userHomeDir": "file://<scratch>",
         "platformOs": "linux",
+        "prependPathDirs": "<file-uris>",
     }
-    if ctx.since("0.171.0"):
-        info["prependPathDirs"] = "<file-uris>"
     info.update({
         "temporaryDirectories": ["file://<scratch>/tmp"],
         "tempDir": "file://<scratch>/tmp",

@@ -42,12 +42,13 @@ class ServerPool:
             return self.servers[key]
         if key in self.failures:  # do not pay a start-up timeout twice
             raise self.failures[key]
-        if kind == "codex":
+        if kind == "codex" or kind.startswith("codex@"):
             try:
-                codex_binary()
+                codex_binary(kind.partition("@")[2] or None)
             except CodexUnavailable as exc:
-                pytest.skip(f"real codex exec-server unavailable: {exc}")
-        label = kind if kind in KINDS else "command"  # a command is not a path component
+                pytest.skip(f"real codex exec-server ({kind}) unavailable: {exc}")
+        # a command is not a path component
+        label = kind.replace("@", "-") if kind in KINDS or kind.startswith("codex@") else "command"
         scratch = self.base / f"{label}-{next(self._names)}" / "scratch"
         scratch.mkdir(parents=True)
         if prepare is not None:

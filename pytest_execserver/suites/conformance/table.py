@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CODEX_VERSION = "0.169.0"  # the expected values in scenarios.py are what this codex does on the wire
+# the release named when no scenario got as far as a server (each scenario reports the release it was judged
+# against: the server's own for codex@VERSION, --codex-version or this default for other servers)
+CODEX_VERSION = "0.171.0"
 
 
 @dataclass
