@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,10 @@ from pytest_execserver.subject_checks import (
     format_violations,
     phase_samples,
 )
-from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest
+from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectHang, delivered_view
 from pytest_execserver.subjects.ours import OursSubject
-from pytest_execserver.subjects.spec import parse_ours
-from pytest_execserver.subjects.subprocess import SubjectHang, SubprocessSubject
+from pytest_execserver.subjects.spec import is_codex_spec, parse_ours
+from pytest_execserver.subjects.subprocess import SubprocessSubject
 
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}  # a run's complete child environment, unless the test gives one
 SUBJECT_STATE = pytest.StashKey["SubjectState"]()
@@ -130,6 +130,24 @@ class RecordingSubject:
         self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
         return outcome
 
+    @property
+    def merged_streams(self) -> bool:
+        """Whether the client delivers one text for all streams (codex) instead of stdout and stderr apart."""
+        return bool(getattr(self.subject, "merged_streams", False))
+
+    def delivered_view(self, chunks: Sequence[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+        """What this client should deliver as (stdout, stderr) for a process's ``(stream, data)`` chunks."""
+        return delivered_view(self.subject, chunks)
+
+    def emitted(self, outcome: Outcome) -> list[tuple[str, bytes]] | None:
+        """The ``(stream, data)`` chunks, in seq order, that the process of the run answered by ``outcome``
+        emitted (journal), or None when the journal shows no process for it."""
+        run = next((r for r in self.state.runs if r.outcome is outcome), None)
+        if run is None:
+            return None
+        procs = JournalView(self.journal_records()).procs_in(run)
+        return [(stream, data) for _, stream, data in sorted(procs[0].chunks)] if procs else None
+
     def journal_records(self) -> list[dict[str, Any]]:
         """The server journal's records since this test began (empty without a journal)."""
         return [] if self.state.journal is None else read_records(self.state.journal, self.state.offset)
@@ -138,12 +156,16 @@ class RecordingSubject:
         await self.subject.close()
 
 
-def make_subject(spec: str, url: str, home: Path) -> ClientUnderTest:
+def make_subject(spec: str, url: str, home: Path, confinement: Any = None) -> ClientUnderTest:
+    """The client for an ``--execserver-client`` value (``confinement``: how codex runs, the server's)."""
     mode = parse_ours(spec)
     if mode is not None:
         return OursSubject(url, mode)
-    return SubprocessSubject(spec, url, home=home)
+    if is_codex_spec(spec):
+        from pytest_execserver.subjects.codex import make_codex_subject
 
+        return make_codex_subject(spec, url, home, confinement)
+    return SubprocessSubject(spec, url, home=home)
 
 
 async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratch: Path, clients: Any,
@@ -155,7 +177,15 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
                     f"server {exec_server.kind!r} keeps none: use --execserver-server ref")
     offset = journal.stat().st_size if journal.exists() else 0
     home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
-    subject = make_subject(spec, exec_proxy.url, home)
+    subject = make_subject(spec, exec_proxy.url, home, getattr(exec_server, "confinement", None))
+    if is_codex_spec(spec):
+        from pytest_execserver.codex import CodexUnavailable
+
+        try:
+            await subject.start()  # type: ignore[attr-defined]  # fetches the binary
+        except CodexUnavailable as exc:
+            await subject.close()
+            pytest.skip(f"client {spec!r}: codex unavailable: {exc}")
     state = SubjectState(subject, journal, offset)
     node.stash[SUBJECT_STATE] = state
     lag = SubjectLag(subject)
@@ -216,7 +246,7 @@ def evaluate_subject(item: pytest.Item) -> str | None:
         history = getattr(item.stash.get(TEST_KEY, None), "history", None)
         if isinstance(history, ExecHistory):
             _feed_phases(history, records, state.runs, state.subject.name)
-        violations = check_subject(records, state.runs)
+        violations = check_subject(records, state.runs, lambda chunks: delivered_view(state.subject, chunks))
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"

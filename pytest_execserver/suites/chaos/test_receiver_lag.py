@@ -38,6 +38,6 @@ async def test_receiver_lag_mid_stream(exec_subject: RecordingSubject, exec_prox
                                        queue_limit: int | None) -> None:
     run = await streaming(exec_subject, STREAM)
     exec_proxy.receiver_lag(pause_ms=1000, queue_limit=queue_limit)
-    check(await run, STREAM)
+    check(await run, STREAM, exec_subject)
     await run_checked(exec_subject, seq_workload(20000))
     fault_applied(exec_proxy, "receiver_lag")
