@@ -7,6 +7,7 @@ part): :class:`RecordingSubject` is what the fixture yields; :func:`open_subject
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -41,12 +42,19 @@ SUBJECT_STATE = pytest.StashKey["SubjectState"]()
 
 
 class SubjectLag:
-    """What ``receiver_lag`` does to a subject: ours pauses its consumer; an adapter process is stopped
-    (SIGSTOP to its process group, SIGCONT after the pause), so it reads nothing and TCP backs up."""
+    """What ``receiver_lag`` does to a subject: ours pauses its consumer; a client process is stopped
+    (SIGSTOP to its process group, SIGCONT after the pause), so it reads nothing and TCP backs up.
+
+    A lag asked for while no client process runs (before the first request, or between codex runs: codex is
+    one process per run) is *pending*: it lands on the next run once its process streams output
+    (:meth:`RecordingSubject.run`), so it is never a no-op.
+    """
 
     def __init__(self, subject: ClientUnderTest) -> None:
         self.subject = subject
         self.timers: list[threading.Timer] = []
+        self.pending: list[float] = []
+        self.landed: list[float] = []  # every pause that reached the client (ms)
 
     @property
     def queue_limit(self) -> int:
@@ -61,13 +69,19 @@ class SubjectLag:
 
     def pause_consumer(self, ms: float) -> None:
         if isinstance(self.subject, OursSubject):
-            self.subject.pause_consumer(ms)
+            if self.subject.client is None:  # not connected yet
+                self.pending.append(ms)
+            else:
+                self.subject.pause_consumer(ms)
+                self.landed.append(ms)
             return
         proc = getattr(self.subject, "proc", None)
         if proc is None or proc.returncode is not None:
+            self.pending.append(ms)
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGSTOP)
+            self.landed.append(ms)
         timer = threading.Timer(ms / 1000, self.resume, args=(proc.pid,))
         timer.daemon = True
         self.timers.append(timer)
@@ -104,11 +118,13 @@ class RecordingSubject:
     recorded (the ``reported_in_time`` check names its deadline).
     """
 
-    def __init__(self, subject: ClientUnderTest, state: SubjectState, scratch: Path) -> None:
+    def __init__(self, subject: ClientUnderTest, state: SubjectState, scratch: Path,
+                 lag: SubjectLag | None = None) -> None:
         self.subject = subject
         self.state = state
         self.scratch = scratch
         self.name = subject.name
+        self.lag = lag
 
     def request(self, argv: list[str] | tuple[str, ...], *, env: Mapping[str, str] | None = None,
                 stdin: bytes | None = None, tty: bool = False, timeout_ms: int = 30_000) -> RunRequest:
@@ -121,12 +137,20 @@ class RecordingSubject:
     async def run(self, request: RunRequest) -> Outcome:
         index = len(self.state.runs) + 1
         begin = time.monotonic_ns()
+        lagging = None
+        if self.lag is not None and self.lag.pending and self.state.journal is not None:
+            lagging = asyncio.ensure_future(self._lag_once_streaming(begin))
         try:
             outcome = await self.subject.run(request)
         except SubjectHang as exc:
             self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), hang=f"run {index}: {exc}",
                                               deadline_s=exc.deadline_s))
             raise
+        finally:
+            if lagging is not None:
+                lagging.cancel()
+                with contextlib.suppress(BaseException):
+                    await lagging
         self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
         return outcome
 
@@ -147,6 +171,19 @@ class RecordingSubject:
             return None
         procs = JournalView(self.journal_records()).procs_in(run)
         return [(stream, data) for _, stream, data in sorted(procs[0].chunks)] if procs else None
+
+    async def _lag_once_streaming(self, begin_ns: int) -> None:
+        """Apply the pending receiver lag once this run's process has emitted output (the client is reading)."""
+        assert self.lag is not None and self.state.journal is not None
+        path, offset = self.state.journal, self.state.offset
+        while True:
+            records = read_records(path, offset)
+            if any(r.get("kind") == "proc_output" and r["t"] >= begin_ns for r in records):
+                break
+            await asyncio.sleep(0.01)
+        pending, self.lag.pending = self.lag.pending, []
+        for ms in pending:
+            self.lag.pause_consumer(ms)
 
     def journal_records(self) -> list[dict[str, Any]]:
         """The server journal's records since this test began (empty without a journal)."""
@@ -192,7 +229,7 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
     clients.clients.append(lag)  # receiver_lag faults reach it
     for fault in [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]:
         lag.pause_consumer(float(fault.params["pause_ms"]))  # applied before the subject existed
-    recording = RecordingSubject(subject, state, exec_scratch)
+    recording = RecordingSubject(subject, state, exec_scratch, lag)
     try:
         yield recording
     finally:

@@ -1,0 +1,46 @@
+"""The shipped any-client chaos suite on codex's exec client (``--execserver-client codex``), as CI runs it:
+every test passes or is a strict xfail carrying a finding about codex 0.171.0, and against a reference
+server with an injected bug the codex-client tests fail with an account (the checks are not hollow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_execserver.codex import DEFAULT_VERSION, CodexUnavailable, codex_binary
+
+pytestmark = [pytest.mark.codex, pytest.mark.timeout(600)]
+
+
+@pytest.fixture(autouse=True)
+def _codex() -> None:
+    try:
+        codex_binary()
+    except CodexUnavailable as exc:
+        pytest.skip(f"codex {DEFAULT_VERSION} unavailable: {exc}")
+
+
+def _suite(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess("-p", "execserver", "-p", "no:cacheprovider", "--pyargs",
+                                         "pytest_execserver.suites.chaos", "--execserver-client", "codex", "-rxX",
+                                         *args, timeout=600)
+
+
+def test_the_whole_chaos_suite_runs_on_codex(pytester: pytest.Pytester) -> None:
+    result = _suite(pytester)
+    result.assert_outcomes(passed=19, xfailed=1)
+    result.stdout.fnmatch_lines([f"XFAIL *test_binary_stdin_after_a_cut - codex {DEFAULT_VERSION}: codex writes a "
+                                 "process's stdin only through a terminal, as text*"])
+
+
+@pytest.mark.parametrize(
+    ("bug", "select", "account"),
+    [
+        ("drop-chunk", "test_cut_mid_stream_recovers and reset",
+         "*codex still reported the process running when the request's time was up*"),
+    ],
+)
+def test_the_suite_fails_on_codex_against_a_broken_server(pytester: pytest.Pytester, bug: str, select: str,
+                                                          account: str) -> None:
+    result = _suite(pytester, "--execserver-server", f"ref --inject-bug {bug}", "-k", select)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([account])
