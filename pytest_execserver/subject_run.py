@@ -225,6 +225,8 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
             pytest.skip(f"client {spec!r}: codex unavailable: {exc}")
     state = SubjectState(subject, journal, offset)
     node.stash[SUBJECT_STATE] = state
+    if not isinstance(subject, OursSubject):  # ours reports its cuts to the history; others do not
+        exec_proxy.injector.cut_probes.append(JournalCuts(journal, offset))
     lag = SubjectLag(subject)
     clients.clients.append(lag)  # receiver_lag faults reach it
     for fault in [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]:
@@ -236,6 +238,34 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
         lag.stop()
         with contextlib.suppress(Exception):
             await subject.close()
+
+
+class JournalCuts:
+    """A cut witness for the injector (``cut_probes``): whether the server journaled a connection closing
+    since a time. Reads the journal incrementally (the injector polls every few ms)."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.pos = offset
+        self.partial = b""
+        self.closes: list[int] = []
+
+    def __call__(self, since_ns: int) -> bool:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            return False
+        self.pos += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            if b"conn_close" in line:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    record = json.loads(line)
+                    if record.get("kind") == "conn_close":
+                        self.closes.append(int(record["t"]))
+        return any(t >= since_ns for t in self.closes)
 
 
 def read_records(path: Path, offset: int) -> list[dict[str, Any]]:
