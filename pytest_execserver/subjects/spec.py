@@ -45,7 +45,8 @@ def spec_problem(spec: str) -> str | None:
                 return f"client {spec.strip()!r}: {exc}"
         return None
     if spec.strip().startswith("ours"):
-        return f"unknown client {spec.strip()!r}; use ours, ours:legacy-read or a command with {URL_PLACEHOLDER}"
+        return (f"unknown client {spec.strip()!r}; use ours, ours:legacy-read, codex[@VERSION] or a command "
+                f"with {URL_PLACEHOLDER}")
     try:
         adapter_argv(spec, "ws://127.0.0.1:1")
     except ValueError as exc:
