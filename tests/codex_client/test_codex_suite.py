@@ -32,16 +32,18 @@ def test_the_whole_chaos_suite_runs_on_codex(pytester: pytest.Pytester) -> None:
                                  "process's stdin only through a terminal, as text*"])
 
 
-# drop-chunk: the 2nd chunk of every process is lost for good (a seq hole). codex either waits on the hole
-# (told the model "Process running" at the request's deadline) or, after the cut, fails the recovery.
-DROP_CHUNK_ACCOUNTS = ("process events are no longer retained while recovering through sequence",
+# drop-chunk: the 2nd chunk of every process is lost for good; lose-first-chunk-after-resume: the first chunk
+# after a resume is. codex either waits on the seq hole (told the model "Process running" at the request's
+# deadline) or, after the cut, fails the recovery.
+LOST_CHUNK_ACCOUNTS = ("process events are no longer retained while recovering through sequence",
                        "codex still reported the process running when the request's time was up")
 
 
-def test_the_suite_fails_on_codex_against_a_broken_server(pytester: pytest.Pytester) -> None:
-    result = _suite(pytester, "--execserver-server", "ref --inject-bug drop-chunk", "-k",
+@pytest.mark.parametrize("bug", ["drop-chunk", "lose-first-chunk-after-resume"])
+def test_the_suite_fails_on_codex_against_a_broken_server(pytester: pytest.Pytester, bug: str) -> None:
+    result = _suite(pytester, "--execserver-server", f"ref --inject-bug {bug}", "-k",
                     "test_cut_mid_stream_recovers and reset")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "paced40x150: the client reported" in out
-    assert any(account in out for account in DROP_CHUNK_ACCOUNTS), out[-3000:]
+    assert any(account in out for account in LOST_CHUNK_ACCOUNTS), out[-3000:]
