@@ -10,8 +10,8 @@ kinds' :class:`~pytest_execserver.faults.FaultTarget` and follows each kind's ``
 faults are removed after their duration, ``one_shot`` ones (receiver lag) need no removal, and
 ``until_cut`` ones (``disconnect``) cut the connections open at that moment once, then let reconnects
 through: the cutting toxic is removed as soon as the history shows the cut (a ``reconnect`` or
-``transport_error`` after the toxic went in) or after ``hold_ms``, whichever comes first (``after_bytes``
-cuts wait for the byte limit to be reached, so only the observed cut removes them).
+``transport_error`` after the toxic went in, or a ``cut_probes`` witness) or after ``hold_ms``, whichever
+comes first (``after_bytes`` cuts wait for the byte limit to be reached, so only the observed cut removes them).
 
 A fault that cannot be applied (a Toxiproxy API error, an unreachable Toxiproxy) is never skipped
 silently: the toxics it did add are taken out again, a ``fault`` event with ``action="error"`` is recorded,
@@ -70,6 +70,9 @@ class Injector:
         self.t0 = time.monotonic()
         self.applied: list[Fault] = []  # every fault applied (for the report)
         self.errors: list[str] = []
+        # Other witnesses of a cut (``probe(since_ns) -> bool``): a client that reports nothing to the
+        # history (a foreign client under test) is seen cut in the server's journal instead.
+        self.cut_probes: list[Callable[[int], bool]] = []
         self._active: dict[int, tuple[Fault, list[str]]] = {}
         self._ids = itertools.count()
         self._names = itertools.count(1)
@@ -213,6 +216,8 @@ class Injector:
         self._at(self.elapsed_ms() + _POLL_S * 1000, poll)
 
     def _cut_seen(self, since_ns: int) -> bool:
+        if any(probe(since_ns) for probe in self.cut_probes):
+            return True
         if self.history is None:
             return False
         return any(

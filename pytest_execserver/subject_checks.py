@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_execserver.subjects.base import Outcome, RunRequest
+from pytest_execserver.subjects.base import Outcome, RunRequest, separate_streams
 
 Record = dict[str, Any]
 
@@ -131,16 +131,27 @@ def _first_difference(actual: bytes, expected: bytes) -> int:
                 min(len(actual), len(expected)))
 
 
-def _seq_at(starts: list[tuple[int, int]], offset: int) -> int | None:
-    seq = None
-    for start, s in starts:
-        if start > offset:
-            break
-        seq = s
-    return seq
+View = Callable[[Sequence[tuple[str, bytes]]], tuple[bytes, bytes]]
 
 
-def check_delivered_output(view: JournalView, runs: Sequence[SubjectRun]) -> list[Violation]:
+def _seq_of_byte(view: View, chunks: list[tuple[int, str, bytes]], index: int, at: int) -> int | None:
+    """The seq of the chunk holding byte ``at`` of the view's stream ``index`` (binary search on prefixes)."""
+    lo, hi = 1, len(chunks)
+    if hi == 0 or len(view([(s, d) for _, s, d in chunks])[index]) <= at:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(view([(s, d) for _, s, d in chunks[:mid]])[index]) > at:
+            hi = mid
+        else:
+            lo = mid + 1
+    return chunks[lo - 1][0]
+
+
+def check_delivered_output(view: JournalView, runs: Sequence[SubjectRun],
+                           delivered_view: View = separate_streams) -> list[Violation]:
+    """``delivered_view`` maps the process's chunks to what the client should deliver as (stdout, stderr):
+    per stream by default; a client that merges the streams (codex) gives its own."""
     out: list[Violation] = []
     for run in runs:
         outcome = run.outcome
@@ -154,20 +165,29 @@ def check_delivered_output(view: JournalView, runs: Sequence[SubjectRun]) -> lis
                                      f"process during the run"))
             continue
         proc = procs[0]
+        chunks = sorted(proc.chunks)
+        expected = delivered_view([(s, d) for _, s, d in chunks])
         completed = outcome.error is None
-        for stream, delivered in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
-            emitted, starts = proc.emitted(stream)
-            ok = delivered == emitted if completed and not outcome.truncated else emitted.startswith(delivered)
+        if outcome.truncated:
+            size = sum(len(d) for _, _, d in chunks)
+            out.append(Violation("delivered_output", f"run {run.index}, process {proc.process!r}: the client "
+                                 f"truncated the output (it said so; {len(outcome.stdout) + len(outcome.stderr)} "
+                                 f"bytes delivered of {size} emitted), so it cannot be compared byte-exact: keep "
+                                 f"the test's output under the client's limit"))
+            continue
+        for index, (stream, delivered) in enumerate((("stdout", outcome.stdout), ("stderr", outcome.stderr))):
+            emitted = expected[index]
+            ok = delivered == emitted if completed else emitted.startswith(delivered)
             if ok:
                 continue
             at = _first_difference(delivered, emitted)
-            seq = _seq_at(starts, at)
+            seq = _seq_of_byte(delivered_view, chunks, index, at)
             what = "differs from" if completed else "is not a prefix of"
             out.append(Violation(
                 "delivered_output",
                 f"run {run.index}, process {proc.process!r}: delivered {stream} {what} what the process emitted "
                 f"(journal): first difference at byte {at}"
-                + (f" (in the chunk with seq {seq})" if seq is not None and at < len(emitted) else "")
+                + (f" (in the chunk with seq {seq})" if seq is not None else "")
                 + f"; delivered {len(delivered)} bytes ({_snippet(delivered, at)} there), emitted {len(emitted)} "
                   f"bytes ({_snippet(emitted, at)} there)"))
         if completed and proc.exit_code is not None and outcome.exit_code != proc.exit_code:
@@ -251,10 +271,13 @@ CHECKS: dict[str, Callable[[JournalView, Sequence[SubjectRun]], list[Violation]]
 }
 
 
-def check_subject(records: Sequence[Record], runs: Sequence[SubjectRun]) -> list[Violation]:
-    """Every check over one test's journal records and runs."""
+def check_subject(records: Sequence[Record], runs: Sequence[SubjectRun],
+                  delivered_view: View = separate_streams) -> list[Violation]:
+    """Every check over one test's journal records and runs (``delivered_view``: see check_delivered_output)."""
     view = JournalView(records)
-    return [v for check in CHECKS.values() for v in check(view, runs)]
+    return [v for name, check in CHECKS.items()
+            for v in (check_delivered_output(view, runs, delivered_view) if name == "delivered_output"
+                      else check(view, runs))]
 
 
 @dataclass(frozen=True)

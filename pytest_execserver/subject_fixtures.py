@@ -3,7 +3,8 @@
 Loaded by the plugin (``pytest_plugins`` in :mod:`pytest_execserver.plugin`) and kept light like it: the
 implementation (:mod:`pytest_execserver.subject_run`) is imported when a test first uses ``exec_subject``.
 ``--execserver-client`` (ini ``execserver_client``) picks the client: ``ours`` / ``ours:legacy-read`` (our
-ExecClient in that mode) or a command with ``{url}`` (any client speaking the line protocol;
+ExecClient in that mode), ``codex`` / ``codex@VERSION`` (the exec client inside ``codex exec``;
+:mod:`pytest_execserver.subjects.codex`) or a command with ``{url}`` (any client speaking the line protocol;
 :mod:`pytest_execserver.subjects.subprocess`).
 
 ``exec_subject`` connects the client through ``exec_proxy`` (faults apply to it) to ``exec_server``, whose

@@ -7,13 +7,14 @@ part): :class:`RecordingSubject` is what the fixture yields; :func:`open_subject
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,22 +32,29 @@ from pytest_execserver.subject_checks import (
     format_violations,
     phase_samples,
 )
-from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest
+from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectHang, delivered_view
 from pytest_execserver.subjects.ours import OursSubject
-from pytest_execserver.subjects.spec import parse_ours
-from pytest_execserver.subjects.subprocess import SubjectHang, SubprocessSubject
+from pytest_execserver.subjects.spec import is_codex_spec, parse_ours
+from pytest_execserver.subjects.subprocess import SubprocessSubject
 
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}  # a run's complete child environment, unless the test gives one
 SUBJECT_STATE = pytest.StashKey["SubjectState"]()
 
 
 class SubjectLag:
-    """What ``receiver_lag`` does to a subject: ours pauses its consumer; an adapter process is stopped
-    (SIGSTOP to its process group, SIGCONT after the pause), so it reads nothing and TCP backs up."""
+    """What ``receiver_lag`` does to a subject: ours pauses its consumer; a client process is stopped
+    (SIGSTOP to its process group, SIGCONT after the pause), so it reads nothing and TCP backs up.
+
+    A lag asked for while no client process runs (before the first request, or between codex runs: codex is
+    one process per run) is *pending*: it lands on the next run once its process streams output
+    (:meth:`RecordingSubject.run`), so it is never a no-op.
+    """
 
     def __init__(self, subject: ClientUnderTest) -> None:
         self.subject = subject
         self.timers: list[threading.Timer] = []
+        self.pending: list[float] = []
+        self.landed: list[float] = []  # every pause that reached the client (ms)
 
     @property
     def queue_limit(self) -> int:
@@ -61,13 +69,19 @@ class SubjectLag:
 
     def pause_consumer(self, ms: float) -> None:
         if isinstance(self.subject, OursSubject):
-            self.subject.pause_consumer(ms)
+            if self.subject.client is None:  # not connected yet
+                self.pending.append(ms)
+            else:
+                self.subject.pause_consumer(ms)
+                self.landed.append(ms)
             return
         proc = getattr(self.subject, "proc", None)
         if proc is None or proc.returncode is not None:
+            self.pending.append(ms)
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGSTOP)
+            self.landed.append(ms)
         timer = threading.Timer(ms / 1000, self.resume, args=(proc.pid,))
         timer.daemon = True
         self.timers.append(timer)
@@ -104,11 +118,13 @@ class RecordingSubject:
     recorded (the ``reported_in_time`` check names its deadline).
     """
 
-    def __init__(self, subject: ClientUnderTest, state: SubjectState, scratch: Path) -> None:
+    def __init__(self, subject: ClientUnderTest, state: SubjectState, scratch: Path,
+                 lag: SubjectLag | None = None) -> None:
         self.subject = subject
         self.state = state
         self.scratch = scratch
         self.name = subject.name
+        self.lag = lag
 
     def request(self, argv: list[str] | tuple[str, ...], *, env: Mapping[str, str] | None = None,
                 stdin: bytes | None = None, tty: bool = False, timeout_ms: int = 30_000) -> RunRequest:
@@ -121,14 +137,53 @@ class RecordingSubject:
     async def run(self, request: RunRequest) -> Outcome:
         index = len(self.state.runs) + 1
         begin = time.monotonic_ns()
+        lagging = None
+        if self.lag is not None and self.lag.pending and self.state.journal is not None:
+            lagging = asyncio.ensure_future(self._lag_once_streaming(begin))
         try:
             outcome = await self.subject.run(request)
         except SubjectHang as exc:
             self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), hang=f"run {index}: {exc}",
                                               deadline_s=exc.deadline_s))
             raise
+        finally:
+            if lagging is not None:
+                lagging.cancel()
+                with contextlib.suppress(BaseException):
+                    await lagging
         self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
         return outcome
+
+    @property
+    def merged_streams(self) -> bool:
+        """Whether the client delivers one text for all streams (codex) instead of stdout and stderr apart."""
+        return bool(getattr(self.subject, "merged_streams", False))
+
+    def delivered_view(self, chunks: Sequence[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+        """What this client should deliver as (stdout, stderr) for a process's ``(stream, data)`` chunks."""
+        return delivered_view(self.subject, chunks)
+
+    def emitted(self, outcome: Outcome) -> list[tuple[str, bytes]] | None:
+        """The ``(stream, data)`` chunks, in seq order, that the process of the run answered by ``outcome``
+        emitted (journal), or None when the journal shows no process for it."""
+        run = next((r for r in self.state.runs if r.outcome is outcome), None)
+        if run is None:
+            return None
+        procs = JournalView(self.journal_records()).procs_in(run)
+        return [(stream, data) for _, stream, data in sorted(procs[0].chunks)] if procs else None
+
+    async def _lag_once_streaming(self, begin_ns: int) -> None:
+        """Apply the pending receiver lag once this run's process has emitted output (the client is reading)."""
+        assert self.lag is not None and self.state.journal is not None
+        path, offset = self.state.journal, self.state.offset
+        while True:
+            records = read_records(path, offset)
+            if any(r.get("kind") == "proc_output" and r["t"] >= begin_ns for r in records):
+                break
+            await asyncio.sleep(0.01)
+        pending, self.lag.pending = self.lag.pending, []
+        for ms in pending:
+            self.lag.pause_consumer(ms)
 
     def journal_records(self) -> list[dict[str, Any]]:
         """The server journal's records since this test began (empty without a journal)."""
@@ -138,12 +193,16 @@ class RecordingSubject:
         await self.subject.close()
 
 
-def make_subject(spec: str, url: str, home: Path) -> ClientUnderTest:
+def make_subject(spec: str, url: str, home: Path, confinement: Any = None) -> ClientUnderTest:
+    """The client for an ``--execserver-client`` value (``confinement``: how codex runs, the server's)."""
     mode = parse_ours(spec)
     if mode is not None:
         return OursSubject(url, mode)
-    return SubprocessSubject(spec, url, home=home)
+    if is_codex_spec(spec):
+        from pytest_execserver.subjects.codex import make_codex_subject
 
+        return make_codex_subject(spec, url, home, confinement)
+    return SubprocessSubject(spec, url, home=home)
 
 
 async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratch: Path, clients: Any,
@@ -155,20 +214,58 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
                     f"server {exec_server.kind!r} keeps none: use --execserver-server ref")
     offset = journal.stat().st_size if journal.exists() else 0
     home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
-    subject = make_subject(spec, exec_proxy.url, home)
+    subject = make_subject(spec, exec_proxy.url, home, getattr(exec_server, "confinement", None))
+    if is_codex_spec(spec):
+        from pytest_execserver.codex import CodexUnavailable
+
+        try:
+            await subject.start()  # type: ignore[attr-defined]  # fetches the binary
+        except CodexUnavailable as exc:
+            await subject.close()
+            pytest.skip(f"client {spec!r}: codex unavailable: {exc}")
     state = SubjectState(subject, journal, offset)
     node.stash[SUBJECT_STATE] = state
+    if not isinstance(subject, OursSubject):  # ours reports its cuts to the history; others do not
+        exec_proxy.injector.cut_probes.append(JournalCuts(journal, offset))
     lag = SubjectLag(subject)
     clients.clients.append(lag)  # receiver_lag faults reach it
     for fault in [f for f in exec_proxy.injector.applied if f.kind == "receiver_lag"]:
         lag.pause_consumer(float(fault.params["pause_ms"]))  # applied before the subject existed
-    recording = RecordingSubject(subject, state, exec_scratch)
+    recording = RecordingSubject(subject, state, exec_scratch, lag)
     try:
         yield recording
     finally:
         lag.stop()
         with contextlib.suppress(Exception):
             await subject.close()
+
+
+class JournalCuts:
+    """A cut witness for the injector (``cut_probes``): whether the server journaled a connection closing
+    since a time. Reads the journal incrementally (the injector polls every few ms)."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.pos = offset
+        self.partial = b""
+        self.closes: list[int] = []
+
+    def __call__(self, since_ns: int) -> bool:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except OSError:
+            return False
+        self.pos += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        for line in lines:
+            if b"conn_close" in line:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    record = json.loads(line)
+                    if record.get("kind") == "conn_close":
+                        self.closes.append(int(record["t"]))
+        return any(t >= since_ns for t in self.closes)
 
 
 def read_records(path: Path, offset: int) -> list[dict[str, Any]]:
@@ -216,7 +313,7 @@ def evaluate_subject(item: pytest.Item) -> str | None:
         history = getattr(item.stash.get(TEST_KEY, None), "history", None)
         if isinstance(history, ExecHistory):
             _feed_phases(history, records, state.runs, state.subject.name)
-        violations = check_subject(records, state.runs)
+        violations = check_subject(records, state.runs, lambda chunks: delivered_view(state.subject, chunks))
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"

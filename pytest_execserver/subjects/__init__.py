@@ -9,6 +9,6 @@ Implementations: ``ours`` (our :class:`~pytest_execserver.client.ExecClient`, pe
 (the exec client inside the real Codex CLI, driven by a scripted model).
 """
 
-from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectError
+from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectError, SubjectHang
 
-__all__ = ["ClientUnderTest", "Outcome", "RunRequest", "SubjectError"]
+__all__ = ["ClientUnderTest", "Outcome", "RunRequest", "SubjectError", "SubjectHang"]

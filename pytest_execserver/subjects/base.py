@@ -11,6 +11,28 @@ class SubjectError(RuntimeError):
     """The harness could not drive the client (it would not start, broke the line protocol, or hung)."""
 
 
+class SubjectHang(SubjectError):
+    """The client did not answer a request within its ``timeout_ms`` plus the harness's margin."""
+
+    def __init__(self, message: str, deadline_s: float) -> None:
+        super().__init__(message)
+        self.deadline_s = deadline_s
+
+
+def separate_streams(chunks: Sequence[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    """The default delivered view: ``(stdout, stderr)`` a client keeping the streams apart delivers for
+    ``chunks`` ((stream, data) in seq order; a tty's ``pty`` output counts as stdout)."""
+    out = b"".join(data for stream, data in chunks if stream in ("stdout", "pty"))
+    return out, b"".join(data for stream, data in chunks if stream == "stderr")
+
+
+def delivered_view(subject: object, chunks: Sequence[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    """What ``subject`` should deliver for a process that emitted ``chunks``: its own ``delivered_view`` if it
+    has one (codex merges the streams into one text), else :func:`separate_streams`."""
+    view = getattr(subject, "delivered_view", None)
+    return separate_streams(chunks) if view is None else view(chunks)
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """One command for the client to run on the exec-server.

@@ -46,7 +46,8 @@ from pytest_execserver.scripted_model import (
     Step,
     WriteStdin,
 )
-from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError
+from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError, SubjectHang
+from pytest_execserver.subjects.spec import is_codex_spec
 
 OUTPUT_LIMIT = OUTPUT_CAP_BYTES  # the subject raises codex's 10,000-byte cut so chaos outputs compare whole
 START_MARGIN_S = 20.0  # codex's own start-up and shutdown, on top of the request's timeout
@@ -62,18 +63,13 @@ def codex_view(chunks: Iterable[bytes]) -> bytes:
     return b"".join(chunks).decode("utf-8", errors="replace").encode()
 
 
-class CodexHang(SubjectError):
+class CodexHang(SubjectHang):
     """codex neither finished nor reported a failure within the request's timeout plus the margin."""
-
-    def __init__(self, message: str, deadline_s: float) -> None:
-        super().__init__(message)
-        self.deadline_s = deadline_s
 
 
 def is_codex_client(spec: str) -> bool:
     """Whether ``spec`` (the value of ``--execserver-client``) names codex: ``codex`` or ``codex@VERSION``."""
-    spec = spec.strip()
-    return spec == "codex" or spec.startswith("codex@")
+    return is_codex_spec(spec)
 
 
 def codex_client_version(spec: str) -> str | None:

@@ -13,11 +13,14 @@ from typing import Any
 
 from pytest_execserver.client import ExecClient, ExecServerError, TransportError, connect
 from pytest_execserver.history import History
-from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest
+from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, separate_streams
 
 
 class OursSubject:
     """Drives our :class:`ExecClient` in one mode through ``url`` (the proxy's)."""
+
+    merged_streams = False
+    delivered_view = staticmethod(separate_streams)  # stdout and stderr kept apart, byte-exact
 
     def __init__(self, url: str, mode: str = "event-stream", **client_kwargs: Any) -> None:
         self.url = url

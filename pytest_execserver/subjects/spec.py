@@ -23,12 +23,30 @@ def adapter_argv(command: str, url: str) -> list[str]:
     return [t.replace(URL_PLACEHOLDER, url) for t in tokens]
 
 
+def is_codex_spec(spec: str) -> bool:
+    """Whether ``spec`` names the Codex CLI's exec client: ``codex`` or ``codex@VERSION``."""
+    spec = spec.strip()
+    return spec == "codex" or spec.startswith("codex@")
+
+
 def spec_problem(spec: str) -> str | None:
-    """Why ``spec`` is not a client (``ours``, ``ours:legacy-read`` or a command with ``{url}``), or None."""
+    """Why ``spec`` is not a client (``ours``, ``ours:legacy-read``, ``codex[@VERSION]`` or a command with
+    ``{url}``), or None."""
     if parse_ours(spec) is not None:
         return None
+    if is_codex_spec(spec):
+        from pytest_execserver.codex import check_version
+
+        version = spec.strip().partition("@")[2]
+        if "@" in spec:
+            try:
+                check_version(version)
+            except ValueError as exc:
+                return f"client {spec.strip()!r}: {exc}"
+        return None
     if spec.strip().startswith("ours"):
-        return f"unknown client {spec.strip()!r}; use ours, ours:legacy-read or a command with {URL_PLACEHOLDER}"
+        return (f"unknown client {spec.strip()!r}; use ours, ours:legacy-read, codex[@VERSION] or a command "
+                f"with {URL_PLACEHOLDER}")
     try:
         adapter_argv(spec, "ws://127.0.0.1:1")
     except ValueError as exc:

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError
+from pytest_execserver.subjects.base import (
+    ClientFailure,
+    Outcome,
+    RunRequest,
+    SubjectError,
+    SubjectHang,
+    separate_streams,
+)
 from pytest_execserver.subjects.spec import adapter_argv
 
 DEFAULT_MARGIN_S = 5.0
@@ -32,14 +39,6 @@ _LINE_LIMIT = 256 * 1024 * 1024  # a reply carries the whole output, base64-enco
 
 
 __all__ = ["SubjectHang", "SubprocessSubject", "adapter_argv", "decode_reply", "encode_request"]
-
-
-class SubjectHang(SubjectError):
-    """The adapter did not answer a request within its ``timeout_ms`` plus the harness's margin."""
-
-    def __init__(self, message: str, deadline_s: float) -> None:
-        super().__init__(message)
-        self.deadline_s = deadline_s
 
 
 def adapter_env(home: Path) -> dict[str, str]:
@@ -109,6 +108,9 @@ def decode_reply(line: bytes, request_id: int) -> Outcome:
 
 class SubprocessSubject:
     """An adapter program speaking the line protocol, started on the first request."""
+
+    merged_streams = False
+    delivered_view = staticmethod(separate_streams)  # stdout and stderr kept apart, byte-exact
 
     def __init__(self, command: str, url: str, *, home: Path, margin_s: float = DEFAULT_MARGIN_S,
                  name: str | None = None) -> None:

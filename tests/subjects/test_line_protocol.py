@@ -60,3 +60,7 @@ def test_bad_client_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--execserver-client: client command 'node client.js' has no {url}*"])
     result = pytester.runpytest_subprocess("-p", "execserver", "--execserver-client", "ours:fast")
     result.stderr.fnmatch_lines(["*--execserver-client: unknown client 'ours:fast'; use ours, ours:legacy-read*"])
+    result = pytester.runpytest_subprocess("-p", "execserver", "--execserver-client", "codex@1.x")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--execserver-client: client 'codex@1.x': codex version '1.x' is not 'latest' or a "
+                                 "release number*"])

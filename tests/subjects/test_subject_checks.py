@@ -92,3 +92,28 @@ def test_a_hang_is_reported_with_its_deadline() -> None:
     run = SubjectRun(1, REQ, 0, 1, hang="client 'x' hung: no reply within 6.0 s", deadline_s=6.0)
     [v] = check_subject([], [run])
     assert v.check == "reported_in_time" and "6.0 s" in v.message
+
+
+def _merged_journal() -> list[dict[str, Any]]:
+    records = _journal()
+    records[5] = _out(2, b"err\n", "stderr")
+    records.insert(6, _out(3, b"3\n"))
+    return records
+
+
+def test_a_merging_client_is_compared_through_its_view() -> None:
+    from pytest_execserver.subjects.codex import CodexSubject
+
+    view = CodexSubject.delivered_view
+    merged = b"1\n2\nerr\n3\n"
+    assert check_subject(_merged_journal(), [_run(merged)], view) == []
+    # per stream (the default view), the same delivery is a mismatch: stdout has no stderr in it
+    assert {v.check for v in check_subject(_merged_journal(), [_run(merged)])} == {"delivered_output"}
+    [v] = check_subject(_merged_journal(), [_run(b"1\n2\n3\n")], view)
+    assert "first difference at byte 4 (in the chunk with seq 2)" in v.message, v.message
+
+
+def test_truncation_is_reported_as_such_not_as_a_mismatch() -> None:
+    run = SubjectRun(1, REQ, 1 * MS, 10 * MS, Outcome(0, b"Warning: truncated output\n1\n", b"", truncated=True))
+    [v] = check_subject(_journal(), [run])
+    assert "the client truncated the output" in v.message and "differs" not in v.message

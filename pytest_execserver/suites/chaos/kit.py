@@ -71,6 +71,15 @@ def stdin_workload(size: int, seed: int) -> Workload:
     return Workload(f"stdin{size}", ("head", "-c", str(size)), data, stdin=data)
 
 
+def text_stdin_workload(lines: int, seed: int) -> Workload:
+    """``head -c size``: echoes ``lines`` seeded lines of printable ASCII written to its stdin (text: what a
+    client that writes stdin through a terminal, like codex, can deliver)."""
+    rng = random.Random(seed)
+    data = "".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(rng.randint(1, 80)))
+                   + "\n" for _ in range(lines)).encode()
+    return Workload(f"text-stdin{len(data)}", ("head", "-c", str(len(data))), data, stdin=data)
+
+
 def first_difference(actual: bytes, expected: bytes) -> str:
     at = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
               min(len(actual), len(expected)))
@@ -90,6 +99,19 @@ def assert_prefix(actual: bytes, expected: bytes, what: str) -> None:
         raise AssertionError(f"{what} is not a prefix of the expected output: {first_difference(actual, expected)}")
 
 
+def check_prefix(outcome: Outcome, workload: Workload, subject: RecordingSubject | None = None) -> None:
+    """What a failed run delivered is an exact prefix of what the client should deliver, per its view."""
+    stdout, stderr = expected_output(outcome, workload, subject, whole=False)
+    if subject is not None and subject.merged_streams:
+        chunks = subject.emitted(outcome) or []
+        assert_prefix(b"".join(d for s, d in chunks if s != "stderr"), workload.stdout,
+                      f"{workload.name} stdout the process emitted (journal)")
+        assert_prefix(b"".join(d for s, d in chunks if s == "stderr"), workload.stderr,
+                      f"{workload.name} stderr the process emitted (journal)")
+    assert_prefix(outcome.stdout, stdout, f"{workload.name} stdout delivered before the failure")
+    assert_prefix(outcome.stderr, stderr, f"{workload.name} stderr delivered before the failure")
+
+
 async def run_workload(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> Outcome:
     """Write the workload's files into the scratch dir and run it (cwd = the scratch dir)."""
     for name, data in workload.files.items():
@@ -99,14 +121,47 @@ async def run_workload(subject: RecordingSubject, workload: Workload, timeout_ms
 
 async def run_checked(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> Outcome:
     """Run ``workload``; it must complete byte-exact with its exit code."""
-    return check(await run_workload(subject, workload, timeout_ms), workload)
+    return check(await run_workload(subject, workload, timeout_ms), workload, subject)
 
 
-def check(outcome: Outcome, workload: Workload) -> Outcome:
-    """The run completed byte-exact with its exit code."""
+def expected_output(outcome: Outcome, workload: Workload, subject: RecordingSubject | None, *,
+                    whole: bool = True) -> tuple[bytes, bytes]:
+    """What the client should deliver for ``workload`` as (stdout, stderr).
+
+    A client keeping the streams apart: the workload's bytes. A client that merges them into one text
+    (codex): the journal's chunks of the run's process through the client's view (only the journal knows
+    how stdout and stderr interleaved), after checking the process emitted the workload's bytes.
+    """
+    if subject is None or not subject.merged_streams:
+        return workload.stdout, workload.stderr
+    chunks = subject.emitted(outcome)
+    assert chunks is not None, f"{workload.name}: the server's journal shows no process for this run"
+    if not whole:  # the process may still be running: what it emitted so far
+        pass
+    elif workload.stdin is None:
+        out = b"".join(d for s, d in chunks if s in ("stdout", "pty"))
+        assert_bytes(out, workload.stdout, f"{workload.name} stdout the process emitted (journal)")
+        assert_bytes(b"".join(d for s, d in chunks if s == "stderr"), workload.stderr,
+                     f"{workload.name} stderr the process emitted (journal)")
+    else:
+        # stdin through a terminal: the tty echoes the input and writes CRLF, interleaved with the output at
+        # no fixed place; the process got every byte once iff the text holds the stdin bytes twice (echo +
+        # output), whatever the order.
+        text = b"".join(d for _, d in chunks).replace(b"\r\n", b"\n")
+        assert sorted(text) == sorted(workload.stdin * 2), (
+            f"{workload.name}: the terminal output (journal, {len(text)} bytes) is not the {len(workload.stdin)} "
+            f"stdin bytes echoed and output once each: {text[:120]!r}")
+    return subject.delivered_view(chunks)
+
+
+def check(outcome: Outcome, workload: Workload, subject: RecordingSubject | None = None) -> Outcome:
+    """The run completed byte-exact with its exit code (``subject``: compare through its delivered view)."""
     assert outcome.error is None, f"{workload.name}: the client reported {outcome.error.type}: {outcome.error.message}"
-    assert_bytes(outcome.stdout, workload.stdout, f"{workload.name} stdout")
-    assert_bytes(outcome.stderr, workload.stderr, f"{workload.name} stderr")
+    assert not outcome.truncated, (f"{workload.name}: the client truncated the output (it said so): "
+                                   f"{len(outcome.stdout)} bytes delivered; keep outputs under its limit")
+    stdout, stderr = expected_output(outcome, workload, subject)
+    assert_bytes(outcome.stdout, stdout, f"{workload.name} stdout")
+    assert_bytes(outcome.stderr, stderr, f"{workload.name} stderr")
     assert outcome.exit_code == workload.exit_code, f"{workload.name}: exit code {outcome.exit_code}"
     return outcome
 

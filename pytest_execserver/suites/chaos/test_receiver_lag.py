@@ -30,6 +30,7 @@ async def test_receiver_lag_from_the_start(exec_subject: RecordingSubject, exec_
     await run_checked(exec_subject, seq_workload(20000))
     await run_checked(exec_subject, blob_workload(128 * 1024, seed=4))
     fault_applied(exec_proxy, "receiver_lag")
+    assert exec_subject.lag is not None and exec_subject.lag.landed == [500], "the lag never reached the client"
 
 
 @pytest.mark.parametrize("queue_limit", [None, 4], ids=["pause-1000", "pause-1000-queue-4"])
@@ -38,6 +39,7 @@ async def test_receiver_lag_mid_stream(exec_subject: RecordingSubject, exec_prox
                                        queue_limit: int | None) -> None:
     run = await streaming(exec_subject, STREAM)
     exec_proxy.receiver_lag(pause_ms=1000, queue_limit=queue_limit)
-    check(await run, STREAM)
+    check(await run, STREAM, exec_subject)
     await run_checked(exec_subject, seq_workload(20000))
     fault_applied(exec_proxy, "receiver_lag")
+    assert exec_subject.lag is not None and exec_subject.lag.landed == [1000], "the lag never reached the client"
