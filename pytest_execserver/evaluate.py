@@ -15,7 +15,7 @@ from pytest_execserver import artifacts, otel
 from pytest_execserver.budgets import PHASES, check_budgets, phase_durations
 from pytest_execserver.faults import CUTTING_KINDS
 from pytest_execserver.history import HistoryEvent, durations_ms
-from pytest_execserver.invariants import check_all, fault_kind, format_violations
+from pytest_execserver.invariants import check_all, fault_kind, format_violations, sandbox_denial_reports
 from pytest_execserver.runstate import SETTINGS_KEY, ExecServerCheckFailed, TestState, worker_id
 from pytest_execserver.schedule import format_schedule
 
@@ -39,6 +39,7 @@ def evaluate(item: pytest.Item, state: TestState) -> str | None:
     events = history.events
     results = check_all(events, now_ns=time.monotonic_ns())
     state.record["invariants"] = {name: [v.to_json() for v in vs] for name, vs in results.items()}
+    state.record["sandbox_denied_on_wire"] = sandbox_denial_reports(events)
     if any(results.values()):
         problems.append("invariant violations:\n" + format_violations(results))
     budget_results = check_budgets(events, state.budgets, settings.budget_scale)

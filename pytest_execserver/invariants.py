@@ -506,6 +506,20 @@ def check_sandbox_denial(events: Sequence[HistoryEvent], now_ns: int | None = No
     return out
 
 
+def sandbox_denial_reports(events: Iterable[HistoryEvent]) -> dict[str, int]:
+    """How each process's ``process/exited`` reported ``sandboxDenied`` on the wire: true, false or absent
+    (an older server), counted once per process (the first exited event seen for it)."""
+    counts = {"true": 0, "false": 0, "absent": 0}
+    seen: set[tuple[str, str | None]] = set()
+    for e in events:
+        if e.op != "wire:process/exited" or (e.client, e.process_id) in seen:
+            continue
+        seen.add((e.client, e.process_id))
+        present, value = _denied(e)
+        counts["absent" if not present else "true" if value else "false"] += 1
+    return counts
+
+
 CHECKS: dict[str, Callable[[Sequence[HistoryEvent], int | None], list[Violation]]] = {
     "ordered_output": check_ordered_output,
     "byte_exact": check_byte_exact,

@@ -43,6 +43,8 @@ class Summary:
         self.tests: list[dict[str, Any]] = []
         self.budget_failures = 0
         self.telemetry = TelemetrySummary()
+        # per fault kind: how process/exited reported sandboxDenied on the wire (true / false / absent)
+        self.sandbox_wire: dict[str, dict[str, int]] = defaultdict(lambda: {"true": 0, "false": 0, "absent": 0})
 
     def add(self, record: dict[str, Any], outcome: str) -> None:
         entry = {"outcome": outcome, **record}
@@ -54,6 +56,11 @@ class Summary:
                     if name in invariants:
                         cell = self.matrix[kind][name]
                         cell["fail" if invariants[name] else "pass"] += 1
+        wire = record.get("sandbox_denied_on_wire")
+        if isinstance(wire, dict) and any(wire.values()):
+            for kind in record.get("faults") or [NO_FAULT]:
+                for key, n in wire.items():
+                    self.sandbox_wire[kind][key] += int(n)
         for phase, values in (record.get("durations") or {}).items():
             self.durations[phase].extend(float(v) for v in values)
         for phase, cov in (record.get("coverage") or {}).items():
@@ -91,6 +98,7 @@ class Summary:
         return {
             "header": header,
             "matrix": {k: {n: dict(c) for n, c in v.items()} for k, v in sorted(self.matrix.items())},
+            "sandbox_denied_on_wire": {k: dict(v) for k, v in sorted(self.sandbox_wire.items())},
             "latency_ms": self.latency(),
             "span_coverage": self.coverage_fractions(),
             "telemetry": self.telemetry.to_json(),
@@ -118,6 +126,10 @@ class Summary:
                     c = row.get(n)
                     cells.append((f"{c['pass']}/{c['fail']}" if c else "-").rjust(colw))
                 out.append(kind.ljust(width) + "".join(cells))
+            if self.sandbox_wire:
+                shown = ", ".join(f"{kind} {c['true']}/{c['false']}/{c['absent']}"
+                                  for kind, c in sorted(self.sandbox_wire.items()))
+                out.append(f"sandbox_denial, sandboxDenied on the wire (true/false/absent): {shown}")
         latency = self.latency()
         if latency:
             out.append("latency per phase (ms):")

@@ -97,7 +97,11 @@ def _svg_chart(phase: str, rows: dict[tuple[str, str], dict[str, float]]) -> str
     return "".join(parts)
 
 
-def _matrix_table(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
+def _matrix_table(matrix: dict[str, dict[str, dict[str, int]]],
+                  sandbox_wire: dict[str, dict[str, int]] | None = None) -> str:
+    """pass / fail per fault and invariant; the sandbox_denial cells also say how the server reported
+    ``sandboxDenied`` (true / false / absent) in those tests."""
+    sandbox_wire = sandbox_wire or {}
     names = sorted({name for row in matrix.values() for name in row})
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     body = []
@@ -109,7 +113,10 @@ def _matrix_table(matrix: dict[str, dict[str, dict[str, int]]]) -> str:
                 cells.append("<td>-</td>")
                 continue
             css = "fail" if cell.get("fail") else "pass"
-            cells.append(f'<td class="{css}">{cell.get("pass", 0)} / {cell.get("fail", 0)}</td>')
+            wire = sandbox_wire.get(fault) if name == "sandbox_denial" else None
+            note = (f'<br><small>on the wire: true {wire.get("true", 0)}, false {wire.get("false", 0)}, '
+                    f'absent {wire.get("absent", 0)}</small>') if wire else ""
+            cells.append(f'<td class="{css}">{cell.get("pass", 0)} / {cell.get("fail", 0)}{note}</td>')
         body.append(f"<tr><th>{html.escape(fault)}</th>{''.join(cells)}</tr>")
     return f"<table><tr><th>fault</th>{head}</tr>{''.join(body)}</table>"
 
@@ -161,7 +168,7 @@ td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: 
 <table>{header_rows}<tr><th>tests</th><td>{len(tests)} ({len(failed)} not passed)</td></tr></table>
 {_failures(tests, base)}
 <h2>Invariants per fault (pass / fail)</h2>
-{_matrix_table(report.get("matrix") or {})}
+{_matrix_table(report.get("matrix") or {}, report.get("sandbox_denied_on_wire"))}
 <h2>Latency per fault and mode</h2>
 <p class="legend">solid bar: p50, pale bar: p95
 <span style="background:{_MODE_COLOURS["event-stream"]}"></span>event-stream

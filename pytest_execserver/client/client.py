@@ -468,7 +468,7 @@ class ExecClient:
         self.processes[pid] = handle
         handle.begin()
         try:
-            await self.call("process/start", params)
+            handle.start_result = await self.call("process/start", params)
         except BaseException as exc:
             self.processes.pop(pid, None)
             handle.fail(exc)

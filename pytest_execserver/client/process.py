@@ -59,6 +59,7 @@ class ProcessHandle:
         self.chunks: list[OutputChunk] = []
         self.exit_code: int | None = None
         self.sandbox_denied: bool | None = None
+        self.start_result: Any = None  # the process/start result (e.g. codex's sandboxType)
         self.read_sandbox_denied: bool | None = None  # what a process/read after the exit said, if it said
         self.held_closed: Closed | None = None  # delivered once sandbox denial is learned (see deliver)
         self.error: BaseException | None = None

@@ -13,10 +13,14 @@ from pytest_execserver.suites.chaos.ours.test_down import (
 )
 from pytest_execserver.suites.chaos.ours.test_latency import test_latency
 from pytest_execserver.suites.chaos.ours.test_receiver_lag import test_receiver_lag
+from pytest_execserver.suites.chaos.ours.test_sandbox_denial import (
+    test_sandbox_denial_reaches_the_result_under_each_fault,
+)
 from pytest_execserver.suites.chaos.ours.test_schedules import test_seeded_schedule
 
 __all__ = [
     "chaos", "pytestmark", "test_bandwidth", "test_cut_mid_stream_recovers", "test_latency",
     "test_outage_with_context_manager", "test_permanent_outage_fails_typed_and_bounded", "test_receiver_lag",
+    "test_sandbox_denial_reaches_the_result_under_each_fault",
     "test_seeded_schedule", "test_short_outage_recovers", "test_slicer",
 ]
