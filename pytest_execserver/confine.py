@@ -133,10 +133,11 @@ def confine(
 
 
 def _private_dirs(argv: list[str]) -> list[str]:
-    """``--tmpfs`` for /tmp and /run, except one that holds what the server needs to run.
+    """A private, writable ``--tmpfs`` for /tmp and /run, with what the server needs bound back read-only.
 
-    A checkout (and its virtualenv) may live under /tmp, e.g. a CI clone; hiding it would hide the
-    server's interpreter. Such a directory stays visible, read-only like the rest of the root.
+    A checkout (and its virtualenv) may live under /tmp, e.g. a CI clone: its top folder under /tmp is
+    bound back, read-only like the rest of the root, so the server's interpreter stays visible while /tmp
+    itself stays private and writable (codex's own sandbox writes there before it starts a process).
     """
     needed = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parent]
     if argv:
@@ -144,8 +145,12 @@ def _private_dirs(argv: list[str]) -> list[str]:
     needed = [p.resolve() for p in needed]
     out: list[str] = []
     for private in (Path("/tmp"), Path("/run")):
-        if not any(p == private or private in p.parents for p in needed):
-            out += ["--tmpfs", str(private)]
+        if private in needed:
+            continue  # the server runs from the folder itself: leave it as it is (read-only)
+        out += ["--tmpfs", str(private)]
+        tops = sorted({private / p.relative_to(private).parts[0] for p in needed if private in p.parents})
+        for top in tops:
+            out += ["--ro-bind", str(top), str(top)]
     return out
 
 

@@ -89,3 +89,17 @@ def test_bwrap_selected_without_binary_is_a_clear_error(
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ConfinementError, match="bwrap"):
         confine(["/bin/true"], tmp_path / "s", confinement=Confinement.BWRAP)
+
+
+def test_tmp_stays_private_and_writable_when_the_server_lives_under_it() -> None:
+    """A CI clone under /tmp: /tmp is still a private tmpfs (codex's own sandbox writes there), and the
+    clone's top folder is bound back read-only after it, so the interpreter stays visible."""
+    from pytest_execserver.confine import _private_dirs
+
+    args = _private_dirs(["/tmp/ci-clone-xyz/.venv/bin/python"])
+    tmpfs = args.index("/tmp") - 1
+    assert args[tmpfs] == "--tmpfs"
+    bind = args.index("/tmp/ci-clone-xyz")
+    assert args[bind - 1] == "--ro-bind" and args[bind + 1] == "/tmp/ci-clone-xyz"
+    assert bind > tmpfs
+    assert ["--tmpfs", "/run"] == args[args.index("/run") - 1 : args.index("/run") + 1]
