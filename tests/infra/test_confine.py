@@ -102,4 +102,4 @@ def test_tmp_stays_private_and_writable_when_the_server_lives_under_it() -> None
     bind = args.index("/tmp/ci-clone-xyz")
     assert args[bind - 1] == "--ro-bind" and args[bind + 1] == "/tmp/ci-clone-xyz"
     assert bind > tmpfs
-    assert ["--tmpfs", "/run"] == args[args.index("/run") - 1 : args.index("/run") + 1]
+    assert args[args.index("/run") - 1 : args.index("/run") + 1] == ["--tmpfs", "/run"]
