@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 
 URL_PLACEHOLDER = "{url}"
@@ -13,14 +14,25 @@ def parse_ours(spec: str) -> str | None:
     return SUBJECT_MODES.get(spec.strip())
 
 
-def adapter_argv(command: str, url: str) -> list[str]:
-    """``command`` split like a shell would, with ``{url}`` replaced; a ValueError if it has no ``{url}``."""
+def adapter_argv(command: str, url: str, base: str | None = None) -> list[str]:
+    """``command`` split like a shell would, with ``{url}`` replaced; a ValueError if it has no ``{url}``.
+
+    The adapter runs in a scratch directory, so a relative path in the command that exists from ``base``
+    (default: the current directory, where pytest was started) is made absolute: ``python
+    examples/ws_client.py {url}`` works as typed."""
     tokens = shlex.split(command)
     if not tokens:
         raise ValueError("empty client command")
     if not any(URL_PLACEHOLDER in t for t in tokens):
         raise ValueError(f"client command {command!r} has no {URL_PLACEHOLDER} (where the ws:// URL goes)")
-    return [t.replace(URL_PLACEHOLDER, url) for t in tokens]
+    root = base if base is not None else os.getcwd()
+
+    def resolve(token: str) -> str:
+        if "/" in token and not os.path.isabs(token) and os.path.exists(os.path.join(root, token)):
+            return os.path.abspath(os.path.join(root, token))
+        return token
+
+    return [resolve(t).replace(URL_PLACEHOLDER, url) for t in tokens]
 
 
 def is_codex_spec(spec: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,10 @@ def test_bad_client_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--execserver-client: client 'codex@1.x': codex version '1.x' is not 'latest' or a "
                                  "release number*"])
+
+
+def test_relative_paths_in_the_command_are_read_from_where_pytest_started(tmp_path: Path) -> None:
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "client.py").write_text("")
+    argv = adapter_argv("python examples/client.py {url} --log out/x.log", "ws://h:1", base=str(tmp_path))
+    assert argv == ["python", str(tmp_path / "examples" / "client.py"), "ws://h:1", "--log", "out/x.log"]

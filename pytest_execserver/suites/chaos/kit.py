@@ -19,6 +19,7 @@ from typing import Any
 
 from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.subjects.base import Outcome
+from pytest_execserver.suites.chaos.compare import assert_bytes, assert_prefix
 from pytest_execserver.waiting import wait_until
 
 
@@ -78,25 +79,6 @@ def text_stdin_workload(lines: int, seed: int) -> Workload:
     data = "".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789 ") for _ in range(rng.randint(1, 80)))
                    + "\n" for _ in range(lines)).encode()
     return Workload(f"text-stdin{len(data)}", ("head", "-c", str(len(data))), data, stdin=data)
-
-
-def first_difference(actual: bytes, expected: bytes) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
-              min(len(actual), len(expected)))
-    return (f"first difference at byte {at}: got {len(actual)} bytes ({actual[max(0, at - 8):at + 24]!r} there), "
-            f"expected {len(expected)} bytes ({expected[max(0, at - 8):at + 24]!r} there)")
-
-
-def assert_bytes(actual: bytes, expected: bytes, what: str) -> None:
-    """Byte-exact comparison with a short message (no megabyte diffs)."""
-    if actual != expected:
-        raise AssertionError(f"{what}: {first_difference(actual, expected)}")
-
-
-def assert_prefix(actual: bytes, expected: bytes, what: str) -> None:
-    """Whatever arrived before a failure is an exact prefix of the expected output (nothing corrupted)."""
-    if not expected.startswith(actual):
-        raise AssertionError(f"{what} is not a prefix of the expected output: {first_difference(actual, expected)}")
 
 
 def check_prefix(outcome: Outcome, workload: Workload, subject: RecordingSubject | None = None) -> None:

@@ -24,6 +24,7 @@ import pytest
 from pytest_execserver.client import ExecClient, ProcessHandle, ProcessResult
 from pytest_execserver.history import durations_ms
 from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.suites.chaos.compare import assert_bytes
 
 # The child's complete environment (the protocol sends no inherited environment).
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
@@ -77,25 +78,6 @@ def paced_workload(batches: int, per_batch: int = 200, sleep_s: float = 0.02, *,
     err = "".join(f"err-{i}\n" for i in range(1, batches + 1)).encode() if stderr else b""
     return Workload(f"paced{batches}x{per_batch}", ("/bin/sh", "-c", script), seq_lines(1, batches * per_batch),
                     err, exit_code, nominal_s=batches * sleep_s)
-
-
-def _first_difference(actual: bytes, expected: bytes) -> str:
-    at = next((i for i, (a, b) in enumerate(zip(actual, expected, strict=False)) if a != b),
-              min(len(actual), len(expected)))
-    return (f"first difference at byte {at}: got {len(actual)} bytes ({actual[max(0, at - 8):at + 24]!r} there), "
-            f"expected {len(expected)} bytes ({expected[max(0, at - 8):at + 24]!r} there)")
-
-
-def assert_bytes(actual: bytes, expected: bytes, what: str) -> None:
-    """Byte-exact comparison with a short message (no megabyte diffs)."""
-    if actual != expected:
-        raise AssertionError(f"{what}: {_first_difference(actual, expected)}")
-
-
-def assert_prefix(actual: bytes, expected: bytes, what: str) -> None:
-    """Whatever arrived before a failure is an exact prefix of the expected output (nothing corrupted)."""
-    if not expected.startswith(actual):
-        raise AssertionError(f"{what} is not a prefix of the expected output: {_first_difference(actual, expected)}")
 
 
 _ids = iter(range(1, 1_000_000))

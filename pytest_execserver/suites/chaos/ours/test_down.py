@@ -17,10 +17,10 @@ import pytest
 from pytest_execserver.client import TransportError
 from pytest_execserver.fixtures import ClientFactory, ExecProxy
 from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.suites.chaos.compare import assert_prefix
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
     assert_fault_applied,
-    assert_prefix,
     assert_recovered_by_read,
     delivered,
     ops,

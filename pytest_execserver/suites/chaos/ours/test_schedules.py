@@ -16,9 +16,9 @@ import pytest
 
 from pytest_execserver.client import StartOutcomeUnknown
 from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.suites.chaos.compare import assert_bytes
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
-    assert_bytes,
     paced_workload,
     seq_workload,
     start_workload,
