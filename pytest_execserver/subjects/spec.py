@@ -27,12 +27,15 @@ def adapter_argv(command: str, url: str, base: str | None = None) -> list[str]:
         raise ValueError(f"client command {command!r} has no {URL_PLACEHOLDER} (where the ws:// URL goes)")
     root = base if base is not None else os.getcwd()
 
-    def resolve(token: str) -> str:
-        if "/" in token and not os.path.isabs(token) and os.path.exists(os.path.join(root, token)):
+    def resolve(index: int, token: str) -> str:
+        # the program itself only with a slash (``python`` stays a PATH lookup); its arguments whenever they
+        # name an existing file or folder there (``client.py``, ``examples/client.py``)
+        candidate = ("/" in token or index > 0) and not token.startswith("-") and not os.path.isabs(token)
+        if candidate and URL_PLACEHOLDER not in token and os.path.exists(os.path.join(root, token)):
             return os.path.abspath(os.path.join(root, token))
         return token
 
-    return [resolve(t).replace(URL_PLACEHOLDER, url) for t in tokens]
+    return [resolve(i, t).replace(URL_PLACEHOLDER, url) for i, t in enumerate(tokens)]
 
 
 def is_codex_spec(spec: str) -> bool:

@@ -72,3 +72,7 @@ def test_relative_paths_in_the_command_are_read_from_where_pytest_started(tmp_pa
     (tmp_path / "examples" / "client.py").write_text("")
     argv = adapter_argv("python examples/client.py {url} --log out/x.log", "ws://h:1", base=str(tmp_path))
     assert argv == ["python", str(tmp_path / "examples" / "client.py"), "ws://h:1", "--log", "out/x.log"]
+    (tmp_path / "client.py").write_text("")
+    (tmp_path / "python").write_text("")
+    argv = adapter_argv("python client.py {url}", "ws://h:1", base=str(tmp_path))
+    assert argv == ["python", str(tmp_path / "client.py"), "ws://h:1"]
