@@ -77,8 +77,11 @@ async def test_short_down_recovers(codex_subject: CodexSubject, exec_scratch: Pa
 
 async def test_receiver_lag_holds_bytes_and_delivers_them_all(codex_subject: CodexSubject, exec_scratch: Path,
                                                               exec_proxy: ExecProxy, journal_path: Path) -> None:
-    """Downstream stalled 1.5 s with the bytes held while a 589 kB burst is sent; codex gets every byte."""
-    argv = ["/bin/sh", "-c", "echo start; sleep 0.2; seq 1 100000; exit 5"]
+    """Downstream stalled 1.5 s with the bytes held while a 589 kB burst is sent; codex gets every byte.
+
+    The burst comes 0.8 s after the first line, so the stall is in place before it even when a loaded
+    machine is slow to see that first line in the journal (0.2 s was too short under ``./run soak``)."""
+    argv = ["/bin/sh", "-c", "echo start; sleep 0.8; seq 1 100000; exit 5"]
     stall_ms = 1500
     task, since = await run_in_background(codex_subject, request_in(exec_scratch, argv))
     await wait_for_output(journal_path, argv, since, chunks=1)
