@@ -48,6 +48,7 @@ class Transport:
         self._may_read = may_read
         self._held = False  # the reader is waiting in the gate
         self._holds = 0  # how often it waited there
+        self._frames = 0  # frames read so far: any of them proves the peer alive
         self.closed_by_us = False
         self.lost = False
         self.frame_received_ns = 0  # time.time_ns() when the frame being handled came off the socket
@@ -67,6 +68,7 @@ class Transport:
                         self._held = False
                 message = await self.ws.recv()
                 self.frame_received_ns = time.time_ns()
+                self._frames += 1
                 try:
                     frame = json.loads(message)
                 except ValueError:
@@ -86,7 +88,7 @@ class Transport:
     async def _keepalive_loop(self) -> None:
         while not self.lost:
             await asyncio.sleep(PING_INTERVAL_S)
-            holds = self._holds
+            holds, frames = self._holds, self._frames
             try:
                 pong = await self.ws.ping()
             except (websockets.ConnectionClosed, OSError):
@@ -94,8 +96,10 @@ class Transport:
             try:
                 await asyncio.wait_for(pong, PING_TIMEOUT_S)
             except TimeoutError:
-                if self._held or self._holds != holds:
-                    continue  # we were not reading: the pong may be waiting in the socket
+                if self._held or self._holds != holds or self._frames != frames:
+                    # we were not reading (the pong may be waiting in the socket), or frames kept coming:
+                    # a pong queued behind a burst of output on a loaded machine is not a dead peer
+                    continue
                 self.abort()
                 self.mark_lost(TransportError(f"keepalive ping timeout ({PING_TIMEOUT_S} s)"))
                 return
