@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,13 +112,9 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _decoder = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_reject_constant)
 
 
-def _too_deep(text: str) -> int | None:
-    """Index of the bracket that exceeds the nesting limit, if any (ignores brackets inside strings)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return None
-    depth = 0
-    in_string = False
-    escaped = False
+def _brackets(text: str) -> Iterator[tuple[int, str]]:
+    """``(index, char)`` of every ``[ { ] }`` of ``text`` that is not inside a string."""
+    in_string = escaped = False
     for index, char in enumerate(text):
         if in_string:
             if escaped:
@@ -128,11 +125,21 @@ def _too_deep(text: str) -> int | None:
                 in_string = False
         elif char == '"':
             in_string = True
-        elif char in "[{":
+        elif char in "[{]}":
+            yield index, char
+
+
+def _too_deep(text: str) -> int | None:
+    """Index of the bracket that exceeds the nesting limit, if any (ignores brackets inside strings)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for index, char in _brackets(text):
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH:
                 return index
-        elif char in "]}":
+        else:
             depth -= 1
     return None
 
@@ -144,20 +151,10 @@ _JSON_WS = " \t\n\r"  # JSON's whitespace (str.strip() would also strip \x0b, \x
 def _innermost(text: str, pos: int) -> str | None:
     """The innermost ``[`` or ``{`` still open at ``pos`` (brackets inside strings ignored)."""
     stack: list[str] = []
-    in_string = escaped = False
-    for char in text[:pos]:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for _, char in _brackets(text[:pos]):
+        if char in "[{":
             stack.append(char)
-        elif char in "]}" and stack:
+        elif stack:
             stack.pop()
     return stack[-1] if stack else None
 
