@@ -80,6 +80,14 @@ def test_closed_last_and_after_exited() -> None:
     assert "exited delivered after closed" in messages(check_ordered_output(h3.events))
 
 
+def test_exited_overtaken_by_closed_on_the_wire_is_not_a_server_violation() -> None:
+    # codex 0.169.0, no fault: output 1, closed 3, exited 2 on the wire; delivered in seq order
+    h = H().start().out(1, b"a").closed(3, deliver=False).exited(2).add("info", "deliver:closed", pid="p1", seq=3)
+    assert check_ordered_output(h.done().events) == []
+    higher = H().start().out(1, b"a").closed(2, deliver=False).exited(3).add("info", "deliver:closed", pid="p1", seq=2)
+    assert "server sent exited seq 3 after closed (seq 2) on the wire" in messages(check_ordered_output(higher.done().events))
+
+
 def test_lost_closed_after_grace() -> None:
     h = H().start().out(1, b"a").exited(2)
     now = int(h.t_ms * 1e6)
