@@ -21,12 +21,13 @@ A violation names the invariant, the process, the seq and what was expected.
 Wire order (what the *server* must do, checked per process and per connection, since a reconnect may
 legitimately replay): the client reassembles by seq and delivers in seq order, so the wire only has to be
 reassemblable. Required: (1) no seq sent twice; (2) ``process/output`` seqs increase **within each stream**
-(stdout, stderr, pty); (3) ``closed`` is last -- nothing for the process after it but a lower-seq ``exited``, and its seq is
-the highest; (4) a seq skipped on the wire is filled later on that connection or delivered by a read-back.
-Allowed: output of *different* streams out of seq order relative to each other (stderr seq n+1 before
-stdout seq n), ``exited`` before a lower-seq output, and ``exited`` after ``closed`` (its seq still lower). Why: ``codex exec-server`` 0.169.0 reads stdout
-and stderr in separate tasks that share one seq counter, so a chunk can take its seq and then be overtaken
-on the way out by the other stream's chunk, and ``exited`` races the output readers (docs/protocol.md §4).
+(stdout, stderr, pty); (3) ``closed`` is last -- nothing for the process after it but a lower-seq
+``exited``, and its seq is the highest; (4) a seq skipped on the wire is filled later on that connection or
+delivered by a read-back. Allowed: output of *different* streams out of seq order relative to each other
+(stderr seq n+1 before stdout seq n), ``exited`` before a lower-seq output, and ``exited`` after ``closed``
+(its seq still lower). Why: ``codex exec-server`` 0.169.0 reads stdout and stderr in separate tasks that
+share one seq counter, so a chunk can take its seq and then be overtaken on the way out by the other
+stream's chunk, and ``exited`` races the output readers (docs/protocol.md §4).
 Within one stream the order is kept, so a same-stream swap is still a server violation.
 """
 

@@ -85,7 +85,8 @@ def test_exited_overtaken_by_closed_on_the_wire_is_not_a_server_violation() -> N
     h = H().start().out(1, b"a").closed(3, deliver=False).exited(2).add("info", "deliver:closed", pid="p1", seq=3)
     assert check_ordered_output(h.done().events) == []
     higher = H().start().out(1, b"a").closed(2, deliver=False).exited(3).add("info", "deliver:closed", pid="p1", seq=2)
-    assert "server sent exited seq 3 after closed (seq 2) on the wire" in messages(check_ordered_output(higher.done().events))
+    violations = messages(check_ordered_output(higher.done().events))
+    assert "server sent exited seq 3 after closed (seq 2) on the wire" in violations
 
 
 def test_lost_closed_after_grace() -> None:
