@@ -79,20 +79,26 @@ async def test_receiver_lag_holds_bytes_and_delivers_them_all(codex_subject: Cod
                                                               exec_proxy: ExecProxy, journal_path: Path) -> None:
     """Downstream stalled 1.5 s with the bytes held while a 589 kB burst is sent; codex gets every byte.
 
-    The burst comes 0.8 s after the first line, so the stall is in place before it even when a loaded
-    machine is slow to see that first line in the journal. Known open: under ``./run soak`` (one core kept
-    busy) this still failed twice with codex answering ~10 ms into the stall; the cause is not found yet."""
-    argv = ["/bin/sh", "-c", "echo start; sleep 0.8; seq 1 100000; exit 5"]
+    The burst waits for a file the test creates once the stall is in place, so it always comes during the
+    stall. (It used to follow a fixed sleep, and on a loaded machine the test sometimes saw the first line
+    in the journal only after the burst and the exit had already reached codex: "codex learned the exit
+    during the stall", twice under ``./run soak``.)"""
+    gate = exec_scratch / "release-the-burst"
+    argv = ["/bin/sh", "-c", f"echo start; until [ -e {gate.name} ]; do sleep 0.02; done; seq 1 100000; exit 5"]
     stall_ms = 1500
     task, since = await run_in_background(codex_subject, request_in(exec_scratch, argv))
     await wait_for_output(journal_path, argv, since, chunks=1)
     stalled_at = time.monotonic()
     receiver_lag(exec_proxy, stall_ms)
+    gate.touch()
     outcome = await task
     delivery = check_delivery(codex_subject, journal_path, argv, outcome, since)
     assert delivery.process.exited
     exited_at = next(r["t"] for r in Journal.load(journal_path).of_kind("proc_exited")
                      if r["process"] == delivery.process.process_id) / 1e9
     told_at = codex_subject.model.requests[-1].t
-    assert exited_at < stalled_at + stall_ms / 1000, "the process outlived the stall: nothing was held"
-    assert told_at >= stalled_at + stall_ms / 1000 * 0.9, "codex learned the exit during the stall"
+    timeline = (f"after the stall began: process exited at {exited_at - stalled_at:+.3f} s, codex's last model "
+                f"request at {told_at - stalled_at:+.3f} s")
+    assert exited_at > stalled_at, f"the burst came before the stall: {timeline}"
+    assert exited_at < stalled_at + stall_ms / 1000, f"the process outlived the stall, nothing was held: {timeline}"
+    assert told_at >= stalled_at + stall_ms / 1000 * 0.9, f"codex learned the exit during the stall: {timeline}"
