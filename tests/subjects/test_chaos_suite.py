@@ -26,12 +26,12 @@ def _suite(pytester: pytest.Pytester, client: str, *args: str) -> pytest.RunResu
 def test_chaos_suite_passes(pytester: pytest.Pytester, client: str) -> None:
     # a command runs the matrix for any client; ours also runs its own matrix (chaos/ours, in tests/chaos)
     result = _suite(pytester, client, "-k", "not ours")
-    result.assert_outcomes(passed=20)
+    result.assert_outcomes(passed=22)
 
 
 def test_chaos_suite_for_a_command_leaves_out_our_clients_matrix(pytester: pytest.Pytester) -> None:
-    assert "20 tests collected" in _suite(pytester, EXAMPLE, "--collect-only", "-q").stdout.str()
-    assert "82 tests collected" in _suite(pytester, "ours", "--collect-only", "-q").stdout.str()
+    assert "22 tests collected" in _suite(pytester, EXAMPLE, "--collect-only", "-q").stdout.str()
+    assert "84 tests collected" in _suite(pytester, "ours", "--collect-only", "-q").stdout.str()
 
 
 @pytest.mark.parametrize(
