@@ -1,4 +1,5 @@
-"""Failure artifacts: a failing test's history (JSONL), spans (JSON) and server log, saved to one folder."""
+"""Failure artifacts: a failing test's history (JSONL), spans (JSON), server log and the reference server's
+journal (its part written during the test), saved to one folder."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def save(
     spans: list[dict[str, Any]] | None,
     server_log: Path | None,
     server_log_offset: int = 0,
+    journal: Path | None = None,
+    journal_offset: int = 0,
     extra: dict[str, Any] | None = None,
     worker: str | None = None,
 ) -> dict[str, str]:
@@ -42,20 +45,25 @@ def save(
         target.write_text(json.dumps(spans, indent=1, default=str) + "\n")
         paths["spans"] = str(target)
     if server_log is not None:
-        target = folder / "server.log"
-        try:
-            with open(server_log, "rb") as src:
-                src.seek(server_log_offset)
-                target.write_bytes(src.read())
-            paths["server_log"] = str(target)
-        except OSError as exc:
-            target.write_text(f"server log {server_log} unreadable: {exc}\n")
-            paths["server_log"] = str(target)
+        paths["server_log"] = _copy_tail(server_log, server_log_offset, folder / "server.log")
+    if journal is not None:
+        paths["journal"] = _copy_tail(journal, journal_offset, folder / "journal.jsonl")
     if extra:
         target = folder / "execserver.json"
         target.write_text(json.dumps(extra, indent=1, default=str) + "\n")
         paths["summary"] = str(target)
     return paths
+
+
+def _copy_tail(source: Path, offset: int, target: Path) -> str:
+    """Copy ``source`` from byte ``offset`` on (what was written during the test) to ``target``."""
+    try:
+        with open(source, "rb") as src:
+            src.seek(offset)
+            target.write_bytes(src.read())
+    except OSError as exc:
+        target.write_text(f"{source} unreadable: {exc}\n")
+    return str(target)
 
 
 def log_size(path: Path | None) -> int:

@@ -104,6 +104,7 @@ def complete_report(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         paths = artifacts.save(
             settings.artifacts, item.nodeid, history=state.history, spans=otel.spans_to_json(spans),
             server_log=state.server_log, server_log_offset=state.server_log_offset,
+            journal=state.journal, journal_offset=state.journal_offset,
             extra={k: v for k, v in record.items() if k != "durations"},
             worker=None if worker == "main" else worker,
         )

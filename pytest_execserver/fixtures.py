@@ -93,6 +93,8 @@ def exec_server(manager: ServerManager, request: pytest.FixtureRequest) -> Serve
     if state is not None:
         state.server_log = server.log_path
         state.server_log_offset = log_size(server.log_path)
+        state.journal = server.journal_path
+        state.journal_offset = log_size(server.journal_path)
     return server
 
 

@@ -37,6 +37,8 @@ class TestState:
     history: ExecHistory | None = None
     server_log: Path | None = None
     server_log_offset: int = 0
+    journal: Path | None = None  # the reference server's journal; the test's part starts at journal_offset
+    journal_offset: int = 0
     applied_kinds: set[str] = field(default_factory=set)
     fault_errors: list[str] = field(default_factory=list)  # the injector's errors (same list object)
     record: dict[str, Any] = field(default_factory=dict)  # results, attached to the call report

@@ -48,3 +48,9 @@ def test_failing_chaos_test_leaves_a_timeline_with_the_fault_and_the_broken_inva
     page = write_page(pytester.path / "report.json").read_text()
     link = Path(svg_path).relative_to(pytester.path).as_posix()
     assert f'href="{link}"' in page
+
+    # the reference server's journal of this test is saved beside it: the ground truth for forensics
+    journal = [json.loads(line) for line in (svg_path.parent / "journal.jsonl").read_text().splitlines()]
+    assert test["artifacts"]["journal"] == str(svg_path.parent / "journal.jsonl")
+    starts = [r for r in journal if r.get("kind") == "proc_start"]
+    assert len(starts) == 1 and "printf one" in json.dumps(starts[0])
