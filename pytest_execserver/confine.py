@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_execserver.lifetime import die_with_parent, then_die_with_parent
+
 
 class ConfinementError(RuntimeError):
     """No acceptable way to confine a server was found."""
@@ -116,10 +118,10 @@ def confine(
             "--",
             *argv,
         ]  # fmt: skip
-        return ConfinedCommand(wrapped, full_env, scratch, confinement)
+        return ConfinedCommand(wrapped, full_env, scratch, confinement, preexec=die_with_parent)
     if confinement is Confinement.UNPRIVILEGED_USER:
         if os.geteuid() != 0:
-            return ConfinedCommand(list(argv), full_env, scratch, confinement)
+            return ConfinedCommand(list(argv), full_env, scratch, confinement, preexec=die_with_parent)
         user = pwd.getpwnam(UNPRIVILEGED_USER)
         _chown_tree(scratch, user.pw_uid, user.pw_gid)
 
@@ -128,8 +130,9 @@ def confine(
             os.setgid(user.pw_gid)
             os.setuid(user.pw_uid)
 
-        return ConfinedCommand(list(argv), full_env, scratch, confinement, preexec=drop_privileges)
-    return ConfinedCommand(list(argv), full_env, scratch, confinement)
+        preexec = then_die_with_parent(drop_privileges)  # the drop first: it would clear the death signal
+        return ConfinedCommand(list(argv), full_env, scratch, confinement, preexec=preexec)
+    return ConfinedCommand(list(argv), full_env, scratch, confinement, preexec=die_with_parent)
 
 
 def _private_dirs(argv: list[str]) -> list[str]:

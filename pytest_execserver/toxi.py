@@ -30,6 +30,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 from pytest_execserver.install_toxiproxy import cached_binary, cached_binary_path
+from pytest_execserver.lifetime import die_with_parent
 
 REAL_BINARY = "toxiproxy-server"
 _ADDRESS_RE = re.compile(r'"address":\s*"([^"]+)".*Starting Toxiproxy HTTP server')
@@ -280,7 +281,8 @@ def start_toxiproxy(
         url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         popen = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     server = ToxiproxyServer(backend, url, log_path, popen)
     try:

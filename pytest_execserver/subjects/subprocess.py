@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.lifetime import die_with_parent
 from pytest_execserver.subjects.base import (
     ClientFailure,
     Outcome,
@@ -132,7 +133,8 @@ class SubprocessSubject:
                 try:
                     self.proc = await asyncio.create_subprocess_exec(
                         *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
-                        cwd=self.home, env=adapter_env(self.home), start_new_session=True, limit=_LINE_LIMIT)
+                        cwd=self.home, env=adapter_env(self.home), start_new_session=True, limit=_LINE_LIMIT,
+                        preexec_fn=die_with_parent)
                 except OSError as exc:
                     raise SubjectError(f"client {self.command!r} could not be started: {exc}") from exc
         return self.proc
