@@ -25,6 +25,7 @@ from pytest_execserver.history import EventKind, HistoryEvent
 from pytest_execserver.invariants import ExecHistory
 from pytest_execserver.runstate import TEST_KEY
 from pytest_execserver.subject_checks import (
+    CHECKS,
     JournalView,
     SubjectRun,
     check_reported_in_time,
@@ -314,6 +315,14 @@ def evaluate_subject(item: pytest.Item) -> str | None:
         if isinstance(history, ExecHistory):
             _feed_phases(history, records, state.runs, state.subject.name)
         violations = check_subject(records, state.runs, lambda chunks: delivered_view(state.subject, chunks))
+    test_state = item.stash.get(TEST_KEY, None)
+    if test_state is not None:  # the JSON report: which client, and each check with its violations
+        checked = CHECKS if state.journal is not None else {"reported_in_time": CHECKS["reported_in_time"]}
+        test_state.record["client"] = {
+            "name": state.subject.name,
+            "runs": len(state.runs),
+            "checks": {name: [v.message for v in violations if v.check == name] for name in checked},
+        }
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"

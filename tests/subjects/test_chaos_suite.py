@@ -4,11 +4,15 @@ the account of the check that caught it."""
 
 from __future__ import annotations
 
+import json
+import re
 import shlex
 import sys
 from pathlib import Path
 
 import pytest
+
+from pytest_execserver.subject_checks import CHECKS
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = shlex.join([sys.executable, str(HERE.parents[1] / "examples" / "ws_client.py")]) + " {url}"
@@ -51,6 +55,13 @@ def test_chaos_suite_for_a_command_leaves_out_our_clients_matrix(pytester: pytes
 )
 def test_chaos_suite_fails_on_a_wrong_client(pytester: pytest.Pytester, bug: str, select: str, account: str) -> None:
     client = shlex.join([sys.executable, str(HERE / "wrong_clients.py"), bug]) + " {url}"
-    result = _suite(pytester, client, "-k", select)
+    result = _suite(pytester, client, "-k", select, "--execserver-report", "report.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([account])
+    # the JSON report names the client and carries every check, the failed one with its account
+    tests = json.loads((pytester.path / "report.json").read_text())["tests"]
+    (failed,) = [t for t in tests if t["outcome"] == "failed"]
+    checks = failed["client"]["checks"]
+    assert sorted(checks) == sorted(CHECKS) and failed["client"]["name"] == client
+    broken = re.search(r"\[\[\]([a-z_]+)\[\]\]", account).group(1)  # type: ignore[union-attr]  # "*[[]name[]]*"
+    assert checks[broken] and all(not messages for name, messages in checks.items() if name != broken), checks
