@@ -88,23 +88,34 @@ class Transport:
     async def _keepalive_loop(self) -> None:
         while not self.lost:
             await asyncio.sleep(PING_INTERVAL_S)
-            holds, frames = self._holds, self._frames
             try:
                 pong = await self.ws.ping()
             except (websockets.ConnectionClosed, OSError):
                 return  # the reader reports the loss
-            try:
-                await asyncio.wait_for(pong, PING_TIMEOUT_S)
-            except TimeoutError:
-                if self._held or self._holds != holds or self._frames != frames:
-                    # we were not reading (the pong may be waiting in the socket), or frames kept coming:
-                    # a pong queued behind a burst of output on a loaded machine is not a dead peer
-                    continue
+            if not await self._alive(asyncio.ensure_future(pong)):
                 self.abort()
-                self.mark_lost(TransportError(f"keepalive ping timeout ({PING_TIMEOUT_S} s)"))
+                self.mark_lost(TransportError(f"keepalive ping timeout (no pong or frame in 2 x {PING_TIMEOUT_S} s)"))
                 return
-            except (websockets.ConnectionClosed, OSError):
-                return
+
+    async def _alive(self, pong: asyncio.Future[float]) -> bool:
+        """Whether the peer showed a sign of life within the ping timeout: its pong, or any frame we read.
+
+        Time we spent not reading proves nothing (the pong may be waiting in the socket), nor does one
+        silent window: on a loaded machine the event loop may not have run, leaving the pong unparsed
+        behind a burst of output. Only two windows in a row with no sign of life make a dead peer."""
+        try:
+            for _ in range(2):
+                holds, frames = self._holds, self._frames
+                done, _ = await asyncio.wait({pong}, timeout=PING_TIMEOUT_S)
+                if done or self._held or self._holds != holds or self._frames != frames:
+                    return True
+            return False
+        finally:
+            if pong.done():
+                if not pong.cancelled():
+                    pong.exception()  # retrieved: a ping lost with the connection is the reader's to report
+            else:
+                pong.cancel()
 
     def mark_lost(self, error: BaseException | None) -> None:
         """Report the loss once (unless we closed it ourselves)."""
