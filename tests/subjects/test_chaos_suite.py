@@ -58,10 +58,10 @@ def test_chaos_suite_fails_on_a_wrong_client(pytester: pytest.Pytester, bug: str
     result = _suite(pytester, client, "-k", select, "--execserver-report", "report.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([account])
-    # the JSON report names the client and carries every check, the failed one with its account
+    # the JSON report names the client and carries every check, the broken one with its account
     tests = json.loads((pytester.path / "report.json").read_text())["tests"]
     (failed,) = [t for t in tests if t["outcome"] == "failed"]
     checks = failed["client"]["checks"]
     assert sorted(checks) == sorted(CHECKS) and failed["client"]["name"] == client
     broken = re.search(r"\[\[\]([a-z_]+)\[\]\]", account).group(1)  # type: ignore[union-attr]  # "*[[]name[]]*"
-    assert checks[broken] and all(not messages for name, messages in checks.items() if name != broken), checks
+    assert checks[broken], checks  # (a wrong client may break more than one check)
