@@ -210,6 +210,7 @@ class ManagedProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._open_fds: list[int] = []
         self._pidfd: int | None = None
+        self._hangup_fd: int | None = None  # a PTY master whose reading ended, closed once the child is reaped
         self._emit_lock = asyncio.Lock()
         self._spawn(argv, cwd, env, arg0)
 
@@ -334,8 +335,23 @@ class ManagedProcess:
                 self._open_fds.remove(fd)
             if self.tty:
                 self._stdin_fd = None
-            os.close(fd)
+            if self.tty and self.popen.poll() is None:
+                # Closing a PTY master hangs the terminal up: the kernel sends SIGHUP to the session leader.
+                # The master reads EIO as soon as the child closed its last terminal fd, which may be before it
+                # exits (coreutils' head closes stdin, stdout and stderr, then calls _exit): closing now would
+                # kill it, reported as exit code 1. Like codex (portable_pty keeps the pair until the child is
+                # waited for), the master stays open until the exit is seen.
+                self._hangup_fd = fd
+            else:
+                os.close(fd)
         await self._maybe_closed()
+
+    def _release_terminal(self) -> None:
+        """Close a PTY master kept open past the end of its output (the child has been reaped)."""
+        if self._hangup_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._hangup_fd)
+            self._hangup_fd = None
 
     async def _output(self, stream: str, data: bytes) -> None:
         lose = self._take_chunk_loss is not None and self._take_chunk_loss()
@@ -369,11 +385,13 @@ class ManagedProcess:
         returncode = self.popen.poll()
         if returncode is None:  # pragma: no cover - pidfd readable means exited
             returncode = self.popen.wait()
+        self._release_terminal()
         self._tasks.append(loop.create_task(self._exited(exit_code_of(returncode, self.tty))))
 
     async def _poll_exit(self) -> None:  # pragma: no cover - fallback
         while (returncode := self.popen.poll()) is None:
             await asyncio.sleep(0.01)
+        self._release_terminal()
         await self._exited(exit_code_of(returncode, self.tty))
 
     async def _exited(self, code: int) -> None:
@@ -548,4 +566,5 @@ class ManagedProcess:
         for task in self._tasks:
             task.cancel()
         self._close_stdin()
+        self._release_terminal()
         self._wake()
