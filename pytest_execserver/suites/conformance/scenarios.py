@@ -1200,7 +1200,10 @@ async def sc_terminate_process_group(ctx: Ctx) -> None:
     await ctx.start(c, "start", "g", ["/bin/sh", "-c", "/bin/sleep 30 & echo $!; wait"])
     first = await c.wait_for(lambda f: f.get("method") == "process/output", what="grandchild pid")
     pid = unb64(first["params"]["chunk"]).decode().strip()
-    probe = ["/bin/sh", "-c", f"kill -0 {pid} 2>/dev/null && echo alive || echo gone"]
+    # a killed grandchild stays a zombie until pid 1 of the sandbox reaps it, and `kill -0` succeeds on a
+    # zombie: alive means a /proc entry in any state but Z (a loaded machine showed "alive" once)
+    probe = ["/bin/sh", "-c", f"s=$(sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -c1); "
+             f"[ -n \"$s\" ] && [ \"$s\" != Z ] && echo alive || echo gone"]
 
     def hide_pid(output: dict[str, str]) -> dict[str, str]:
         return {"stdout": "<pid>\n"} if output == {"stdout": f"{pid}\n"} else output
