@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_execserver.decorators import chaos, exec_mode, fault, fault_schedule, latency_budget
-    from pytest_execserver.faults import Fault
+    from pytest_execserver.faults.kinds import Fault
 
 __all__ = ["Fault", "chaos", "exec_mode", "fault", "fault_schedule", "latency_budget"]
 
-_LAZY = {"Fault": "pytest_execserver.faults", **dict.fromkeys(
+_LAZY = {"Fault": "pytest_execserver.faults.kinds", **dict.fromkeys(
     ("chaos", "exec_mode", "fault", "fault_schedule", "latency_budget"), "pytest_execserver.decorators")}
 
 

@@ -2,7 +2,7 @@
 
 Each returns the very ``pytest.mark.<name>(...)`` mark, arguments left at their defaults left out (usable
 on a test, a class, in ``pytestmark`` or in ``pytest.param(marks=...)``), after checking its arguments
-with the markers' own validation (:mod:`pytest_execserver.markers`): a bad value is a
+with the markers' own validation (:mod:`pytest_execserver.glue.markers`): a bad value is a
 :class:`pytest.UsageError` at decoration, with the same message as the marker's; an unknown keyword is
 Python's ``TypeError``.
 """
@@ -13,15 +13,15 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_execserver.faults import Fault
-from pytest_execserver.markers import (
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.faults.schedule import DEFAULT_DURATION_MS
+from pytest_execserver.glue.markers import (
     budget_from_args,
     chaos_from_args,
     fault_from_args,
     modes_from_args,
     schedule_from_args,
 )
-from pytest_execserver.schedule import DEFAULT_DURATION_MS
 
 Mode = Literal["event-stream", "legacy-read", "both"]
 
@@ -30,8 +30,8 @@ def fault(kind: str | Fault, /, **params: Any) -> pytest.MarkDecorator:
     """Run the test under one fault, applied through ``exec_proxy`` (several ``@fault`` stack).
 
     ``kind``: ``latency``, ``bandwidth``, ``slicer``, ``disconnect``, ``down``, ``receiver_lag`` (or a
-    :class:`~pytest_execserver.faults.Fault`, with ``params`` overriding its parameters). Parameters per kind:
-    :mod:`pytest_execserver.faults`, e.g. ``@fault("latency", ms=50, jitter=10)``,
+    :class:`~pytest_execserver.faults.kinds.Fault`, with ``params`` overriding its parameters). Parameters per kind:
+    :mod:`pytest_execserver.faults.kinds`, e.g. ``@fault("latency", ms=50, jitter=10)``,
     ``@fault("disconnect", at_ms=200, mode="reset")``, ``@fault("receiver_lag", pause_ms=500)``.
     """
     fault_from_args((kind,), params, "@fault")
@@ -42,7 +42,7 @@ def chaos(*faults: str | Fault) -> pytest.MarkDecorator:
     """Run the test once under each fault: ``@chaos("latency", "disconnect", Fault("down", duration_ms=300))``.
 
     Test ids are named after the faults (``test_x[latency]``); a kind name stands for its example fault
-    (:data:`pytest_execserver.faults.KINDS`); the ``exec_fault`` fixture gives the run's fault.
+    (:data:`pytest_execserver.faults.kinds.KINDS`); the ``exec_fault`` fixture gives the run's fault.
     """
     chaos_from_args(faults, {}, "@chaos")
     return pytest.mark.chaos(*faults)
@@ -52,7 +52,7 @@ def fault_schedule(*faults: str | Fault, seed: int | None = None, duration_ms: i
                    count: int | None = None) -> pytest.MarkDecorator:
     """A seeded schedule of faults over ``duration_ms``, one after another (same seed, same schedule).
 
-    Kind names get seeded parameters and times; a :class:`~pytest_execserver.faults.Fault` keeps its
+    Kind names get seeded parameters and times; a :class:`~pytest_execserver.faults.kinds.Fault` keeps its
     parameters and gets a seeded time, unless it was given ``at_ms`` (then it runs at that time): the
     schedule printed on failure pastes back as ``@fault_schedule(Fault(..., at_ms=...), ...)``. ``seed``
     defaults to one derived from ``--execserver-seed`` and the test id; ``count`` to one fault per 400 ms.

@@ -31,24 +31,24 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 import pytest_asyncio
 
-from pytest_execserver.marknames import has_harness_marker, register
-from pytest_execserver.options import (
+from pytest_execserver.glue.marknames import has_harness_marker, register
+from pytest_execserver.glue.options import (
     UNCONFINED_WARNING,
     ExecServerUnconfinedWarning,
     Settings,
     addoption,
     settings_from_config,
 )
-from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, ExecServerCheckFailed, TestState
+from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, ExecServerCheckFailed, TestState
 
 if TYPE_CHECKING:
+    from pytest_execserver.checks.invariants import ExecHistory
     from pytest_execserver.client import ExecClient
-    from pytest_execserver.faults import Fault
-    from pytest_execserver.fixtures import ClientFactory, Clients, ExecProxy, ServerManager, _ProxySlot
-    from pytest_execserver.invariants import ExecHistory
-    from pytest_execserver.launch import ServerProcess
-    from pytest_execserver.report import Summary
-    from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer
+    from pytest_execserver.faults.kinds import Fault
+    from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer
+    from pytest_execserver.glue.fixtures import ClientFactory, Clients, ExecProxy, ServerManager, _ProxySlot
+    from pytest_execserver.report.summary import Summary
+    from pytest_execserver.servers.launch import ServerProcess
 
 __all__ = ["ExecServerCheckFailed"]
 
@@ -71,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.markers:  # pytest --markers: spell out the kinds (this loads the fault registry)
-        from pytest_execserver.markers import detailed_help
+        from pytest_execserver.glue.markers import detailed_help
 
         register(config, detailed_help())
     else:
@@ -100,7 +100,7 @@ class _XdistHooks:
 
 def _otel() -> Any:
     """The otel module if a test already loaded it (spans exist only then), else None."""
-    return sys.modules.get("pytest_execserver.otel")
+    return sys.modules.get("pytest_execserver.telemetry.otel")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -110,7 +110,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _confinement_name(settings: Settings) -> str:
-    from pytest_execserver.confine import ConfinementError, choose_confinement
+    from pytest_execserver.servers.confine import ConfinementError, choose_confinement
 
     try:
         return choose_confinement(settings.unconfined).value
@@ -118,7 +118,7 @@ def _confinement_name(settings: Settings) -> str:
         return f"unavailable ({exc})"
 
 
-# pytest_execserver.toxi.REAL_BINARY; not imported from there, which would load requests and toxiproxy-python
+# pytest_execserver.faults.toxi.REAL_BINARY; not imported from there, which would load requests and toxiproxy-python
 REAL_TOXIPROXY = "toxiproxy-server"
 
 
@@ -130,7 +130,7 @@ def _backend_name(settings: Settings) -> str:
 
 
 def _otlp_wanted() -> bool:
-    from pytest_execserver.otel import otlp_wanted
+    from pytest_execserver.telemetry.otel import otlp_wanted
 
     return otlp_wanted()
 
@@ -150,7 +150,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------- fixtures
-# Thin: each imports its implementation from pytest_execserver.fixtures on first use (see the docstring).
+# Thin: each imports its implementation from pytest_execserver.glue.fixtures on first use (see the docstring).
 
 # the async fixtures' event loop scope; coroutine tests that use them get the same
 LOOP_SCOPE: Literal["function"] = "function"
@@ -158,7 +158,7 @@ HARNESS_FIXTURES = frozenset({
     "exec_server", "exec_scratch", "toxiproxy", "exec_proxy", "exec_client", "exec_client_factory",
     "exec_history", "exec_mode", "exec_fault",
 })
-CHAOS_PARAM = "exec_fault"  # pytest_execserver.markers.CHAOS_PARAM
+CHAOS_PARAM = "exec_fault"  # pytest_execserver.glue.markers.CHAOS_PARAM
 
 
 def _state(request: pytest.FixtureRequest) -> TestState | None:
@@ -169,7 +169,7 @@ def _state(request: pytest.FixtureRequest) -> TestState | None:
 @pytest.fixture(scope="session")
 def _execserver_servers(request: pytest.FixtureRequest,
                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerManager]:
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     yield from fixtures.servers(request, tmp_path_factory)
 
@@ -177,7 +177,7 @@ def _execserver_servers(request: pytest.FixtureRequest,
 @pytest.fixture
 def exec_server(_execserver_servers: ServerManager, request: pytest.FixtureRequest) -> ServerProcess:
     """The session's confined exec-server (restarted if a previous test killed it)."""
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     return fixtures.exec_server(_execserver_servers, request)
 
@@ -185,7 +185,7 @@ def exec_server(_execserver_servers: ServerManager, request: pytest.FixtureReque
 @pytest.fixture
 def exec_scratch(exec_server: ServerProcess, request: pytest.FixtureRequest) -> Path:
     """A fresh directory for this test inside the server's scratch (the only place it may write)."""
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     return fixtures.exec_scratch(exec_server, request)
 
@@ -193,28 +193,28 @@ def exec_scratch(exec_server: ServerProcess, request: pytest.FixtureRequest) -> 
 @pytest.fixture(scope="session")
 def _execserver_toxiproxy(request: pytest.FixtureRequest,
                           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     yield from fixtures.toxiproxy_server(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def toxiproxy(_execserver_toxiproxy: ToxiproxyServer) -> ToxiproxyControl:
-    """A :class:`~pytest_execserver.toxi.ToxiproxyControl` for this worker's Toxiproxy."""
+    """A :class:`~pytest_execserver.faults.toxi.ToxiproxyControl` for this worker's Toxiproxy."""
     return _execserver_toxiproxy.control
 
 
 @pytest.fixture(scope="session")
 def _execserver_proxy_slot(toxiproxy: ToxiproxyControl, request: pytest.FixtureRequest) -> Iterator[_ProxySlot]:
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     yield from fixtures.proxy_slot(toxiproxy, request)
 
 
 @pytest.fixture
 def exec_history(request: pytest.FixtureRequest) -> ExecHistory:
-    """This test's :class:`~pytest_execserver.invariants.ExecHistory`; checked after the test."""
-    from pytest_execserver.invariants import ExecHistory
+    """This test's :class:`~pytest_execserver.checks.invariants.ExecHistory`; checked after the test."""
+    from pytest_execserver.checks.invariants import ExecHistory
 
     history = ExecHistory()
     state = _state(request)
@@ -241,7 +241,7 @@ def exec_fault(request: pytest.FixtureRequest) -> Fault | None:
 
 @pytest.fixture
 def _execserver_clients() -> Clients:
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     return fixtures.Clients()
 
@@ -256,7 +256,7 @@ def exec_proxy(
     request: pytest.FixtureRequest,
 ) -> Iterator[ExecProxy]:
     """A Toxiproxy proxy in front of ``exec_server``; this test's fault markers applied."""
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     yield from fixtures.exec_proxy(toxiproxy, exec_server, _execserver_proxy_slot, _execserver_clients,
                                    exec_history, request)
@@ -275,7 +275,7 @@ async def exec_client_factory(
     Clients connect through ``exec_proxy`` (``direct=True``: straight to the server), record into
     ``exec_history`` and are closed after the test. ``receiver_lag`` faults reach every client made here.
     """
-    from pytest_execserver import fixtures
+    from pytest_execserver.glue import fixtures
 
     async for make in fixtures.exec_client_factory(exec_proxy, exec_history, exec_mode, _execserver_clients,
                                                    request):
@@ -316,7 +316,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _parametrize_chaos(metafunc)
     if "exec_mode" not in metafunc.fixturenames:
         return
-    from pytest_execserver.collection import exec_mode_params
+    from pytest_execserver.glue.collection import exec_mode_params
 
     modes = exec_mode_params(metafunc, metafunc.config.stash[SETTINGS_KEY].modes)
     if modes:
@@ -327,7 +327,7 @@ def _parametrize_chaos(metafunc: pytest.Metafunc) -> None:
     """``chaos(*faults)``: one run per fault, through the ``exec_fault`` fixture (ids: the faults)."""
     if metafunc.definition.get_closest_marker("chaos") is None:
         return
-    from pytest_execserver.collection import chaos_params
+    from pytest_execserver.glue.collection import chaos_params
 
     found = chaos_params(metafunc)
     if found is None:
@@ -342,8 +342,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ours = [item for item in items if uses_harness(item) or has_harness_marker(item)]
     if not ours:
         return
-    from pytest_execserver.collection import build_state
-    from pytest_execserver.markers import validate_items
+    from pytest_execserver.glue.collection import build_state
+    from pytest_execserver.glue.markers import validate_items
 
     validate_items(ours)
     settings = config.stash[SETTINGS_KEY]
@@ -367,7 +367,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     state = item.stash.get(TEST_KEY, None)
     if state is None:
         return (yield)
-    from pytest_execserver.evaluate import evaluate
+    from pytest_execserver.glue.evaluate import evaluate
 
     if state.start_timeline is not None:  # the marker faults' at_ms count from the test body's start
         state.start_timeline()
@@ -388,11 +388,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     state = item.stash.get(TEST_KEY, None)
     if state is None or call.when != "call":
         return report
-    from pytest_execserver.evaluate import complete_report
+    from pytest_execserver.glue.evaluate import complete_report
 
     complete_report(item, call, report, state)
     if report.failed:  # the timeline artifact; with --execserver-shrink, the smallest failing schedule
-        from pytest_execserver.forensics import after_failure
+        from pytest_execserver.shrink.forensics import after_failure
 
         after_failure(item, call, report, state)
     return report
@@ -405,7 +405,7 @@ class _Reporter:
         self.config = config
 
     def summary(self) -> Summary:
-        from pytest_execserver.report import Summary
+        from pytest_execserver.report.summary import Summary
 
         if SUMMARY_KEY not in self.config.stash:
             self.config.stash[SUMMARY_KEY] = Summary()
@@ -414,7 +414,7 @@ class _Reporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "execserver", None)
         if report.when == "call" and isinstance(record, dict):
-            from pytest_execserver.report import report_outcome
+            from pytest_execserver.report.summary import report_outcome
 
             self.summary().add(record, report_outcome(report))
 
@@ -453,4 +453,4 @@ class _Reporter:
             terminalreporter.write_line("WARNING: " + UNCONFINED_WARNING, red=True, bold=True)
 
 
-pytest_plugins = ["pytest_execserver.subject_fixtures"]  # exec_subject and the client checks (light)
+pytest_plugins = ["pytest_execserver.subjects.fixtures"]  # exec_subject and the client checks (light)

@@ -3,7 +3,7 @@
 ``client = await connect(url)`` (or ``async with connect(url) as client``) connects, initializes and
 returns an :class:`ExecClient`; ``await client.run(argv)`` gives a :class:`ProcessResult`,
 ``await client.start(argv)`` a :class:`ProcessHandle` to stream, write, signal and wait on. Every event
-is recorded in a :class:`~pytest_execserver.history.History`.
+is recorded in a :class:`~pytest_execserver.checks.history.History`.
 """
 
 from pytest_execserver.client.backoff import Backoff

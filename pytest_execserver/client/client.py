@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client.errors import (
     ExecServerError,
     RequestTimeout,
@@ -28,9 +29,8 @@ from pytest_execserver.client.process import ProcessHandle, ProcessResult
 from pytest_execserver.client.recovery import reconnect
 from pytest_execserver.client.session import Pushed, Refusal, Reply, SessionCore
 from pytest_execserver.client.transport import Frame, Transport, open_transport
-from pytest_execserver.history import History
 from pytest_execserver.telemetry import phases as tel
-from pytest_execserver.tracing import SPAN_CONNECT, SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
+from pytest_execserver.telemetry.tracing import SPAN_CONNECT, SPAN_INITIALIZE, SPAN_RPC_PREFIX, trace_field, tracer
 
 DEFAULT_QUEUE_LIMIT = 0  # no lossy limit: flow control (see client/flow.py)
 DEFAULT_REQUEST_TIMEOUT_S = 30.0

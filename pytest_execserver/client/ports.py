@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client.errors import TransportError
 from pytest_execserver.client.flow import FlowControl
 from pytest_execserver.client.session import SessionCore
 from pytest_execserver.client.transport import Transport
-from pytest_execserver.history import History
 
 
 class ProcessOwner(Protocol):

@@ -12,13 +12,13 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from pytest_execserver.checks.history import EventKind
 from pytest_execserver.client.errors import RecoveryError, StartOutcomeUnknown, TransportError
 from pytest_execserver.client.events import Closed, Event, Exited, OutputChunk, Reassembler
 from pytest_execserver.client.ports import ProcessOwner
 from pytest_execserver.client.stream import ProcessStream
-from pytest_execserver.history import EventKind
 from pytest_execserver.telemetry.phases import Phases
-from pytest_execserver.tracing import SPAN_FIRST_OUTPUT, SPAN_PROCESS, tracer
+from pytest_execserver.telemetry.tracing import SPAN_FIRST_OUTPUT, SPAN_PROCESS, tracer
 
 
 @dataclass

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client.errors import TransportError
-from pytest_execserver.history import History
 from pytest_execserver.telemetry.phases import CURRENT, connect_phase
-from pytest_execserver.tracing import SPAN_WS_HANDSHAKE
+from pytest_execserver.telemetry.tracing import SPAN_WS_HANDSHAKE
 
 Frame = dict[str, Any]
 FrameHandler = Callable[["Transport", Frame], None]

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from pytest_execserver.faults import Fault
+from pytest_execserver.faults.kinds import Fault
 
 Schedule = tuple[Fault, ...]
 Predicate = Callable[[Schedule], bool]  # True: this schedule still fails the same way

@@ -3,7 +3,7 @@
 Each run is its own pytest session, so it starts its own server and Toxiproxy (fresh state, nothing left
 over from the failing run or from the previous candidate). The subprocess loads
 :mod:`pytest_execserver.shrink.replay_plugin`, which puts the candidate schedule in place of the test's
-drawn one -- the same :func:`~pytest_execserver.schedule.draw_schedule` call a pasted
+drawn one -- the same :func:`~pytest_execserver.faults.schedule.draw_schedule` call a pasted
 ``@pytest.mark.fault_schedule(Fault(..., at_ms=...), ...)`` makes -- and writes the outcome to a JSON file.
 
 Two failures are "the same" when their :func:`failure_signature` is equal: the names of the invariants
@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.faults import Fault
-from pytest_execserver.options import Settings
-from pytest_execserver.runstate import ExecServerCheckFailed, TestState
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.glue.options import Settings
+from pytest_execserver.glue.runstate import ExecServerCheckFailed, TestState
 
 REPLAY_OPTION = "--execserver-replay"
 PLUGIN = "pytest_execserver.shrink.replay_plugin"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.faults import coerce_fault
-from pytest_execserver.runstate import TEST_KEY
-from pytest_execserver.schedule import draw_schedule
+from pytest_execserver.faults.kinds import coerce_fault
+from pytest_execserver.faults.schedule import draw_schedule
+from pytest_execserver.glue.runstate import TEST_KEY
 from pytest_execserver.shrink.replay import REPLAY_OPTION, failure_signature
 
 _SPEC_KEY = pytest.StashKey[dict[str, Any]]()

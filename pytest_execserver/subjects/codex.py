@@ -3,7 +3,7 @@
 Each :meth:`CodexSubject.run` starts one ``codex exec`` process, confined like a server (scratch cwd, HOME
 and CODEX_HOME; a minimal environment with no host secrets), with ``CODEX_EXEC_SERVER_URL`` set to the
 exec-server URL under test (normally the proxy's) and its model provider pointed at a
-:class:`~pytest_execserver.scripted_model.ScriptedModel`. The model asks for one ``exec_command`` (the
+:class:`~pytest_execserver.subjects.scripted_model.ScriptedModel`. The model asks for one ``exec_command`` (the
 request's argv, shell-quoted, in the request's cwd), polls with ``write_stdin`` while the command runs,
 then ends the turn; the :class:`~pytest_execserver.subjects.base.Outcome` is parsed from what codex put in
 the ``function_call_output`` items of its requests, i.e. exactly what codex told the model.
@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from pytest_execserver.codex import check_version, codex_binary
-from pytest_execserver.confine import Confinement, choose_confinement, confine
-from pytest_execserver.scripted_model import (
+from pytest_execserver.servers.codex import check_version, codex_binary
+from pytest_execserver.servers.confine import Confinement, choose_confinement, confine
+from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError, SubjectHang
+from pytest_execserver.subjects.scripted_model import (
     MAX_YIELD_TIME_MS,
     OUTPUT_CAP_BYTES,
     CommandResult,
@@ -46,7 +47,6 @@ from pytest_execserver.scripted_model import (
     Step,
     WriteStdin,
 )
-from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, SubjectError, SubjectHang
 from pytest_execserver.subjects.spec import is_codex_spec
 
 OUTPUT_LIMIT = OUTPUT_CAP_BYTES  # the subject raises codex's 10,000-byte cut so chaos outputs compare whole
@@ -208,7 +208,7 @@ class CodexSubject:
         self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        """Fetch the binary (may raise :class:`~pytest_execserver.codex.CodexUnavailable`), start the model."""
+        """Fetch the binary (may raise :class:`~pytest_execserver.servers.codex.CodexUnavailable`), start the model."""
         if self._started:
             return
         self.binary = codex_binary(self.version)

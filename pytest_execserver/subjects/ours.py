@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import ExecClient, ExecServerError, TransportError, connect
-from pytest_execserver.history import History
 from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest, separate_streams
 
 

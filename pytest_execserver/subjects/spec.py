@@ -50,7 +50,7 @@ def spec_problem(spec: str) -> str | None:
     if parse_ours(spec) is not None:
         return None
     if is_codex_spec(spec):
-        from pytest_execserver.codex import check_version
+        from pytest_execserver.servers.codex import check_version
 
         version = spec.strip().partition("@")[2]
         if "@" in spec:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.lifetime import die_with_parent
+from pytest_execserver.servers.lifetime import die_with_parent
 from pytest_execserver.subjects.base import (
     ClientFailure,
     Outcome,

@@ -26,7 +26,7 @@ from opentelemetry.trace import Span
 
 from pytest_execserver.telemetry.names import SUBPHASE_ATTR as SUBPHASE_ATTR
 from pytest_execserver.telemetry.names import WALL_ATTR, WHOLE_ATTR
-from pytest_execserver.tracing import tracer
+from pytest_execserver.telemetry.tracing import tracer
 
 #: test hook: ``{point: seconds}``; :func:`gap` sleeps that long at ``point`` (outside every sub-phase).
 INJECTED_GAPS: dict[str, float] = {}

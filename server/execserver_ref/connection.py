@@ -14,10 +14,10 @@ from websockets.exceptions import ConnectionClosed
 from execserver_ref.connection_rules import ConnectionRules, Verdict
 from execserver_ref.envelope import INTERNAL_ERROR, METHOD_NOT_FOUND, Request, RpcError, encode_error, encode_result
 from execserver_ref.environment import environment_info
-from execserver_ref.handlers import Route
 from execserver_ref.journal import Journal
 from execserver_ref.outbound import Outbound
 from execserver_ref.params import Field, Opt, Str, Struct
+from execserver_ref.routing import Route
 from execserver_ref.session import ServerConfig, Session, SessionRegistry
 from execserver_ref.tracing import Tracing
 

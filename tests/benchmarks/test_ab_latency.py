@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from pytest_execserver.client import ExecClient, connect
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+from pytest_execserver.servers.launch import ServerProcess
 
 from .ab_table import ABResult, record_result
 

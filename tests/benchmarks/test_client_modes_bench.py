@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_execserver.client import ExecClient, connect
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 
 MODES = ["event-stream", "legacy-read"]
 WORKLOADS = {

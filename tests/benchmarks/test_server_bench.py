@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
 
 pytestmark = pytest.mark.benchmark(group="start-to-closed /bin/true", min_rounds=200, warmup=True)
 

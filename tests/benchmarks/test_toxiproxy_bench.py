@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyServer, start_toxiproxy
 from tests.toxiproxy.conftest import require_real
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo, recv_exactly, round_trip
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.journal import Journal, JournalProcess
-from pytest_execserver.scripted_model import OUTPUT_LIMIT_BYTES
+from pytest_execserver.checks.journal import Journal, JournalProcess
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.subjects.base import Outcome, RunRequest
 from pytest_execserver.subjects.codex import CodexSubject, codex_view
+from pytest_execserver.subjects.scripted_model import OUTPUT_LIMIT_BYTES
 from pytest_execserver.waiting import wait_until
 
 HOLD_MS = 3_600_000  # a latency no test outlives: while the toxic is on, the downstream is held

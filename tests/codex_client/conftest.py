@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from pytest_execserver.codex import CodexUnavailable
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.servers.codex import CodexUnavailable
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.subjects.codex import CodexSubject
 
 

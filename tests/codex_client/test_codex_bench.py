@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.codex import CodexUnavailable
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.scripted_model import ExecCommand, Step
+from pytest_execserver.faults.toxi import ToxiproxyServer, start_toxiproxy
+from pytest_execserver.servers.codex import CodexUnavailable
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.subjects.codex import CodexSubject
-from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from pytest_execserver.subjects.scripted_model import ExecCommand, Step
 
 pytestmark = pytest.mark.codex
 

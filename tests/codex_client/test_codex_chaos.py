@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.journal import Journal
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.subjects.codex import CodexSubject
 from tests.codex_client.codex_kit import (
     check_delivery,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.codex import CodexUnavailable
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.servers.codex import CodexUnavailable
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.subjects.codex import CodexHang, CodexSubject
 from tests.codex_client.codex_kit import (
     check_delivery,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.codex import DEFAULT_VERSION
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.journal import Journal
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.servers.codex import DEFAULT_VERSION
 from pytest_execserver.subjects.codex import CodexSubject
 from pytest_execserver.waiting import wait_until
 from tests.codex_client.codex_kit import check_delivery, find_process, paced_argv, request_in, run_in_background

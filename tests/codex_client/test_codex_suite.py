@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver.codex import DEFAULT_VERSION, CodexUnavailable, codex_binary
+from pytest_execserver.servers.codex import DEFAULT_VERSION, CodexUnavailable, codex_binary
 
 pytestmark = [pytest.mark.codex, pytest.mark.timeout(600)]
 

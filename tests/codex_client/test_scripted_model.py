@@ -11,15 +11,6 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.scripted_model import (
-    FINAL_MESSAGE,
-    Conversation,
-    ExecCommand,
-    WriteStdin,
-    output_text,
-    parse_tool_output,
-    sse,
-)
 from pytest_execserver.subjects.base import RunRequest, SubjectError
 from pytest_execserver.subjects.codex import (
     CodexRun,
@@ -30,6 +21,15 @@ from pytest_execserver.subjects.codex import (
     make_codex_subject,
     outcome_of,
     request_steps,
+)
+from pytest_execserver.subjects.scripted_model import (
+    FINAL_MESSAGE,
+    Conversation,
+    ExecCommand,
+    WriteStdin,
+    output_text,
+    parse_tool_output,
+    sse,
 )
 
 EXITED = ("Chunk ID: 16b7fa\nWall time: 0.0000 seconds\nProcess exited with code 3\nOriginal token count: 2\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver import codex
-from pytest_execserver.launch import server_argv
-from pytest_execserver.options import parse_server
+from pytest_execserver.glue.options import parse_server
+from pytest_execserver.servers import codex
+from pytest_execserver.servers.launch import server_argv
 
 
 def _fake_binary(path: Path) -> Path:

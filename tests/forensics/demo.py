@@ -9,8 +9,8 @@ server the same schedule passes.
 
 from __future__ import annotations
 
-from pytest_execserver.faults import Fault
-from pytest_execserver.schedule import ScheduledFault, draw_schedule
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.faults.schedule import ScheduledFault, draw_schedule
 
 BUG = "lose-first-chunk-after-resume"
 SEED = 22  # a seed whose eight faults include exactly one disconnect, in the middle of the stream
@@ -27,7 +27,7 @@ async def test_stream_survives_the_schedule(exec_client, exec_scratch):
     assert result.stdout == EXPECTED
 '''
 
-IMPORTS = "import pytest\nfrom pytest_execserver.faults import Fault\n"
+IMPORTS = "import pytest\nfrom pytest_execserver.faults.kinds import Fault\n"
 
 
 def seeded_source() -> str:

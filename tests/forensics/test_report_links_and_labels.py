@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_execserver import report_page
-from pytest_execserver.report_page import render
+from pytest_execserver.report import page as report_page
+from pytest_execserver.report.page import render
 
 LONG = ["bandwidth", "disconnect", "down", "latency", "receiver_lag", "slicer"]
 CHAR_PX = 7.2  # a generous average width of a 12 px sans-serif character

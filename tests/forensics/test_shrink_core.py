@@ -7,8 +7,8 @@ real server bug.
 
 from __future__ import annotations
 
-from pytest_execserver.faults import Fault
-from pytest_execserver.schedule import as_timed
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.faults.schedule import as_timed
 from pytest_execserver.shrink.core import Schedule, shrink, simpler
 from tests.forensics import demo
 

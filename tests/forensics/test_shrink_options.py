@@ -9,7 +9,7 @@ pytestmark = pytest.mark.timeout(300)
 
 ALWAYS_FAILS = '''
 import pytest
-from pytest_execserver.faults import Fault
+from pytest_execserver.faults.kinds import Fault
 
 
 @pytest.mark.fault_schedule(Fault("latency", ms=5, at_ms=0, duration_ms=20), Fault("slicer", at_ms=10, duration_ms=20))

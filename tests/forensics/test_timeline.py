@@ -1,4 +1,4 @@
-"""The timeline picture (:mod:`pytest_execserver.timeline`) from a hand-written history: lanes, bars, ticks,
+"""The timeline picture (:mod:`pytest_execserver.report.timeline`) from a hand-written history: lanes, bars, ticks,
 fault windows, reconnects and the highlighted event, as SVG that parses."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from pytest_execserver.history import HistoryEvent
-from pytest_execserver.timeline import FAULT_COLOURS, broken_events, fault_windows, render_timeline
+from pytest_execserver.checks.history import HistoryEvent
+from pytest_execserver.report.timeline import FAULT_COLOURS, broken_events, fault_windows, render_timeline
 
 SVG = "{http://www.w3.org/2000/svg}"
 MS = 1_000_000

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.report_page import write_page
-from pytest_execserver.timeline import FAULT_COLOURS
+from pytest_execserver.report.page import write_page
+from pytest_execserver.report.timeline import FAULT_COLOURS
 
 pytestmark = pytest.mark.timeout(300)
 

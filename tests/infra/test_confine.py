@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.confine import (
+from pytest_execserver.servers.confine import (
     Confinement,
     ConfinementError,
     bwrap_path,
@@ -94,7 +94,7 @@ def test_bwrap_selected_without_binary_is_a_clear_error(
 def test_tmp_stays_private_and_writable_when_the_server_lives_under_it() -> None:
     """A CI clone under /tmp: /tmp is still a private tmpfs (codex's own sandbox writes there), and the
     clone's top folder is bound back read-only after it, so the interpreter stays visible."""
-    from pytest_execserver.confine import _private_dirs
+    from pytest_execserver.servers.confine import _private_dirs
 
     args = _private_dirs(["/tmp/ci-clone-xyz/.venv/bin/python"])
     tmpfs = args.index("/tmp") - 1

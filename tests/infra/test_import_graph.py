@@ -1,8 +1,13 @@
-"""No import cycles inside any of the three packages (issue: architecture).
+"""No import cycles inside any of the packages, and the plugin's folders import only downwards.
 
 The graph is built from the source with ``ast``: every ``import`` of a module of the same package, at any
 depth of the module: a function-level import, or one under ``if TYPE_CHECKING:``, is still a dependency
 (two modules that need each other's names are one concept split in two, whatever hides the cycle at run time).
+A package's ``__init__`` is a module like any other: a child that imports its own package's ``__init__``,
+which imports the child back, is a cycle.
+
+The folder rules are the map at the top of ``docs/DESIGN.md``: ``FOLDER_RULES`` says which folders each
+folder of ``pytest_execserver`` may import; anything else fails with the offending imports named.
 """
 
 from __future__ import annotations
@@ -52,15 +57,13 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
 
 
 def import_graph(package: str, root: Path) -> dict[str, set[str]]:
-    """Module -> the modules of the same package it imports (``__init__`` re-exports excluded)."""
+    """Module -> the modules of the same package it imports (a package's ``__init__`` included)."""
     modules = {_module_name(package, root, p): p for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        if path.name == "__init__.py":
-            continue  # a package's __init__ re-exports its children; importing the package is not a cycle
         tree = ast.parse(path.read_text(), str(path))
-        targets = _imports(tree, name, False)
-        graph[name] = {t for t in targets if t in modules and t != name and modules[t].name != "__init__.py"}
+        targets = _imports(tree, name, path.name == "__init__.py")
+        graph[name] = {t for t in targets if t in modules and t != name}
     return graph
 
 
@@ -96,3 +99,101 @@ def test_find_cycle_reports_a_cycle() -> None:
 def test_package_has_no_import_cycle(package: str) -> None:
     cycle = find_cycle(import_graph(package, PACKAGES[package]))
     assert cycle is None, f"import cycle in {package}: {' -> '.join(cycle or [])}"
+
+
+# Which folders of pytest_execserver each folder may import (docs/DESIGN.md, "Map"). Listed bottom-up: a
+# folder imports only folders listed before it. Top-level modules are named "<name>".
+FOLDER_RULES: dict[str, set[str]] = {
+    "<waiting>": set(),
+    "checks": set(),
+    "telemetry": {"checks"},
+    "client": {"checks", "telemetry", "<waiting>"},
+    "servers": {"telemetry"},
+    "faults": {"checks", "servers", "client"},
+    "report": {"checks", "telemetry"},
+    "glue": {"checks", "telemetry", "client", "servers", "faults", "report"},
+    "subjects": {"checks", "telemetry", "client", "servers", "faults", "report", "glue"},
+    "shrink": {"checks", "telemetry", "client", "servers", "faults", "report", "glue"},
+    "<decorators>": {"faults", "glue"},
+    "suites": {
+        *("checks", "telemetry", "client", "servers", "faults", "report", "glue", "subjects", "shrink", "<waiting>"),
+    },
+    "<__main__>": {"servers", "faults", "glue", "report", "suites"},
+    "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "glue", "subjects", "shrink"},
+    "<__init__>": {"<decorators>", "faults"},
+}
+# Imports under ``if TYPE_CHECKING:`` of the project's own modules, counted: each is an import the module
+# avoids at run time (to keep the autoloaded entry light); a new one must be a choice, not a cycle in hiding.
+TYPE_CHECKING_BUDGET = {"pytest_execserver": 16, "execserver_ref": 0, "pytoxiproxy": 1}
+PLUGIN_FOLDERS = {
+    p.name for p in PACKAGES["pytest_execserver"].iterdir() if p.is_dir() and (p / "__init__.py").exists()
+}
+
+
+def _folder(module: str) -> str:
+    """The folder a module of pytest_execserver lives in, or ``<name>`` for a top-level module."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "<__init__>"
+    return parts[1] if parts[1] in PLUGIN_FOLDERS else f"<{parts[1]}>"
+
+
+def folder_violations(graph: dict[str, set[str]], rules: dict[str, set[str]]) -> list[str]:
+    """Each import that crosses from one folder to another the rules do not allow, as ``a -> b``."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        here = _folder(module)
+        for target in sorted(targets):
+            there = _folder(target)
+            if there != here and there not in rules.get(here, set()):
+                found.append(f"{module} -> {target} ({here} may not import {there})")
+    return found
+
+
+def test_folder_rules_are_a_layering() -> None:
+    """Each folder's allowed imports are listed before it, so the rules themselves admit no folder cycle."""
+    order = list(FOLDER_RULES)
+    for folder, allowed in FOLDER_RULES.items():
+        assert all(order.index(a) < order.index(folder) for a in allowed), folder
+
+
+def test_folder_violations_names_the_offending_import() -> None:
+    graph = {"pytest_execserver.checks.history": {"pytest_execserver.glue.runstate"}}
+    assert folder_violations(graph, FOLDER_RULES) == [
+        "pytest_execserver.checks.history -> pytest_execserver.glue.runstate (checks may not import glue)"
+    ]
+
+
+def test_every_plugin_folder_has_a_rule() -> None:
+    tops = {f"<{p.stem}>" for p in PACKAGES["pytest_execserver"].glob("*.py")}
+    assert PLUGIN_FOLDERS | tops <= set(FOLDER_RULES), sorted((PLUGIN_FOLDERS | tops) - set(FOLDER_RULES))
+
+
+def test_plugin_folders_import_only_downwards() -> None:
+    violations = folder_violations(import_graph("pytest_execserver", PACKAGES["pytest_execserver"]), FOLDER_RULES)
+    assert not violations, "\n".join(violations)
+
+
+def test_at_most_eight_modules_at_the_plugin_top_level() -> None:
+    top = sorted(p.name for p in PACKAGES["pytest_execserver"].glob("*.py"))
+    assert len(top) <= 8, top
+
+
+def _type_checking_imports(package: str, root: Path) -> list[str]:
+    """``importer -> module`` for each of the package's own modules imported under ``if TYPE_CHECKING:``."""
+    modules = {_module_name(package, root, p) for p in root.rglob("*.py")}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        name = _module_name(package, root, path)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                inner = ast.Module(body=node.body, type_ignores=[])
+                own = _imports(inner, name, path.name == "__init__.py") & modules
+                found += [f"{name} -> {t}" for t in sorted(own)]
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_type_checking_imports_are_counted(package: str) -> None:
+    found = _type_checking_imports(package, PACKAGES[package])
+    assert len(found) <= TYPE_CHECKING_BUDGET[package], "\n".join(found)

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.toxi import real_binary
+from pytest_execserver.faults.toxi import real_binary
+from pytest_execserver.servers.confine import choose_confinement
 from pytest_execserver.waiting import wait_until_sync
 
 PARENT = r"""
 import json, sys, time
 from pathlib import Path
-from pytest_execserver.confine import Confinement
-from pytest_execserver.launch import start_server
-from pytest_execserver.toxi import start_toxiproxy
+from pytest_execserver.servers.confine import Confinement
+from pytest_execserver.servers.launch import start_server
+from pytest_execserver.faults.toxi import start_toxiproxy
 
 scratch, confinement, toxiproxy = Path(sys.argv[1]), Confinement(sys.argv[2]), sys.argv[3]
 server = start_server("ref", scratch / "server", confinement=confinement)

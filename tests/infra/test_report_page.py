@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from pytest_execserver.report_page import latency_by_fault_and_mode, main, render
+from pytest_execserver.report.page import latency_by_fault_and_mode, main, render
 
 REPORT = {
     "header": {"seed": 7, "server": "ref"},
@@ -47,7 +47,7 @@ def test_cli_writes_html_beside_the_json(tmp_path: Path) -> None:
 
 
 def test_long_fault_combinations_get_short_distinct_labels() -> None:
-    from pytest_execserver.report_page import _short_label
+    from pytest_execserver.report.page import _short_label
 
     a = _short_label("bandwidth+disconnect+down+latency+receiver_lag+slicer", "event-stream")
     b = _short_label("bandwidth+latency+slicer", "legacy-read")

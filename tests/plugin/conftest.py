@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+import pytest_execserver.faults.kinds
+
 # The plugin imports these lazily (on first use of the harness); import them here, once, so in-process
 # pytester runs (which drop the modules first imported during the run) all see the same classes.
-import pytest_execserver.collection
-import pytest_execserver.evaluate
-import pytest_execserver.faults
-import pytest_execserver.markers  # noqa: F401
+import pytest_execserver.glue.collection
+import pytest_execserver.glue.evaluate
+import pytest_execserver.glue.markers  # noqa: F401
 
 INI = """
 [pytest]

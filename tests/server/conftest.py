@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
 
 from .refclient import Client
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 
 
 def descendants(root: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""The reference server's journal (``--journal``) and its reader (:mod:`pytest_execserver.journal`)."""
+"""The reference server's journal (``--journal``) and its reader (:mod:`pytest_execserver.checks.journal`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.journal import Journal, JournalError, read_journal
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.checks.journal import Journal, JournalError, read_journal
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 
 from .refclient import Client, start_params

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
 
 METHODS = [
     "initialize", "process/start", "process/read", "process/write", "process/signal", "process/terminate",

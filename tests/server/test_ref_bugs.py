@@ -80,7 +80,7 @@ async def test_reorder_single_chunk_is_flushed(launch_server) -> None:  # type: 
 
 
 def _journalled(server: Any, pid: str, what: str) -> bool:
-    from pytest_execserver.journal import Journal
+    from pytest_execserver.checks.journal import Journal
 
     return any(getattr(p, what) for p in Journal.load(server.journal_path).processes() if p.process_id == pid)
 
@@ -141,13 +141,13 @@ async def _resumed(c: Client, session: str) -> bool:
 
 
 def _journal_has_chunk(server: Any, seq: int) -> bool:
-    from pytest_execserver.journal import Journal
+    from pytest_execserver.checks.journal import Journal
 
     return any(c.seq == seq for p in Journal.load(server.journal_path).processes() for c in p.chunks)
 
 
 async def test_lose_first_chunk_after_resume(launch_server) -> None:  # type: ignore[no-untyped-def]
-    from pytest_execserver.journal import Journal
+    from pytest_execserver.checks.journal import Journal
 
     c, delivered, server = await _resume_and_step(launch_server, "lose-first-chunk-after-resume")
     assert delivered == [(3, b"C")]  # B (seq 2), the first chunk after the resume, never arrives

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import ConditionTimeout, wait_until
 
 from .procutil import pids_with, rss_kib, server_pid

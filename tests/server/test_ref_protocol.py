@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 
 from .procutil import pids_with
@@ -612,7 +612,7 @@ async def test_capability_token_auth(launch_server, tmp_path: Path) -> None:  # 
     ],
 )
 def test_auth_flag_errors(launch_server, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
-    from pytest_execserver.launch import ServerStartError
+    from pytest_execserver.servers.launch import ServerStartError
 
     with pytest.raises(ServerStartError, match="exited") as info:
         launch_server("ref", *args)

@@ -6,8 +6,8 @@ import os
 import signal
 from pathlib import Path
 
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import start_server
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import start_server
 
 from .procutil import server_pid
 from .refclient import Client, start_params

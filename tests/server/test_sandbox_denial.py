@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.checks.journal import Journal
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
 from pytest_execserver.waiting import wait_until
 
 from .refclient import Client, start_params, uri

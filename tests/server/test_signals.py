@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import ServerProcess, server_argv, start_server
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, server_argv, start_server
 
 from .refclient import Client, start_params
 

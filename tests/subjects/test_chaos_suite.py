@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.subject_checks import CHECKS
+from pytest_execserver.subjects.checks import CHECKS
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = shlex.join([sys.executable, str(HERE.parents[1] / "examples" / "ws_client.py")]) + " {url}"

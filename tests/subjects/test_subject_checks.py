@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from pytest_execserver.subject_checks import SubjectRun, check_subject, phase_samples
 from pytest_execserver.subjects.base import Outcome, RunRequest
+from pytest_execserver.subjects.checks import SubjectRun, check_subject, phase_samples
 
 MS = 1_000_000
 REQ = RunRequest(["seq", "1", "3"], "file:///s")

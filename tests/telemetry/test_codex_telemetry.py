@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver import otel
 from pytest_execserver.client import connect
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
+from pytest_execserver.telemetry import otel
 from pytest_execserver.telemetry.analysis import wholes
 from pytest_execserver.telemetry.collect import server_spans_for
 from pytest_execserver.telemetry.receiver import OtlpReceiver, running

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_execserver.report_page import render
+from pytest_execserver.report.page import render
 from pytest_execserver.telemetry.receiver import OtlpReceiver
 
 Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/conftest.py)

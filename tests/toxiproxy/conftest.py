@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.toxi import (
+from pytest_execserver.faults.toxi import (
     ToxiproxyControl,
     ToxiproxyError,
     ToxiproxyServer,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyError
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, round_trip
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.install_toxiproxy import cached_binary_path
-from pytest_execserver.toxi import Backend, ToxiproxyControl, ToxiproxyError, select_backend, start_toxiproxy
+from pytest_execserver.faults.install_toxiproxy import cached_binary_path
+from pytest_execserver.faults.toxi import Backend, ToxiproxyControl, ToxiproxyError, select_backend, start_toxiproxy
 
 
 def _fake_binary(directory: Path) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyServer, start_toxiproxy
 from tests.toxiproxy.conftest import require_real
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo
 

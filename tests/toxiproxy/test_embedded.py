@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError, ToxiproxyServer, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyError, ToxiproxyServer, start_toxiproxy
 from pytest_execserver.waiting import wait_until_sync
 from tests.toxiproxy.conftest import require_real
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, recv_exactly, round_trip

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver import install_toxiproxy
-from pytest_execserver.install_toxiproxy import (
+from pytest_execserver.faults import install_toxiproxy
+from pytest_execserver.faults.install_toxiproxy import (
     TOXIPROXY_VERSION,
     ToxiproxyUnavailable,
     cached_binary_path,
     install,
 )
-from pytest_execserver.toxi import select_backend
+from pytest_execserver.faults.toxi import select_backend
 from tests.toxiproxy.conftest import require_real
 
 FAKE_GO = """#!/bin/sh
@@ -66,7 +66,7 @@ def test_failed_build_is_reported(tmp_path: Path, cache: Path) -> None:
 def test_without_go_a_clear_message_and_exit_0(tmp_path: Path, cache: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path), "EXECSERVER_CACHE": str(cache)}
     out = subprocess.run(
-        [sys.executable, "-m", "pytest_execserver.install_toxiproxy"],
+        [sys.executable, "-m", "pytest_execserver.faults.install_toxiproxy"],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr

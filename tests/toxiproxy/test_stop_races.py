@@ -25,7 +25,7 @@ from pytoxiproxy.api import ApiServer
 from pytoxiproxy.log import Logger
 from pytoxiproxy.proxy import Proxy
 
-from pytest_execserver.toxi import ToxiproxyServer, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyServer, start_toxiproxy
 from pytest_execserver.waiting import wait_until
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, echo, recv_until_closed
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_execserver.toxi import ToxiproxyControl, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyControl, start_toxiproxy
 from tests.toxiproxy.toxi_helpers import TcpServer, connect, recv_exactly, recv_until_closed, round_trip
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.subject_fixtures import client_spec
+from pytest_execserver.subjects.fixtures import client_spec
 from pytest_execserver.subjects.spec import parse_ours
 
 OURS = Path(__file__).parent / "ours"

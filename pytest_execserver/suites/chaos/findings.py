@@ -1,7 +1,7 @@
 """Findings about specific clients, each a strict xfail naming the client version it was seen on.
 
 A finding is applied to a test only when the client under test is that client at a version where it was
-seen (``codex`` is codex's default version, :data:`pytest_execserver.codex.DEFAULT_VERSION`); the xfail is
+seen (``codex`` is codex's default version, :data:`pytest_execserver.servers.codex.DEFAULT_VERSION`); the xfail is
 strict, so a release that fixes it turns the test into an XPASS failure and the finding is updated.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_execserver.codex import DEFAULT_VERSION
-from pytest_execserver.subject_fixtures import client_spec
+from pytest_execserver.servers.codex import DEFAULT_VERSION
+from pytest_execserver.subjects.fixtures import client_spec
 from pytest_execserver.subjects.spec import is_codex_spec
 
 

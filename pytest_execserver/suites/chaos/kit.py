@@ -16,8 +16,8 @@ import contextlib
 import random
 from typing import Any
 
-from pytest_execserver.subject_run import RecordingSubject
 from pytest_execserver.subjects.base import Outcome
+from pytest_execserver.subjects.run import RecordingSubject
 from pytest_execserver.suites.chaos.compare import assert_bytes, assert_prefix
 from pytest_execserver.suites.chaos.workloads import Workload as Workload
 from pytest_execserver.suites.chaos.workloads import blob_workload as blob_workload

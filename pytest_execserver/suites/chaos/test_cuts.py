@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.subject_run import RecordingSubject
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.subjects.run import RecordingSubject
 from pytest_execserver.suites.chaos.findings import BINARY_STDIN, xfail_if_found
 from pytest_execserver.suites.chaos.kit import (
     check,

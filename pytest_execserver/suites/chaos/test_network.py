@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.subject_run import RecordingSubject
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.subjects.run import RecordingSubject
 from pytest_execserver.suites.chaos.kit import (
     blob_workload,
     fault_applied,

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.subject_run import RecordingSubject
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.subjects.run import RecordingSubject
 from pytest_execserver.suites.chaos.kit import paced_workload, run_checked, seq_workload
 
 pytestmark = pytest.mark.asyncio

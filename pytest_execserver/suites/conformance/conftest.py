@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.runstate import SETTINGS_KEY
+from pytest_execserver.glue.runstate import SETTINGS_KEY
 from pytest_execserver.suites.conformance.servers import ServerPool
 from pytest_execserver.suites.conformance.table import CODEX_VERSION, Table
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.launch import ServerProcess
 
 from .differences import normalize
 from .rawclient import DEFAULT_TIMEOUT_S, Frame, RawClient, RawClosed, RawTimeout

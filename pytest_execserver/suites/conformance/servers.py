@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
 from pytest_execserver.suites.conformance.harness import Ctx
 
 KINDS = ("ref", "codex")

@@ -2,23 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from execserver_ref.params import Kind
-
-if TYPE_CHECKING:
-    from execserver_ref.connection import Connection
-
-Handler = Callable[["Connection", Any], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class Route:
-    family: str | None  # None: no initialize requirement (initialize itself)
-    schema: Kind
-    handler: Handler
+from execserver_ref.routing import Route
 
 
 def build_routes() -> dict[str, Route]:

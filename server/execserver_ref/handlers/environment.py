@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from execserver_ref.handlers import Route
 from execserver_ref.params import Unit
-
-if TYPE_CHECKING:
-    from execserver_ref.connection import Connection
+from execserver_ref.routing import RequestContext, Route
 
 
-async def info(conn: Connection, params: Any) -> Any:
+async def info(conn: RequestContext, params: Any) -> Any:
     return conn.environment_info
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from execserver_ref import fs
-from execserver_ref.handlers import Route
 from execserver_ref.params import (
     AnyStruct,
     Base64,
@@ -19,9 +18,7 @@ from execserver_ref.params import (
     Variant,
     to_file_uri,
 )
-
-if TYPE_CHECKING:
-    from execserver_ref.connection import Connection
+from execserver_ref.routing import RequestContext, Route
 
 
 def _sandbox() -> Field:
@@ -79,47 +76,47 @@ READ_BLOCK = Struct(
 CLOSE = Struct("FsCloseParams", [Field("handleId", Str())])
 
 
-async def read_file(conn: Connection, p: dict[str, Any]) -> Any:
+async def read_file(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.read_file(p["path"])
 
 
-async def write_file(conn: Connection, p: dict[str, Any]) -> Any:
+async def write_file(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.write_file(p["path"], p["dataBase64"])
 
 
-async def create_directory(conn: Connection, p: dict[str, Any]) -> Any:
+async def create_directory(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.create_directory(p["path"], p["recursive"])
 
 
-async def get_metadata(conn: Connection, p: dict[str, Any]) -> Any:
+async def get_metadata(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.get_metadata(p["path"])
 
 
-async def canonicalize(conn: Connection, p: dict[str, Any]) -> Any:
+async def canonicalize(conn: RequestContext, p: dict[str, Any]) -> Any:
     return {"path": to_file_uri(fs.canonicalize(p["path"]))}
 
 
-async def read_directory(conn: Connection, p: dict[str, Any]) -> Any:
+async def read_directory(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.read_directory(p["path"])
 
 
-async def remove(conn: Connection, p: dict[str, Any]) -> Any:
+async def remove(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.remove(p["path"], p["recursive"], p["force"])
 
 
-async def copy(conn: Connection, p: dict[str, Any]) -> Any:
+async def copy(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.copy(p["sourcePath"], p["destinationPath"], p["recursive"])
 
 
-async def open_(conn: Connection, p: dict[str, Any]) -> Any:
+async def open_(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.open_handle(conn.require_session().file_handles, p["handleId"], p["path"])
 
 
-async def read_block(conn: Connection, p: dict[str, Any]) -> Any:
+async def read_block(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.read_block(conn.require_session().file_handles, p["handleId"], p["offset"], p["len"])
 
 
-async def close(conn: Connection, p: dict[str, Any]) -> Any:
+async def close(conn: RequestContext, p: dict[str, Any]) -> Any:
     return fs.close_handle(conn.require_session().file_handles, p["handleId"])
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from execserver_ref.envelope import INTERNAL_ERROR, RpcError, invalid_params, invalid_request
-from execserver_ref.handlers import Route
 from execserver_ref.params import (
     AnyStruct,
     AnyValue,
@@ -24,10 +23,8 @@ from execserver_ref.params import (
     UInt,
 )
 from execserver_ref.process import ManagedProcess, SpawnError
+from execserver_ref.routing import RequestContext, Route
 from execserver_ref.sandbox import parse_policy, sandbox_type
-
-if TYPE_CHECKING:
-    from execserver_ref.connection import Connection
 
 START = Struct(
     "WireExecParams",
@@ -70,7 +67,7 @@ TERMINATE = Struct("TerminateParams", [Field("processId", Str())])
 MAX_WAIT_MS = 24 * 3600 * 1000
 
 
-async def start(conn: Connection, p: dict[str, Any]) -> Any:
+async def start(conn: RequestContext, p: dict[str, Any]) -> Any:
     session = conn.require_session()
     argv: list[str] = p["argv"]
     if not argv:
@@ -93,7 +90,7 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
             retained_bytes=config.retained_bytes,
             bugs=config.bugs,
             on_closed=session.on_process_closed,
-            journal=conn.ctx.journal,
+            journal=conn.journal,
             session_id=session.session_id,
             sandbox=policy,
             omit_sandbox_denied=config.omit_sandbox_denied,
@@ -107,7 +104,7 @@ async def start(conn: Connection, p: dict[str, Any]) -> Any:
     return {"processId": pid, "sandboxType": sandbox_type(policy)}
 
 
-async def read(conn: Connection, p: dict[str, Any]) -> Any:
+async def read(conn: RequestContext, p: dict[str, Any]) -> Any:
     session = conn.require_session()
     pid = p["processId"]
     after_seq = p["afterSeq"] or 0
@@ -126,7 +123,7 @@ async def read(conn: Connection, p: dict[str, Any]) -> Any:
         await conn.race_disconnect(process.wait_change(remaining))
 
 
-async def write(conn: Connection, p: dict[str, Any]) -> Any:
+async def write(conn: RequestContext, p: dict[str, Any]) -> Any:
     session = conn.require_session()
     process = session.processes.get(p["processId"])
     if process is None:
@@ -134,7 +131,7 @@ async def write(conn: Connection, p: dict[str, Any]) -> Any:
     return {"status": process.write(p["chunk"], p["writeId"])}
 
 
-async def signal_(conn: Connection, p: dict[str, Any]) -> Any:
+async def signal_(conn: RequestContext, p: dict[str, Any]) -> Any:
     session = conn.require_session()
     process = session.processes.get(p["processId"])
     if process is not None:
@@ -142,7 +139,7 @@ async def signal_(conn: Connection, p: dict[str, Any]) -> Any:
     return {}
 
 
-async def terminate(conn: Connection, p: dict[str, Any]) -> Any:
+async def terminate(conn: RequestContext, p: dict[str, Any]) -> Any:
     session = conn.require_session()
     process = session.processes.get(p["processId"])
     return {"running": process.terminate() if process is not None else False}

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import ExecClient, connect
-from pytest_execserver.history import History
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 from tests.plugin.client.client_testkit import MakeClient
 
 SERVER_KINDS = ["ref", "codex"]

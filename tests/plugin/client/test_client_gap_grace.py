@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import RecoveryError, connect
-from pytest_execserver.history import History
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 
 # Separate stdout writes, far enough apart to be separate chunks (and so separate notifications).
 PACED = ["/bin/sh", "-c", "for i in 1 2 3 4; do echo line-$i; sleep 0.05; done"]

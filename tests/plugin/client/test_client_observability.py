@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver import otel
+from pytest_execserver.checks.history import History, durations_ms
 from pytest_execserver.client.transport import Transport
-from pytest_execserver.history import History, durations_ms
-from pytest_execserver.tracing import parse_traceparent
+from pytest_execserver.telemetry import otel
+from pytest_execserver.telemetry.tracing import parse_traceparent
 from tests.plugin.client.client_testkit import MakeClient
 
 

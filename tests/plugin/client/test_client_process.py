@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from pytest_execserver.client import ExecServerError, OutputChunk
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 from tests.plugin.client.client_testkit import MakeClient
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import StartOutcomeUnknown, TransportError
-from pytest_execserver.history import History
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 from tests.plugin.client.client_testkit import Forwarder, MakeClient
 

@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from pytest_execserver.client import connect
-from pytest_execserver.launch import ServerProcess, ServerStartError
+from pytest_execserver.servers.launch import ServerProcess, ServerStartError
 
 ABSENT = object()
 

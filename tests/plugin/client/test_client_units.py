@@ -21,7 +21,7 @@ from pytest_execserver.client import (
 from pytest_execserver.client.client import ExecClient
 from pytest_execserver.client.events import ReadResult, parse_notification, parse_read
 from pytest_execserver.client.recovery import is_retryable
-from pytest_execserver.tracing import parse_traceparent, trace_field
+from pytest_execserver.telemetry.tracing import parse_traceparent, trace_field
 
 
 def out(seq: int, data: bytes = b"x") -> OutputChunk:

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from pytest_execserver.history import History
+from pytest_execserver.checks.history import History
 from tests.plugin.client.client_testkit import MakeClient
 
 # 3 MiB of non-repeating lines; written in bursts so a polling client can keep up with 1 MiB retention.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_execserver.history import EventKind, HistoryEvent
+from pytest_execserver.checks.history import EventKind, HistoryEvent
 
 
 class H:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.budgets import (
+from pytest_execserver.checks.budgets import (
     BudgetError,
     LatencyBudget,
     LatencyStats,

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from pytest_execserver.faults import (
+from pytest_execserver.faults.kinds import (
     FAULT_KINDS,
     KINDS,
     Fault,
@@ -19,7 +19,7 @@ from pytest_execserver.faults import (
     kind_or_fault,
     register,
 )
-from pytest_execserver.schedule import draw_schedule
+from pytest_execserver.faults.schedule import draw_schedule
 
 
 def test_kinds() -> None:

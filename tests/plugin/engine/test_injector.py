@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import ExecClient
 from pytest_execserver.client.events import OutputChunk
 from pytest_execserver.client.process import ProcessHandle
-from pytest_execserver.faults import Fault
-from pytest_execserver.history import History
-from pytest_execserver.injector import FaultApplyError, Injector
-from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError
+from pytest_execserver.faults.injector import FaultApplyError, Injector
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyError
 
 
 class FakeControl:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver.invariants import (
+from pytest_execserver.checks.invariants import (
     INVARIANTS,
     ExecHistory,
     Violation,

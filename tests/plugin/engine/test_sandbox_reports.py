@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pytest_execserver.invariants import sandbox_denial_reports
-from pytest_execserver.report import Summary
+from pytest_execserver.checks.invariants import sandbox_denial_reports
+from pytest_execserver.report.summary import Summary
 from tests.plugin.engine.hist import H
 
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_execserver.faults import FAULT_KINDS, Fault, FaultError
-from pytest_execserver.schedule import derive_seed, draw_schedule, format_schedule, new_seed
+from pytest_execserver.faults.kinds import FAULT_KINDS, Fault, FaultError
+from pytest_execserver.faults.schedule import derive_seed, draw_schedule, format_schedule, new_seed
 
 
 def test_same_seed_same_schedule() -> None:

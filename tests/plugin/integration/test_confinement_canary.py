@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_execserver.client import ExecClient
-from pytest_execserver.confine import Confinement
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.confine import Confinement
+from pytest_execserver.servers.launch import ServerProcess
 
 Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/conftest.py)
 

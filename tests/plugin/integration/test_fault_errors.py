@@ -14,7 +14,7 @@ Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/con
 pytestmark = pytest.mark.timeout(90)
 
 TEST = '''
-from pytest_execserver.injector import FaultApplyError
+from pytest_execserver.faults.injector import FaultApplyError
 from pytest_execserver.waiting import wait_until
 
 def clash(proxy, name):

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_execserver.checks.invariants import ExecHistory
 from pytest_execserver.client import ExecClient, StartOutcomeUnknown, TransportError
-from pytest_execserver.faults import Fault
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.waiting import wait_until
 
 pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.timeout(60)]

@@ -100,7 +100,7 @@ def test_exec_mode_marker_and_parametrization(inner: Inner, pytester: pytest.Pyt
 
 CHAOS = """
 import pytest
-from pytest_execserver.faults import Fault
+from pytest_execserver.faults.kinds import Fault
 
 @pytest.mark.chaos("latency", "disconnect", Fault("slicer", average_size=3))
 def test_each(exec_fault, exec_history):
@@ -138,7 +138,7 @@ def test_chaos_runs_once_per_fault(inner: Inner, pytester: pytest.Pytester) -> N
 
 SCHEDULE = """
 import pytest
-from pytest_execserver.faults import Fault
+from pytest_execserver.faults.kinds import Fault
 
 @pytest.mark.fault_schedule("latency", "disconnect", Fault("slicer", average_size=3), duration_ms=1200)
 def test_chaos(exec_history):
@@ -183,7 +183,7 @@ def test_printed_schedule_pasted_back_replays(inner: Inner, pytester: pytest.Pyt
     lines = result.stdout.str().splitlines()
     start = lines.index("schedule (paste into @pytest.mark.fault_schedule(...) to replay it):") + 1
     pasted = "\n".join(line.split("  #")[0] for line in lines[start:] if line.startswith("    Fault("))
-    pytester.makepyfile(test_replay="import pytest\nfrom pytest_execserver.faults import Fault\n\n"
+    pytester.makepyfile(test_replay="import pytest\nfrom pytest_execserver.faults.kinds import Fault\n\n"
                                     f"@pytest.mark.fault_schedule(\n{pasted}\n)\n"
                                     "def test_x(exec_history):\n    pass\n")
     inner("test_replay.py", "--execserver-report", pytester.path / "b.json").assert_outcomes(passed=1)

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 HEAVY = ("websockets", "opentelemetry", "requests", "toxiproxy", "aiohttp", "pytest_execserver.client",
-         "pytest_execserver.fixtures", "pytest_execserver.toxi", "hypothesis")
+         "pytest_execserver.glue.fixtures", "pytest_execserver.faults.toxi", "hypothesis")
 
 
 def loaded_after(statement: str) -> list[str]:
@@ -82,7 +82,7 @@ from opentelemetry import trace
 
 async def test_spans_on_the_global_provider(exec_client, exec_scratch):
     await exec_client.run(["/bin/echo", "hi"], cwd=exec_scratch)
-    from pytest_execserver import otel
+    from pytest_execserver.telemetry import otel
     assert trace.get_tracer_provider() is otel._PROVIDER
 """
 
@@ -98,8 +98,10 @@ def test_otel_global_only_when_asked(pytester: pytest.Pytester) -> None:
 
 def test_light_copies_match_their_homes() -> None:
     """The entry module keeps a few names to itself so as not to import their heavy homes; they agree."""
-    from pytest_execserver import markers, plugin, toxi
-    from pytest_execserver.marknames import MARKERS
+    from pytest_execserver import plugin
+    from pytest_execserver.faults import toxi
+    from pytest_execserver.glue import markers
+    from pytest_execserver.glue.marknames import MARKERS
 
     assert plugin.REAL_TOXIPROXY == toxi.REAL_BINARY
     assert plugin.CHAOS_PARAM == markers.CHAOS_PARAM

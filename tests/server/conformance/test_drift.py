@@ -1,4 +1,4 @@
-"""The drift report (``python -m pytest_execserver.conformance diff A B``) names exactly what changed."""
+"""The drift report (``python -m pytest_execserver.suites.conformance.drift diff A B``) names exactly what changed."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from pytest_execserver import codex
-from pytest_execserver.conformance import diff, settle
+from pytest_execserver.servers import codex
+from pytest_execserver.suites.conformance.drift import diff, settle
 
 
 def _drift(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_execserver.conformance", "diff", *args],
+    return subprocess.run([sys.executable, "-m", "pytest_execserver.suites.conformance.drift", "diff", *args],
                           capture_output=True, text=True, timeout=180)
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from pytest_execserver import codex
+from pytest_execserver.servers import codex
 
 
 def _run(pytester: pytest.Pytester, server: str, *args: str) -> pytest.RunResult:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.suites.conformance.harness import Ctx, summarize
 
 

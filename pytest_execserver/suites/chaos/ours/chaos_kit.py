@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from pytest_execserver.checks.history import durations_ms
+from pytest_execserver.checks.invariants import ExecHistory
 from pytest_execserver.client import ExecClient, ProcessHandle, ProcessResult
-from pytest_execserver.history import durations_ms
-from pytest_execserver.invariants import ExecHistory
 from pytest_execserver.suites.chaos.compare import assert_bytes
 from pytest_execserver.suites.chaos.workloads import Workload as Workload
 from pytest_execserver.suites.chaos.workloads import blob_workload as blob_workload

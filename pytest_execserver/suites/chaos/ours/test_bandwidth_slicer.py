@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.history import durations_ms
+from pytest_execserver.checks.history import durations_ms
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
     assert_fault_applied,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver.faults import DEFAULT_HOLD_MS
-from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.faults.kinds import DEFAULT_HOLD_MS
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
     assert_fault_applied,

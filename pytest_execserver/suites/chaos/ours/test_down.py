@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_execserver.checks.invariants import ExecHistory
 from pytest_execserver.client import TransportError
-from pytest_execserver.fixtures import ClientFactory, ExecProxy
-from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.glue.fixtures import ClientFactory, ExecProxy
 from pytest_execserver.suites.chaos.compare import assert_prefix
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,

@@ -10,8 +10,8 @@ import itertools
 
 import pytest
 
-from pytest_execserver.fixtures import ExecProxy
-from pytest_execserver.invariants import ExecHistory
+from pytest_execserver.checks.invariants import ExecHistory
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,
     assert_fault_applied,

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_execserver.client import ExecClient
-from pytest_execserver.faults import Fault
+from pytest_execserver.faults.kinds import Fault
 
 pytestmark = [pytest.mark.exec_mode("both"), pytest.mark.asyncio]
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from pytest_execserver.client import StartOutcomeUnknown
-from pytest_execserver.fixtures import ExecProxy
+from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.suites.chaos.compare import assert_bytes
 from pytest_execserver.suites.chaos.ours.chaos_kit import (
     Chaos,

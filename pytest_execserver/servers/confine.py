@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_execserver.lifetime import die_with_parent, then_die_with_parent
+from pytest_execserver.servers.lifetime import die_with_parent, then_die_with_parent
 
 
 class ConfinementError(RuntimeError):

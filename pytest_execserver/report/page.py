@@ -1,6 +1,6 @@
 """A self-contained HTML page from the JSON report: latency per fault and mode, and the invariant matrix.
 
-``python -m pytest_execserver.report_page reports/chaos.json`` writes ``reports/chaos.html`` (inline SVG,
+``python -m pytest_execserver.report.page reports/chaos.json`` writes ``reports/chaos.html`` (inline SVG,
 no scripts, no external assets), so a nightly run leaves a picture a person can open from the artifacts.
 """
 

@@ -22,19 +22,19 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver import otel
-from pytest_execserver.artifacts import log_size
+from pytest_execserver.checks.invariants import ExecHistory
 from pytest_execserver.client import ExecClient, connect
-from pytest_execserver.codex import CodexUnavailable
-from pytest_execserver.confine import Confinement, ConfinementError, choose_confinement
-from pytest_execserver.faults import KINDS, Fault
-from pytest_execserver.injector import FaultApplyError, Injector
-from pytest_execserver.invariants import ExecHistory
-from pytest_execserver.launch import ServerProcess, start_server
-from pytest_execserver.options import UNCONFINED_WARNING, ExecServerUnconfinedWarning
-from pytest_execserver.runstate import SETTINGS_KEY, TEST_KEY, TestState, worker_id
-from pytest_execserver.schedule import ScheduledFault
-from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+from pytest_execserver.faults.injector import FaultApplyError, Injector
+from pytest_execserver.faults.kinds import KINDS, Fault
+from pytest_execserver.faults.schedule import ScheduledFault
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+from pytest_execserver.glue.options import UNCONFINED_WARNING, ExecServerUnconfinedWarning
+from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, worker_id
+from pytest_execserver.report.artifacts import log_size
+from pytest_execserver.servers.codex import CodexUnavailable
+from pytest_execserver.servers.confine import Confinement, ConfinementError, choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
+from pytest_execserver.telemetry import otel
 
 __all__ = ["UNCONFINED_WARNING", "ClientFactory", "ExecProxy", "ExecServerUnconfinedWarning", "worker_id"]
 
@@ -129,7 +129,7 @@ def toxiproxy_server(request: pytest.FixtureRequest,
 
 
 class ExecProxy:
-    """The proxy in front of ``exec_server``, with the fault methods (see :mod:`pytest_execserver.faults`).
+    """The proxy in front of ``exec_server``, with the fault methods (see :mod:`pytest_execserver.faults.kinds`).
 
     Faults applied here last until removed or until the test ends (the proxy is reset between tests).
     """

@@ -1,6 +1,6 @@
 """Install the real ``toxiproxy-server`` into the project's cache with ``go install`` (the one version pin).
 
-``python -m pytest_execserver.install_toxiproxy`` (what ``./run`` calls) builds
+``python -m pytest_execserver.faults.install_toxiproxy`` (what ``./run`` calls) builds
 ``github.com/Shopify/toxiproxy/v2/cmd/server@TOXIPROXY_VERSION`` into
 ``<cache>/toxiproxy-<version>/toxiproxy-server``. A cached binary is reused without touching Go or the
 network; a missing Go toolchain is reported in one clear line (exit status 0: the harness then falls
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_execserver.codex import cache_dir
+from pytest_execserver.servers.codex import cache_dir
 
 #: The pinned release: the newest tag the Go module proxy serves (``go list -m -versions`` lists only
 #: some; ``curl https://proxy.golang.org/github.com/!shopify/toxiproxy/v2/@v/vX.Y.Z.info`` confirms one).

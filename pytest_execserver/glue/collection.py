@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver import markers
-from pytest_execserver.faults import Fault
-from pytest_execserver.markers import CHAOS_PARAM
-from pytest_execserver.options import Settings
-from pytest_execserver.runstate import TestState
-from pytest_execserver.schedule import derive_seed, draw_schedule
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.faults.schedule import derive_seed, draw_schedule
+from pytest_execserver.glue import markers
+from pytest_execserver.glue.markers import CHAOS_PARAM
+from pytest_execserver.glue.options import Settings
+from pytest_execserver.glue.runstate import TestState
 
 
 def exec_mode_params(metafunc: pytest.Metafunc, default: tuple[str, ...]) -> list[str] | None:

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # annotations only: this module is imported by the plugin module, which must stay light
-    from pytest_execserver.budgets import LatencyBudget
-    from pytest_execserver.faults import Fault
-    from pytest_execserver.invariants import ExecHistory
-    from pytest_execserver.markers import ScheduleSpec
-    from pytest_execserver.options import Settings
-    from pytest_execserver.schedule import ScheduledFault
+    from pytest_execserver.checks.budgets import LatencyBudget
+    from pytest_execserver.checks.invariants import ExecHistory
+    from pytest_execserver.faults.kinds import Fault
+    from pytest_execserver.faults.schedule import ScheduledFault
+    from pytest_execserver.glue.markers import ScheduleSpec
+    from pytest_execserver.glue.options import Settings
 
 
 class ExecServerCheckFailed(AssertionError):

@@ -7,7 +7,6 @@ then the default. Bad values raise :class:`pytest.UsageError` naming the option 
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +144,7 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
         return tokens[0], tuple(tokens[1:])
     if tokens[0].startswith("codex@"):
         try:
-            from pytest_execserver.codex import check_version  # lazy: the entry module stays light
+            from pytest_execserver.servers.codex import check_version  # lazy: the entry module stays light
 
             check_version(tokens[0].removeprefix("codex@"))
         except ValueError as exc:
@@ -154,13 +153,10 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
     return value, ()
 
 
-def new_seed() -> int:
-    """A fresh random session seed (printed in the report header so a run can be repeated)."""
-    return secrets.randbelow(2**32)
-
-
 def settings_from_config(config: pytest.Config, worker_seed: int | None = None) -> Settings:
     """Read and validate every option; raise :class:`pytest.UsageError` on a bad value."""
+    from pytest_execserver.faults.schedule import new_seed
+
     server, where = _raw(config, "execserver_server")
     server = "ref" if server is None else server
     kind, args = parse_server(server, where or "--execserver-server")

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver import artifacts, otel
-from pytest_execserver.budgets import PHASES, check_budgets, phase_durations
-from pytest_execserver.faults import CUTTING_KINDS
-from pytest_execserver.history import HistoryEvent, durations_ms
-from pytest_execserver.invariants import check_all, fault_kind, format_violations, sandbox_denial_reports
-from pytest_execserver.runstate import SETTINGS_KEY, ExecServerCheckFailed, TestState, worker_id
-from pytest_execserver.schedule import format_schedule
+from pytest_execserver.checks.budgets import PHASES, check_budgets, phase_durations
+from pytest_execserver.checks.history import HistoryEvent, durations_ms
+from pytest_execserver.checks.invariants import check_all, fault_kind, format_violations, sandbox_denial_reports
+from pytest_execserver.faults.kinds import CUTTING_KINDS
+from pytest_execserver.faults.schedule import format_schedule
+from pytest_execserver.glue.runstate import SETTINGS_KEY, ExecServerCheckFailed, TestState, worker_id
+from pytest_execserver.report import artifacts
+from pytest_execserver.telemetry import otel
 
 _MAX_DURATIONS = 5000  # per phase per test, shipped to the controller under xdist
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver import artifacts
-from pytest_execserver.runstate import SETTINGS_KEY, TestState, worker_id
-from pytest_execserver.schedule import as_timed
+from pytest_execserver.faults.schedule import as_timed
+from pytest_execserver.glue.runstate import SETTINGS_KEY, TestState, worker_id
+from pytest_execserver.report import artifacts
 from pytest_execserver.shrink.core import ShrinkResult, shrink
 from pytest_execserver.shrink.replay import PLUGIN as REPLAY_PLUGIN
 from pytest_execserver.shrink.replay import Replayer, failure_signature
@@ -30,7 +30,7 @@ def after_failure(item: pytest.Item, call: pytest.CallInfo[None], report: pytest
     worker_name = None if worker == "main" else worker
     paths: dict[str, str] = state.record.setdefault("artifacts", {})
     if state.history is not None:
-        from pytest_execserver.timeline import render_timeline
+        from pytest_execserver.report.timeline import render_timeline
 
         try:
             svg = render_timeline(state.history.events, state.record.get("invariants") or {},
@@ -123,4 +123,4 @@ def _summary(record: dict[str, Any], n: int) -> str:
                  else "NOT confirmed by a second run (out of budget)")
     return (f"{n} fault(s) shrunk to {len(record['shrunk'])}, still failing ({record['signature']}); {confirmed}; "
             f"{head}.\n"
-            f"Paste into the test to replay (from pytest_execserver.faults import Fault):\n{record['marker']}")
+            f"Paste into the test to replay (from pytest_execserver.faults.kinds import Fault):\n{record['marker']}")

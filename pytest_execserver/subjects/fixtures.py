@@ -1,14 +1,14 @@
 """The client under test as a fixture (``exec_subject``) and the checks on it after each test.
 
 Loaded by the plugin (``pytest_plugins`` in :mod:`pytest_execserver.plugin`) and kept light like it: the
-implementation (:mod:`pytest_execserver.subject_run`) is imported when a test first uses ``exec_subject``.
+implementation (:mod:`pytest_execserver.subjects.run`) is imported when a test first uses ``exec_subject``.
 ``--execserver-client`` (ini ``execserver_client``) picks the client: ``ours`` / ``ours:legacy-read`` (our
 ExecClient in that mode), ``codex`` / ``codex@VERSION`` (the exec client inside ``codex exec``;
 :mod:`pytest_execserver.subjects.codex`) or a command with ``{url}`` (any client speaking the line protocol;
 :mod:`pytest_execserver.subjects.subprocess`).
 
 ``exec_subject`` connects the client through ``exec_proxy`` (faults apply to it) to ``exec_server``, whose
-journal is the ground truth. After a test that used it, :mod:`pytest_execserver.subject_checks` run over the
+journal is the ground truth. After a test that used it, :mod:`pytest_execserver.subjects.checks` run over the
 journal records of that test and every Outcome; a violation fails the test. The journal's latency phases are
 added to the test's history, so ``latency_budget`` markers apply to any client.
 """
@@ -25,7 +25,7 @@ import pytest_asyncio
 from pytest_execserver.subjects.spec import spec_problem
 
 if TYPE_CHECKING:
-    from pytest_execserver.subject_run import RecordingSubject
+    from pytest_execserver.subjects.run import RecordingSubject
 
 CLIENT_OPTION = "execserver_client"
 DEFAULT_CLIENT = "ours"
@@ -55,7 +55,7 @@ async def exec_subject(exec_proxy: Any, exec_server: Any, exec_scratch: Path, _e
                        request: pytest.FixtureRequest) -> AsyncIterator[RecordingSubject]:
     """The client under test (``--execserver-client``), connected through ``exec_proxy``; checked after the
     test against ``exec_server``'s journal. ``await exec_subject.run_argv(argv, stdin=..., timeout_ms=...)``."""
-    from pytest_execserver.subject_run import open_subject
+    from pytest_execserver.subjects.run import open_subject
 
     async for subject in open_subject(client_spec(request.config), exec_proxy, exec_server, exec_scratch,
                                       _execserver_clients, request.node):
@@ -67,7 +67,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     # innermost wrapper: the journal phases reach the history before the plugin checks latency budgets
     if "exec_subject" not in getattr(item, "fixturenames", ()):
         return (yield)
-    from pytest_execserver.subject_run import client_stderr, evaluate_subject
+    from pytest_execserver.subjects.run import client_stderr, evaluate_subject
 
     try:
         result = yield

@@ -7,7 +7,8 @@ MARKERS: dict[str, str] = {
     "fault": (
         "fault(kind, **params): inject a fault through the exec_proxy for this test, e.g. "
         "fault('latency', ms=100, jitter=20, direction='both'), fault('disconnect', after_ms=200, mode='reset'), "
-        "fault('receiver_lag', pause_ms=500). Kinds and parameters: pytest --markers, or pytest_execserver.faults."
+        "fault('receiver_lag', pause_ms=500). "
+        "Kinds and parameters: pytest --markers, or pytest_execserver.faults.kinds."
     ),
     "chaos": (
         "chaos(*kinds_or_Faults): run the test once under each fault (ids named after the faults; a kind "

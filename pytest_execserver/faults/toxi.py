@@ -29,8 +29,8 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from pytest_execserver.install_toxiproxy import cached_binary, cached_binary_path
-from pytest_execserver.lifetime import die_with_parent
+from pytest_execserver.faults.install_toxiproxy import cached_binary, cached_binary_path
+from pytest_execserver.servers.lifetime import die_with_parent
 
 REAL_BINARY = "toxiproxy-server"
 _ADDRESS_RE = re.compile(r'"address":\s*"([^"]+)".*Starting Toxiproxy HTTP server')
@@ -201,7 +201,7 @@ def select_backend(choice: str = "auto") -> Backend:
         raise ToxiproxyError(
             0,
             f"{REAL_BINARY} is not installed: not in the cache ({cached_binary_path()}, installed by "
-            f"`./run` or `python -m pytest_execserver.install_toxiproxy`, which needs Go) nor on PATH",
+            f"`./run` or `python -m pytest_execserver.faults.install_toxiproxy`, which needs Go) nor on PATH",
         )
     return Backend("real", binary=binary)
 

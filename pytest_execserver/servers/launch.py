@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from pytest_execserver.codex import codex_binary
-from pytest_execserver.confine import Confinement, confine
+from pytest_execserver.servers.codex import codex_binary
+from pytest_execserver.servers.confine import Confinement, confine
 
 LISTEN_LOOPBACK = "ws://127.0.0.1:0"
 JOURNAL_NAME = ".execserver-journal.jsonl"  # inside the scratch dir: the only place a confined server writes

@@ -5,8 +5,8 @@ removes them after their duration, records each apply/remove as a ``fault`` hist
 :meth:`Injector.stop` removes everything and re-enables the proxy. Timed actions run on one daemon thread
 (the Toxiproxy API is synchronous HTTP), so they keep their schedule while the test's event loop is busy.
 
-What a fault does is its kind's business (:data:`pytest_execserver.faults.KINDS`): the injector is the
-kinds' :class:`~pytest_execserver.faults.FaultTarget` and follows each kind's ``lifetime``: ``timed``
+What a fault does is its kind's business (:data:`pytest_execserver.faults.kinds.KINDS`): the injector is the
+kinds' :class:`~pytest_execserver.faults.kinds.FaultTarget` and follows each kind's ``lifetime``: ``timed``
 faults are removed after their duration, ``one_shot`` ones (receiver lag) need no removal, and
 ``until_cut`` ones (``disconnect``) cut the connections open at that moment once, then let reconnects
 through: the cutting toxic is removed as soon as the history shows the cut (a ``reconnect`` or
@@ -30,10 +30,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pytest_execserver.faults import Fault, LaggableClient, ToxicSpec
-from pytest_execserver.history import History
-from pytest_execserver.schedule import ScheduledFault
-from pytest_execserver.toxi import ToxiproxyControl, ToxiproxyError
+from pytest_execserver.checks.history import History
+from pytest_execserver.faults.kinds import Fault, LaggableClient, ToxicSpec
+from pytest_execserver.faults.schedule import ScheduledFault
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyError
 
 HARNESS = "harness"
 _POLL_S = 0.005

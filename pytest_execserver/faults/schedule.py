@@ -4,7 +4,7 @@
 puts one fault in each (kinds first cover every requested kind once, in a seeded order, then are drawn at
 random), starting in the first half of its slot and ending before the slot does, so drawn faults never
 overlap. Kinds given as names get seeded parameters (each kind's ``draw``, see
-:mod:`pytest_execserver.faults`); :class:`~pytest_execserver.faults.Fault` objects keep their parameters
+:mod:`pytest_execserver.faults.kinds`); :class:`~pytest_execserver.faults.kinds.Fault` objects keep their parameters
 and are moved into a slot -- unless they were given ``at_ms``: such a *timed* fault runs at its own time
 and takes no slot, so a printed schedule (:func:`format_schedule`) pasted back replays exactly. Same seed,
 entries and window give the same schedule, on any machine and Python version (only :class:`random.Random`
@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_execserver.faults import KINDS, Fault, kind_or_fault
-from pytest_execserver.options import new_seed
+from pytest_execserver.faults.kinds import KINDS, Fault, kind_or_fault
 
 __all__ = ["ScheduledFault", "as_timed", "derive_seed", "draw_schedule", "format_schedule", "new_seed"]
+
+
+def new_seed() -> int:
+    """A fresh random session seed (printed in the report header so a run can be repeated)."""
+    return secrets.randbelow(2**32)
 
 DEFAULT_DURATION_MS = 2000
 SLOT_MS = 400  # default slot width when no count is given

@@ -1,7 +1,7 @@
 """Drift report: run the conformance scenarios on two servers and print what changed.
 
-    python -m pytest_execserver.conformance diff codex@0.169.0 codex@0.171.0
-    python -m pytest_execserver.conformance diff ref codex --only pty --only session_resume
+    python -m pytest_execserver.suites.conformance.drift diff codex@0.169.0 codex@0.171.0
+    python -m pytest_execserver.suites.conformance.drift diff ref codex --only pty --only session_resume
 
 A server is ``ref`` (with extra arguments, e.g. ``"ref --inject-bug drop-chunk"``), ``codex``,
 ``codex@VERSION`` (fetched with npm), or a command (``{listen}`` replaced by ``ws://127.0.0.1:0``, else it
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver import codex
+from pytest_execserver.servers import codex
 
 Transcript = list[str] | str  # the observation lines, or why the scenario did not complete
 RERUNS = 2  # extra runs of a scenario that differs, on both servers
@@ -191,7 +191,7 @@ def diff(a: dict[str, Transcript], b: dict[str, Transcript], label_a: str, label
 def main(argv: Sequence[str] | None = None) -> int:
     from pytest_execserver.suites.conformance.test_conformance import NAMES
 
-    parser = argparse.ArgumentParser(prog="python -m pytest_execserver.conformance", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m pytest_execserver.suites.conformance.drift", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("diff", help="run the conformance scenarios on servers A and B; print what changed")

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_execserver.history import HistoryEvent
+from pytest_execserver.checks.history import HistoryEvent
 
 FAULT_COLOURS = {
     "latency": "#f2c14e", "bandwidth": "#9bc53d", "slicer": "#5bc0eb", "disconnect": "#e55934",

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.budgets import PHASES, BudgetError, LatencyBudget
-from pytest_execserver.faults import FAULT_KINDS, Fault, FaultError, example, kind_or_fault
-from pytest_execserver.marknames import MARKERS, has_harness_marker, register
-from pytest_execserver.options import MODE_CHOICES, MODES
-from pytest_execserver.schedule import DEFAULT_DURATION_MS
+from pytest_execserver.checks.budgets import PHASES, BudgetError, LatencyBudget
+from pytest_execserver.faults.kinds import FAULT_KINDS, Fault, FaultError, example, kind_or_fault
+from pytest_execserver.faults.schedule import DEFAULT_DURATION_MS
+from pytest_execserver.glue.marknames import MARKERS, has_harness_marker, register
+from pytest_execserver.glue.options import MODE_CHOICES, MODES
 
 __all__ = ["MARKERS", "ScheduleSpec", "has_harness_marker", "register"]
 
@@ -28,8 +28,8 @@ CHAOS_PARAM = "exec_fault"  # the fixture chaos(...) parametrizes (the fault of 
 def detailed_help() -> dict[str, str]:
     """:data:`MARKERS` with the fault kinds spelled out (for ``pytest --markers``)."""
     out = dict(MARKERS)
-    out["fault"] = out["fault"].replace("pytest --markers, or pytest_execserver.faults",
-                                        f"{', '.join(FAULT_KINDS)} (parameters: pytest_execserver.faults)")
+    out["fault"] = out["fault"].replace("pytest --markers, or pytest_execserver.faults.kinds",
+                                        f"{', '.join(FAULT_KINDS)} (parameters: pytest_execserver.faults.kinds)")
     return out
 
 

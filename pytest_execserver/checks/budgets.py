@@ -1,6 +1,6 @@
 """Latency budgets over history durations: percentiles per phase, compared with a scaled budget.
 
-Phases map onto history operations (see :mod:`pytest_execserver.history`):
+Phases map onto history operations (see :mod:`pytest_execserver.checks.history`):
 ``connect`` (TCP), ``ws_handshake``, ``initialize``, ``rpc`` (every ``rpc:<method>``), ``process``
 (``process/start`` sent to ``closed`` delivered) and ``first_output``. ``rpc:<method>`` names one method.
 All values are milliseconds; budgets are multiplied by the budget scale (``--execserver-budget-scale``
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_execserver.history import HistoryEvent, durations_ms
+from pytest_execserver.checks.history import HistoryEvent, durations_ms
 
 PHASES: dict[str, str] = {
     "connect": "connect",

@@ -142,10 +142,10 @@ def _fetch_into(version: str, target: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m pytest_execserver.codex [VERSION]``: fetch (if needed) and print the binary path."""
+    """``python -m pytest_execserver.servers.codex [VERSION]``: fetch (if needed) and print the binary path."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1 or (args and args[0] in ("-h", "--help")):
-        print("usage: python -m pytest_execserver.codex [VERSION|latest]", file=sys.stderr)
+        print("usage: python -m pytest_execserver.servers.codex [VERSION|latest]", file=sys.stderr)
         return 2
     try:
         print(codex_binary(args[0] if args else None))

@@ -1,4 +1,4 @@
-"""Invariant checks: pure functions from a history (see :mod:`pytest_execserver.history`) to violations.
+"""Invariant checks: pure functions from a history (see :mod:`pytest_execserver.checks.history`) to violations.
 
 The protocol promises, per process, one ``seq`` counter over ``output``/``exited``/``closed``
 notifications, contiguous from 1, with ``exited`` once and ``closed`` once and last (output may race with
@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_execserver.history import History, HistoryEvent
+from pytest_execserver.checks.history import History, HistoryEvent
 
 INVARIANTS: tuple[str, ...] = (
     "ordered_output",

@@ -5,7 +5,7 @@ Span names: ``execserver.connect`` (``connect()`` to ready), ``execserver.ws_han
 sub-phase spans are described in :mod:`pytest_execserver.telemetry`.
 Every JSON-RPC request carries ``"trace": {"traceparent": ..., "tracestate": ...}`` (the shape codex's
 ``JSONRPCRequest.trace`` / ``W3cTraceContext`` uses), taken from the current span. Spans come from the
-provider given to :func:`use_provider` (the plugin gives its own, see :mod:`pytest_execserver.otel`), else
+provider given to :func:`use_provider` (the plugin gives its own, see :mod:`pytest_execserver.telemetry.otel`), else
 from the global one; without any, requests still carry a valid, unsampled random ``traceparent`` so the
 server side can always continue a trace.
 """

@@ -11,8 +11,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.budgets import PHASES, LatencyStats
-from pytest_execserver.invariants import INVARIANTS
+from pytest_execserver.checks.budgets import PHASES, LatencyStats
+from pytest_execserver.checks.invariants import INVARIANTS
 from pytest_execserver.telemetry.summary import TelemetrySummary
 
 

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.history import History
+from pytest_execserver.checks.history import History
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]+")
 

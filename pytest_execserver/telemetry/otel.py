@@ -4,7 +4,7 @@ Nothing here imports the OpenTelemetry SDK until :func:`install` runs, which the
 first makes a client, so a session that never uses the harness never loads it. :func:`install` creates an
 SDK :class:`TracerProvider` *of our own* (never the global one by default, so a project's own
 ``set_tracer_provider`` keeps working) with an :class:`InMemorySpanExporter` the plugin drains per test,
-and hands it to :mod:`pytest_execserver.tracing`, whose tracer the client uses.
+and hands it to :mod:`pytest_execserver.telemetry.tracing`, whose tracer the client uses.
 
 The global provider is touched only when the user asks, with ``install(make_global=True)``
 (``--execserver-otel-global``): then our provider becomes the global one, or, if an SDK provider already
@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_execserver.history import HistoryEvent
+from pytest_execserver.checks.history import HistoryEvent
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -65,7 +65,7 @@ def install(make_global: bool = False) -> InMemorySpanExporter:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from pytest_execserver import tracing
+    from pytest_execserver.telemetry import tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "pytest-execserver"}))
@@ -87,7 +87,7 @@ def _make_global() -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from pytest_execserver import tracing
+    from pytest_execserver.telemetry import tracing
 
     assert _PROVIDER is not None and _EXPORTER is not None
     current = trace.get_tracer_provider()

@@ -1,8 +1,8 @@
 """The client under test during one test: started, timed, lagged, and checked against the journal.
 
-The implementation behind ``exec_subject`` (:mod:`pytest_execserver.subject_fixtures`, the light plugin
+The implementation behind ``exec_subject`` (:mod:`pytest_execserver.subjects.fixtures`, the light plugin
 part): :class:`RecordingSubject` is what the fixture yields; :func:`open_subject` builds it;
-:func:`evaluate_subject` runs :mod:`pytest_execserver.subject_checks` after the test.
+:func:`evaluate_subject` runs :mod:`pytest_execserver.subjects.checks` after the test.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.history import EventKind, HistoryEvent
-from pytest_execserver.invariants import ExecHistory
-from pytest_execserver.runstate import TEST_KEY
-from pytest_execserver.subject_checks import (
+from pytest_execserver.checks.history import EventKind, HistoryEvent
+from pytest_execserver.checks.invariants import ExecHistory
+from pytest_execserver.glue.runstate import TEST_KEY
+from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectHang, delivered_view
+from pytest_execserver.subjects.checks import (
     CHECKS,
     JournalView,
     SubjectRun,
@@ -33,7 +34,6 @@ from pytest_execserver.subject_checks import (
     format_violations,
     phase_samples,
 )
-from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectHang, delivered_view
 from pytest_execserver.subjects.ours import OursSubject
 from pytest_execserver.subjects.spec import is_codex_spec, parse_ours
 from pytest_execserver.subjects.subprocess import SubprocessSubject
@@ -217,7 +217,7 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
     home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
     subject = make_subject(spec, exec_proxy.url, home, getattr(exec_server, "confinement", None))
     if is_codex_spec(spec):
-        from pytest_execserver.codex import CodexUnavailable
+        from pytest_execserver.servers.codex import CodexUnavailable
 
         try:
             await subject.start()  # type: ignore[attr-defined]  # fetches the binary
