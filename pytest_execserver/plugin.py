@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import shutil
 import sys
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 import pytest_asyncio
 
+from pytest_execserver.glue import components
+from pytest_execserver.glue.components import Component
 from pytest_execserver.glue.marknames import has_harness_marker, register
 from pytest_execserver.glue.options import (
     UNCONFINED_WARNING,
@@ -39,7 +40,14 @@ from pytest_execserver.glue.options import (
     addoption,
     settings_from_config,
 )
-from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, ExecServerCheckFailed, TestState
+from pytest_execserver.glue.runstate import (
+    RAN_BY_WORKER_KEY,
+    RAN_KEY,
+    SETTINGS_KEY,
+    TEST_KEY,
+    ExecServerCheckFailed,
+    TestState,
+)
 
 if TYPE_CHECKING:
     from pytest_execserver.checks.invariants import ExecHistory
@@ -82,16 +90,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     config.pluginmanager.register(_Reporter(config), "execserver-reporter")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(settings), "execserver-xdist")
+        config.pluginmanager.register(_XdistHooks(config, settings), "execserver-xdist")
     if settings.unconfined and workerinput is None:
         config.issue_config_time_warning(ExecServerUnconfinedWarning(UNCONFINED_WARNING), stacklevel=2)
 
 
 class _XdistHooks:
-    """Hand the controller's seed to every worker, so one run has one seed."""
+    """Hand the controller's seed to every worker, so one run has one seed; collect what each worker ran."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
         self.settings = settings
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        ran = getattr(node, "workeroutput", {}).get("execserver_ran")
+        if ran:
+            _ran_by_worker(self.config)[str(node.gateway.id)] = ran
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -118,15 +133,23 @@ def _confinement_name(settings: Settings) -> str:
         return f"unavailable ({exc})"
 
 
-# pytest_execserver.faults.toxi.REAL_BINARY; not imported from there, which would load requests and toxiproxy-python
-REAL_TOXIPROXY = "toxiproxy-server"
+def _ran_by_worker(config: pytest.Config) -> dict[str, dict[str, dict[str, Any]]]:
+    if RAN_BY_WORKER_KEY not in config.stash:
+        config.stash[RAN_BY_WORKER_KEY] = {}
+    return config.stash[RAN_BY_WORKER_KEY]
 
 
-def _backend_name(settings: Settings) -> str:
-    """``auto (embedded)``: the choice and, when it is ``auto``, what it resolves to."""
-    if settings.toxiproxy != "auto":
-        return settings.toxiproxy
-    return f"auto ({'real' if shutil.which(REAL_TOXIPROXY) else 'embedded'})"
+def _uses(settings: Settings) -> dict[str, Component]:
+    """What this session will use (resolved once per call: the header and the reports share it)."""
+    return {
+        "toxiproxy": components.toxiproxy(settings.toxiproxy),
+        "server": components.server(settings.server_kind),
+        "confinement": Component(_confinement_name(settings)),
+    }
+
+
+def _short(component: Component) -> str:
+    return component.path or component.kind if component.kind == "url" else component.kind
 
 
 def _otlp_wanted() -> bool:
@@ -137,10 +160,12 @@ def _otlp_wanted() -> bool:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash[SETTINGS_KEY]
+    uses = _uses(settings)
     lines = [
         f"execserver: seed={settings.seed}{'' if settings.seed_given else ' (random)'} "
-        f"server={settings.server} toxiproxy={_backend_name(settings)} mode={settings.mode} "
-        f"budget-scale={settings.budget_scale:g} confinement={_confinement_name(settings)}"
+        f"server={settings.server} toxiproxy={_short(uses['toxiproxy'])} mode={settings.mode} "
+        f"budget-scale={settings.budget_scale:g} confinement={uses['confinement'].kind}",
+        "execserver: uses " + "; ".join(f"{part} {c.describe()}" for part, c in uses.items() if part != "confinement"),
     ]
     if any(k.startswith("OTEL_") for k in os.environ) and _otlp_wanted():
         lines.append("execserver: spans are also exported with OTLP (OTEL_* environment)")
@@ -419,13 +444,20 @@ class _Reporter:
             self.summary().add(record, report_outcome(report))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        ran = self.config.stash.get(RAN_KEY, {})
         if getattr(self.config, "workerinput", None) is not None:
+            self.config.workeroutput["execserver_ran"] = ran  # type: ignore[attr-defined]
             return
+        if ran:
+            _ran_by_worker(self.config)["main"] = ran
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report is not None:
             summary = self.summary()
+            uses = _uses(settings)
             header = {**settings.header(), "modes": summary.modes_run(),
-                      "toxiproxy_backend": _backend_name(settings), "confinement": _confinement_name(settings)}
+                      "toxiproxy_backend": uses["toxiproxy"].kind, "confinement": uses["confinement"].kind,
+                      "uses": {part: c.to_json() for part, c in uses.items()},
+                      "ran_by_worker": _ran_by_worker(self.config)}
             summary.write_json(settings.report, header)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -443,8 +475,11 @@ class _Reporter:
         modes = ", ".join(summary.modes_run()) or settings.mode
         terminalreporter.write_line(
             f"seed {settings.seed} (rerun with --execserver-seed {settings.seed}), server {settings.server}, "
-            f"toxiproxy {_backend_name(settings)}, modes run: {modes}"
+            f"toxiproxy {components.toxiproxy(settings.toxiproxy).describe()}, modes run: {modes}"
         )
+        for worker, ran in sorted(_ran_by_worker(config).items()):
+            shown = "; ".join(f"{part} {components.from_json(c).describe()}" for part, c in sorted(ran.items()))
+            terminalreporter.write_line(f"ran on {worker}: {shown}")
         for line in lines:
             terminalreporter.write_line(line)
         if settings.report is not None:

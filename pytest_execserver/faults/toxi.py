@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,10 +28,9 @@ import requests
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
-from pytest_execserver.faults.install_toxiproxy import cached_binary, cached_binary_path
+from pytest_execserver.faults.backend import Backend, BackendChoiceError, select_backend
 from pytest_execserver.servers.lifetime import die_with_parent
 
-REAL_BINARY = "toxiproxy-server"
 _ADDRESS_RE = re.compile(r'"address":\s*"([^"]+)".*Starting Toxiproxy HTTP server')
 
 
@@ -171,41 +169,6 @@ class ToxiproxyControl:
 
 
 # -- choosing and starting a server -------------------------------------------------------------------
-@dataclass(frozen=True)
-class Backend:
-    """Which Toxiproxy to use: ``embedded``, ``real`` (with its binary path) or an existing ``url``."""
-
-    kind: str
-    binary: str | None = None
-    url: str | None = None
-
-
-def real_binary() -> str | None:
-    """The real ``toxiproxy-server``: the one ``./run`` installed into the cache, else the first on PATH."""
-    cached = cached_binary()
-    return str(cached) if cached is not None else shutil.which(REAL_BINARY)
-
-
-def select_backend(choice: str = "auto") -> Backend:
-    """``auto`` (the real binary, cached or on PATH, else embedded), ``embedded``, ``real`` or an http:// URL."""
-    if choice.startswith(("http://", "https://")):
-        return Backend("url", url=choice.rstrip("/"))
-    if choice == "embedded":
-        return Backend("embedded")
-    if choice not in ("auto", "real"):
-        raise ValueError(f"unknown toxiproxy backend {choice!r}: use auto, embedded, real or a URL")
-    binary = real_binary()
-    if choice == "auto":
-        return Backend("real", binary=binary) if binary else Backend("embedded")
-    if binary is None:
-        raise ToxiproxyError(
-            0,
-            f"{REAL_BINARY} is not installed: not in the cache ({cached_binary_path()}, installed by "
-            f"`./run` or `python -m pytest_execserver.faults.install_toxiproxy`, which needs Go) nor on PATH",
-        )
-    return Backend("real", binary=binary)
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -220,6 +183,7 @@ class ToxiproxyServer:
     url: str
     log_path: Path | None = None
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    version: str | None = None  # what the running server's GET /version answered
 
     @property
     def control(self) -> ToxiproxyControl:
@@ -261,7 +225,10 @@ def start_toxiproxy(
     choice: str = "auto", *, log_dir: Path | None = None, seed: int | None = None, timeout: float = 15.0
 ) -> ToxiproxyServer:
     """Start the chosen server on 127.0.0.1 (port 0 for embedded) and wait until GET /version answers."""
-    backend = select_backend(choice)
+    try:
+        backend = select_backend(choice)
+    except BackendChoiceError as exc:
+        raise ToxiproxyError(0, str(exc)) from None
     if backend.kind == "url":
         assert backend.url is not None
         server = ToxiproxyServer(backend, backend.url)
@@ -312,7 +279,7 @@ def _wait_ready(server: ToxiproxyServer, timeout: float) -> None:
     control = ToxiproxyControl(server.url, timeout=1.0)
     while True:
         try:
-            control.version()
+            server.version = control.version()
             return
         except ToxiproxyError as exc:
             if server.popen is not None and server.popen.poll() is not None:

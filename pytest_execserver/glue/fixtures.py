@@ -28,8 +28,9 @@ from pytest_execserver.faults.injector import FaultApplyError, Injector
 from pytest_execserver.faults.kinds import KINDS, Fault
 from pytest_execserver.faults.schedule import ScheduledFault
 from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
+from pytest_execserver.glue import components
 from pytest_execserver.glue.options import UNCONFINED_WARNING, ExecServerUnconfinedWarning
-from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, worker_id
+from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, record_ran, worker_id
 from pytest_execserver.report.artifacts import log_size
 from pytest_execserver.servers.codex import CodexUnavailable
 from pytest_execserver.servers.confine import Confinement, ConfinementError, choose_confinement
@@ -43,6 +44,7 @@ class ServerManager:
     """Starts the session's server lazily, and again if it died."""
 
     def __init__(self, config: pytest.Config, root: Path) -> None:
+        self.config = config
         self.settings = config.stash[SETTINGS_KEY]
         self.root = root
         self.server: ServerProcess | None = None
@@ -67,6 +69,9 @@ class ServerManager:
                                        extra_args=list(self.settings.server_args))
         except CodexUnavailable as exc:
             pytest.skip(f"real codex exec-server unavailable: {exc}")
+        ran = components.ran_server(self.settings.server_kind, self.server.program)
+        record_ran(self.config, "server", ran.to_json())
+        record_ran(self.config, "confinement", components.Component(self.confinement.value).to_json())
         return self.server
 
     def stop(self) -> None:
@@ -124,6 +129,8 @@ def toxiproxy_server(request: pytest.FixtureRequest,
     settings = request.config.stash[SETTINGS_KEY]
     server = start_toxiproxy(settings.toxiproxy, log_dir=tmp_path_factory.mktemp("toxiproxy"),
                              seed=settings.seed)
+    ran = components.ran_toxiproxy(server.backend.kind, server.backend.binary, server.url, server.version)
+    record_ran(request.config, "toxiproxy", ran.to_json())
     yield server
     server.stop()
 

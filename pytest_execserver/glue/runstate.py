@@ -53,6 +53,17 @@ class TestState:
 
 SETTINGS_KEY: pytest.StashKey[Settings] = pytest.StashKey()
 TEST_KEY: pytest.StashKey[TestState] = pytest.StashKey()
+# What this process really started: part ("toxiproxy", "server", "confinement") -> Component.to_json()
+RAN_KEY: pytest.StashKey[dict[str, dict[str, Any]]] = pytest.StashKey()
+# On the controller: worker id ("main" without xdist) -> that process's RAN_KEY
+RAN_BY_WORKER_KEY: pytest.StashKey[dict[str, dict[str, dict[str, Any]]]] = pytest.StashKey()
+
+
+def record_ran(config: pytest.Config, part: str, component: dict[str, Any]) -> None:
+    """Note that this process started ``part`` as ``component`` (the reports say what each worker ran)."""
+    if RAN_KEY not in config.stash:
+        config.stash[RAN_KEY] = {}
+    config.stash[RAN_KEY][part] = component
 
 
 def worker_id(config: pytest.Config) -> str:

@@ -142,6 +142,15 @@ def _failures(tests: list[dict[str, Any]], base: Path | None) -> str:
     return f"<h2>Failing tests</h2><table><tr><th>test</th><th>artifacts</th></tr>{''.join(rows)}</table>"
 
 
+def _cell(value: Any) -> str:
+    """A header value: nested mappings (what ran, per worker and part) as one line per entry."""
+    if not isinstance(value, dict):
+        return html.escape(str(value))
+    if {"kind"} <= set(value) and not any(isinstance(v, dict) for v in value.values()):
+        return html.escape(" ".join(str(value[k]) for k in ("kind", "path", "version", "why") if value.get(k)))
+    return "<br>".join(f"{html.escape(str(k))}: {_cell(v)}" for k, v in value.items())
+
+
 def render(report: dict[str, Any], base: Path | None = None) -> str:
     """The whole page as one HTML string (artifact links relative to ``base``, the page's folder)."""
     header = report.get("header") or {}
@@ -150,9 +159,7 @@ def render(report: dict[str, Any], base: Path | None = None) -> str:
     for phase in (*PHASE_FOR_PICTURE, *sorted(set(by_phase) - set(PHASE_FOR_PICTURE))):
         if by_phase.get(phase):
             charts.append(f"<h3>{html.escape(phase)}</h3>{_svg_chart(phase, by_phase[phase])}")
-    header_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in header.items()
-    )
+    header_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in header.items())
     tests = report.get("tests", [])
     failed = [t for t in tests if t.get("outcome") not in ("passed", "skipped")]
     return f"""<!doctype html>

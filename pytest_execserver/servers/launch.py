@@ -38,6 +38,7 @@ class ServerProcess:
     confinement: Confinement
     popen: subprocess.Popen[bytes] = field(repr=False)
     journal_path: Path | None = None  # the reference server's journal (docs/journal.md); None for other kinds
+    program: str = ""  # the program that runs (codex's binary, the command's first word; the ref's module)
 
     @property
     def http_url(self) -> str:
@@ -100,7 +101,8 @@ def start_server(
     from pytest_execserver.telemetry.receiver import server_env  # aiohttp: loaded when a server starts
 
     env = {**server_env(kind, scratch), **(env or {})}  # its spans go to the harness's receiver (issue 13)
-    command = confine(server_argv(kind, extra), scratch, confinement=confinement, env=env)
+    argv = server_argv(kind, extra)
+    command = confine(argv, scratch, confinement=confinement, env=env)
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
     try:
         popen = subprocess.Popen(
@@ -117,7 +119,8 @@ def start_server(
         log.close()
     try:
         url = _read_url(popen, timeout_s, log_path)
-        server = ServerProcess(kind, url, scratch, log_path, command.confinement, popen, journal_path)
+        program = "execserver_ref" if kind == "ref" else argv[0]
+        server = ServerProcess(kind, url, scratch, log_path, command.confinement, popen, journal_path, program)
         _wait_ready(server, timeout_s)
     except BaseException:
         _stop_group(popen, 0.5)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.faults.toxi import real_binary
+from pytest_execserver.faults.backend import real_binary
 from pytest_execserver.servers.confine import choose_confinement
 from pytest_execserver.waiting import wait_until_sync
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_execserver.faults.backend import BackendChoiceError, select_backend
 from pytest_execserver.faults.toxi import (
     ToxiproxyControl,
     ToxiproxyError,
     ToxiproxyServer,
-    select_backend,
     start_toxiproxy,
 )
 from tests.toxiproxy.toxi_helpers import TcpServer, echo
@@ -25,10 +25,10 @@ def require_real() -> None:
     """Skip (or, when required, fail) unless the real toxiproxy-server is installed."""
     try:
         select_backend("real")
-    except ToxiproxyError as exc:
+    except BackendChoiceError as exc:
         if os.environ.get("EXECSERVER_REQUIRE_REAL_TOXIPROXY") == "1":
-            pytest.fail(f"EXECSERVER_REQUIRE_REAL_TOXIPROXY=1 but {exc.message}")
-        pytest.skip(exc.message)
+            pytest.fail(f"EXECSERVER_REQUIRE_REAL_TOXIPROXY=1 but {exc}")
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

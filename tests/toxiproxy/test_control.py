@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_execserver.faults.backend import Backend, BackendChoiceError, select_backend
 from pytest_execserver.faults.install_toxiproxy import cached_binary_path
-from pytest_execserver.faults.toxi import Backend, ToxiproxyControl, ToxiproxyError, select_backend, start_toxiproxy
+from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyError, start_toxiproxy
 
 
 def _fake_binary(directory: Path) -> Path:
@@ -26,8 +27,10 @@ def test_select_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("EXECSERVER_CACHE", str(tmp_path / "cache"))
     assert select_backend("auto") == Backend("embedded")
     assert select_backend("embedded") == Backend("embedded")
-    with pytest.raises(ToxiproxyError, match="not installed"):
+    with pytest.raises(BackendChoiceError, match="not installed"):
         select_backend("real")
+    with pytest.raises(ToxiproxyError, match="not installed"):
+        start_toxiproxy("real")
     assert select_backend("http://127.0.0.1:1/") == Backend("url", url="http://127.0.0.1:1")
     with pytest.raises(ValueError, match="unknown toxiproxy backend"):
         select_backend("bogus")

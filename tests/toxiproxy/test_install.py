@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from pytest_execserver.faults import install_toxiproxy
+from pytest_execserver.faults.backend import select_backend
 from pytest_execserver.faults.install_toxiproxy import (
     TOXIPROXY_VERSION,
     ToxiproxyUnavailable,
     cached_binary_path,
     install,
 )
-from pytest_execserver.faults.toxi import select_backend
 from tests.toxiproxy.conftest import require_real
 
 FAKE_GO = """#!/bin/sh
