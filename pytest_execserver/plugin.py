@@ -77,6 +77,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     addoption(parser)
 
 
+# pytest-asyncio's "asyncio_default_fixture_loop_scope is unset" deprecation: every async fixture of ours sets
+# its loop scope, so in a session with no pytest configuration at all (the shipped suites run from an empty
+# folder) the warning is about nothing the user wrote. A project with a config file still sees it.
+ASYNCIO_SCOPE_UNSET_FILTER = (
+    'ignore:The configuration option "asyncio_default_fixture_loop_scope" is unset:pytest.PytestDeprecationWarning'
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    if early_config.inipath is None and not early_config.getini("asyncio_default_fixture_loop_scope"):
+        early_config.addinivalue_line("filterwarnings", ASYNCIO_SCOPE_UNSET_FILTER)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.markers:  # pytest --markers: spell out the kinds (this loads the fault registry)
         from pytest_execserver.glue.markers import detailed_help
