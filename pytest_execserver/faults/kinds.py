@@ -11,7 +11,7 @@ clients) does it. A :class:`Fault` is validated when it is built, so a malformed
 collection time.
 
 Kinds and parameters (times in milliseconds; every kind takes ``at_ms``, when it starts after the test's
-start, default 0):
+start: default 0, and 150 for the cutting kinds ``disconnect`` and ``down``, in every form they are given):
 
 ``latency``       ``ms`` (required), ``jitter`` (0), ``direction`` (``both``|``upstream``|``downstream``),
                   ``duration_ms`` (``None``: until the test ends)
@@ -100,6 +100,11 @@ def _ms(default: Any = _MISSING, optional: bool = False) -> Param:
 
 _DIRECTION = Param("choice", "both", DIRECTIONS)
 _AT = _ms(0)
+# Where a cut lands when the test does not say (at_ms left out, in the string and the Fault form alike):
+# 150 ms into the test body, once its first process is underway; a cut during process/start (at_ms=0)
+# happens only when a test asks for it.
+CUT_AT_MS = 150
+_CUT_AT = _ms(CUT_AT_MS)
 _UNTIL = _ms(None, optional=True)  # duration_ms: None = until the test ends
 
 
@@ -290,7 +295,7 @@ class Disconnect(FaultKind):
 
     name = "disconnect"
     params: ClassVar[dict[str, Param]] = {
-        "at_ms": _AT,
+        "at_ms": _ms(None, optional=True),  # None: CUT_AT_MS, or 0 with after_bytes (counted from the start)
         "after_bytes": Param("count", None, optional=True),
         "mode": Param("choice", "reset", DISCONNECT_MODES),
         "hold_ms": _ms(None, optional=True),
@@ -298,11 +303,13 @@ class Disconnect(FaultKind):
     aliases: ClassVar[dict[str, str]] = {"after_ms": "at_ms"}
     cuts = True
     lifetime = "until_cut"
-    example: ClassVar[dict[str, Any]] = {"at_ms": 150, "mode": "reset"}
+    example: ClassVar[dict[str, Any]] = {"mode": "reset"}
 
     def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
         if params["hold_ms"] is None:
             params["hold_ms"] = DEFAULT_HOLD_MS[params["mode"]]
+        if params["at_ms"] is None:
+            params["at_ms"] = 0 if params["after_bytes"] is not None else CUT_AT_MS
         return params
 
     def duration_ms(self, params: Mapping[str, Any]) -> float | None:
@@ -334,9 +341,9 @@ class Down(FaultKind):
     """The proxy disabled: open connections dropped, new ones refused, for ``duration_ms``."""
 
     name = "down"
-    params: ClassVar[dict[str, Param]] = {"at_ms": _AT, "duration_ms": _ms(200)}
+    params: ClassVar[dict[str, Param]] = {"at_ms": _CUT_AT, "duration_ms": _ms(200)}
     cuts = True
-    example: ClassVar[dict[str, Any]] = {"at_ms": 150, "duration_ms": 200}
+    example: ClassVar[dict[str, Any]] = {"duration_ms": 200}
 
     def apply(self, fault: Fault, target: FaultTarget, prefix: str, added: list[str]) -> None:
         target.set_enabled(False)

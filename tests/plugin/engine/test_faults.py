@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pytest
 
 from pytest_execserver.faults.kinds import (
+    CUT_AT_MS,
     FAULT_KINDS,
     KINDS,
     Fault,
@@ -63,7 +64,8 @@ def test_disconnect(params: dict[str, Any], toxic: str, attrs: dict[str, Any]) -
     f = Fault("disconnect", **params)
     assert f.toxics()[0].type == toxic and f.toxics()[0].attributes == attrs
     assert f.params["hold_ms"] > 0
-    assert f.at_ms == float(params.get("after_ms", 0))
+    # a cut given no time lands at CUT_AT_MS (an after_bytes cut counts its bytes from the start)
+    assert f.at_ms == float(params.get("after_ms", 0 if "after_bytes" in params else CUT_AT_MS))
 
 
 def test_down_and_receiver_lag_have_no_toxics() -> None:
@@ -198,3 +200,11 @@ def test_a_new_kind_is_one_class() -> None:
             Fault("blackhole_test_only", ms=3)
     finally:
         del KINDS["blackhole_test_only"]
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "down"])
+def test_a_cut_given_no_time_lands_where_the_string_form_does(kind: str) -> None:
+    """``chaos("disconnect")`` and ``chaos(Fault("disconnect", mode="close"))`` cut at the same time (issue 25):
+    a cut during process/start (at_ms=0) only when a test asks for it."""
+    assert example(kind).at_ms == Fault(kind).at_ms == CUT_AT_MS > 0
+    assert Fault(kind, at_ms=0).at_ms == 0
