@@ -109,6 +109,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.issue_config_time_warning(ExecServerUnconfinedWarning(UNCONFINED_WARNING), stacklevel=2)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    settings = session.config.stash[SETTINGS_KEY]
+    if settings.server_kind == "codex" or settings.server_kind.startswith("codex@"):
+        from pytest_execserver.glue.preflight import preflight_codex
+
+        preflight_codex(session.config, "server", settings.server_kind)
+
+
 class _XdistHooks:
     """Hand the controller's seed to every worker, so one run has one seed; collect what each worker ran."""
 

@@ -30,6 +30,7 @@ from pytest_execserver.faults.schedule import ScheduledFault
 from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
 from pytest_execserver.glue import components
 from pytest_execserver.glue.options import UNCONFINED_WARNING, ExecServerUnconfinedWarning
+from pytest_execserver.glue.preflight import unavailable
 from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, record_ran, worker_id
 from pytest_execserver.report.artifacts import log_size
 from pytest_execserver.servers.codex import CodexUnavailable
@@ -54,6 +55,9 @@ class ServerManager:
     def current(self) -> ServerProcess:
         if self.server is not None and self.server.is_running():
             return self.server
+        reason = unavailable(self.config, "server")
+        if reason is not None:
+            pytest.skip(reason)
         if self.server is not None:
             self.server.stop(0.5)
         try:
@@ -68,7 +72,10 @@ class ServerManager:
             self.server = start_server(self.settings.server_kind, scratch, confinement=self.confinement,
                                        extra_args=list(self.settings.server_args))
         except CodexUnavailable as exc:
-            pytest.skip(f"real codex exec-server unavailable: {exc}")
+            message = f"the server under test {self.settings.server!r} cannot be had: {exc}"
+            if self.settings.skip_unavailable:
+                pytest.skip(message)
+            pytest.fail(message, pytrace=False)
         ran = components.ran_server(self.settings.server_kind, self.server.program)
         record_ran(self.config, "server", ran.to_json())
         record_ran(self.config, "confinement", components.Component(self.confinement.value).to_json())

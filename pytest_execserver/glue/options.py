@@ -85,6 +85,13 @@ def addoption(parser: pytest.Parser) -> None:
     group.addoption("--execserver-shrink", dest="execserver_shrink", action="store_true", default=None,
                     help=shrink_help)
     parser.addini("execserver_shrink", help=shrink_help, type="bool", default=False)
+    skip_help = (
+        "skip the tests that need a server or client under test that cannot be had (e.g. codex without npm); "
+        "without it such a run stops at once with the reason, so it never passes by skipping"
+    )
+    group.addoption("--execserver-skip-unavailable", dest="execserver_skip_unavailable", action="store_true",
+                    default=None, help=skip_help)
+    parser.addini("execserver_skip_unavailable", help=skip_help, type="bool", default=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ class Settings:
     otel_global: bool = False
     shrink: bool = False
     shrink_budget_s: float = DEFAULT_SHRINK_BUDGET_S
+    skip_unavailable: bool = False
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -211,8 +219,11 @@ def settings_from_config(config: pytest.Config, worker_seed: int | None = None) 
     otel_global = bool(otel_cli) if otel_cli is not None else bool(config.getini("execserver_otel_global"))
     shrink_cli = config.getoption("execserver_shrink")
     shrink = bool(shrink_cli) if shrink_cli is not None else bool(config.getini("execserver_shrink"))
+    skip_cli = config.getoption("execserver_skip_unavailable")
+    skip_unavailable = bool(skip_cli) if skip_cli is not None else bool(config.getini("execserver_skip_unavailable"))
     return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts,
-                    otel_global, shrink=shrink, shrink_budget_s=_shrink_budget(config))
+                    otel_global, shrink=shrink, shrink_budget_s=_shrink_budget(config),
+                    skip_unavailable=skip_unavailable)
 
 
 def _shrink_budget(config: pytest.Config) -> float:

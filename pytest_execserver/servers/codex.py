@@ -9,6 +9,7 @@ package ``@openai/codex@<version>-linux-x64`` (the plain ``@openai/codex`` packa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -108,8 +109,24 @@ def _npm() -> str:
 
 
 def _detail(exc: BaseException) -> str:
-    stderr = getattr(exc, "stderr", b"") or b""
-    return f"{exc}; {stderr.decode(errors='replace')[-400:]}"
+    """npm's own error lines (``npm error notarget No matching version ...``), else the exception."""
+    raw = getattr(exc, "stderr", b"") or b""
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith("npm error") and "complete log" not in line]
+    return " / ".join(said or lines[-3:]) or str(exc)
+
+
+def released_versions(limit: int = 5) -> list[str]:
+    """The newest ``limit`` plain releases of codex on the npm registry (oldest first); [] if npm cannot say."""
+    try:
+        done = subprocess.run([_npm(), "view", NPM_PACKAGE, "versions", "--json"], capture_output=True,
+                              timeout=60, check=True)
+        versions = json.loads(done.stdout)
+    except (CodexUnavailable, OSError, subprocess.SubprocessError, ValueError):
+        return []
+    plain = [v for v in versions if isinstance(v, str) and re.fullmatch(r"\d+\.\d+\.\d+", v)]
+    return plain[-limit:]
 
 
 def _fetch_into(version: str, target: Path) -> Path:
@@ -119,10 +136,12 @@ def _fetch_into(version: str, target: Path) -> Path:
     platform.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=platform.parent) as work:
         try:
-            subprocess.run([npm, "pack", "--silent", package], cwd=work, check=True, capture_output=True,
+            subprocess.run([npm, "pack", "--loglevel=error", package], cwd=work, check=True, capture_output=True,
                            timeout=600)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            raise CodexUnavailable(f"npm pack {package} failed: {_detail(exc)}") from exc
+            known = released_versions()
+            hint = f"; the newest releases are {', '.join(known)}" if known else ""
+            raise CodexUnavailable(f"npm pack {package} failed: {_detail(exc)}{hint}") from exc
         tarballs = list(Path(work).glob("*.tgz"))
         if not tarballs:
             raise CodexUnavailable(f"npm pack {package} produced no tarball")

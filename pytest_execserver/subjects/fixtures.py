@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 
-from pytest_execserver.subjects.spec import spec_problem
+from pytest_execserver.subjects.spec import is_codex_spec, spec_problem
 
 if TYPE_CHECKING:
     from pytest_execserver.subjects.run import RecordingSubject
@@ -48,6 +48,14 @@ def client_spec(config: pytest.Config) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     client_spec(config)  # a bad value is a usage error at start-up, not in every test
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    spec = client_spec(session.config)
+    if is_codex_spec(spec):
+        from pytest_execserver.glue.preflight import preflight_codex
+
+        preflight_codex(session.config, "client", spec)
 
 
 @pytest_asyncio.fixture

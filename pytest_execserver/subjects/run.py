@@ -23,7 +23,8 @@ import pytest
 
 from pytest_execserver.checks.history import EventKind, HistoryEvent
 from pytest_execserver.checks.invariants import ExecHistory
-from pytest_execserver.glue.runstate import TEST_KEY
+from pytest_execserver.glue.preflight import unavailable
+from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY
 from pytest_execserver.subjects.base import ClientUnderTest, Outcome, RunRequest, SubjectHang, delivered_view
 from pytest_execserver.subjects.checks import (
     CHECKS,
@@ -219,11 +220,18 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
     if is_codex_spec(spec):
         from pytest_execserver.servers.codex import CodexUnavailable
 
+        reason = unavailable(node.config, "client")
+        if reason is not None:
+            await subject.close()
+            pytest.skip(reason)
         try:
             await subject.start()  # type: ignore[attr-defined]  # fetches the binary
         except CodexUnavailable as exc:
             await subject.close()
-            pytest.skip(f"client {spec!r}: codex unavailable: {exc}")
+            message = f"the client under test {spec!r} cannot be had: {exc}"
+            if node.config.stash[SETTINGS_KEY].skip_unavailable:
+                pytest.skip(message)
+            pytest.fail(message, pytrace=False)
     state = SubjectState(subject, journal, offset)
     node.stash[SUBJECT_STATE] = state
     if not isinstance(subject, OursSubject):  # ours reports its cuts to the history; others do not
