@@ -34,6 +34,7 @@ def fault(kind: str | Fault, /, **params: Any) -> pytest.MarkDecorator:
     :mod:`pytest_execserver.faults.kinds`, e.g. ``@fault("latency", ms=50, jitter=10)``,
     ``@fault("disconnect", at_ms=200, mode="reset")``, ``@fault("receiver_lag", pause_ms=500)``.
     """
+    __tracebackhide__ = True
     fault_from_args((kind,), params, "@fault")
     return pytest.mark.fault(kind, **params)
 
@@ -44,6 +45,7 @@ def chaos(*faults: str | Fault) -> pytest.MarkDecorator:
     Test ids are named after the faults (``test_x[latency]``); a kind name stands for its example fault
     (:data:`pytest_execserver.faults.kinds.KINDS`); the ``exec_fault`` fixture gives the run's fault.
     """
+    __tracebackhide__ = True
     chaos_from_args(faults, {}, "@chaos")
     return pytest.mark.chaos(*faults)
 
@@ -57,6 +59,7 @@ def fault_schedule(*faults: str | Fault, seed: int | None = None, duration_ms: i
     schedule printed on failure pastes back as ``@fault_schedule(Fault(..., at_ms=...), ...)``. ``seed``
     defaults to one derived from ``--execserver-seed`` and the test id; ``count`` to one fault per 400 ms.
     """
+    __tracebackhide__ = True
     kwargs = {"seed": seed, "duration_ms": duration_ms, "count": count}
     schedule_from_args(faults, kwargs, "@fault_schedule")
     defaults = {"seed": None, "duration_ms": DEFAULT_DURATION_MS, "count": None}
@@ -65,6 +68,7 @@ def fault_schedule(*faults: str | Fault, seed: int | None = None, duration_ms: i
 
 def exec_mode(*modes: Mode) -> pytest.MarkDecorator:
     """The client output mode(s): ``"event-stream"``, ``"legacy-read"`` or ``"both"``; several parametrize."""
+    __tracebackhide__ = True
     modes_from_args(modes, {}, "@exec_mode")
     return pytest.mark.exec_mode(*modes)
 
@@ -77,6 +81,7 @@ def latency_budget(phase: str, *, p50: float | None = None, p95: float | None = 
     (start to closed), ``first_output``. Limits are multiplied by ``--execserver-budget-scale``; fewer than
     ``min_samples`` samples fails too. E.g. ``@latency_budget("process", p95=200)``.
     """
+    __tracebackhide__ = True
     kwargs = {"p50": p50, "p95": p95, "p99": p99, "max": max, "min_samples": min_samples}
     budget_from_args((), {"phase": phase, **kwargs}, "@latency_budget")
     given = {k: v for k, v in kwargs.items() if v is not None and not (k == "min_samples" and v == 1)}

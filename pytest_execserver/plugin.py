@@ -32,7 +32,7 @@ import pytest_asyncio
 
 from pytest_execserver.glue import components
 from pytest_execserver.glue.components import Component
-from pytest_execserver.glue.marknames import has_harness_marker, register
+from pytest_execserver.glue.marknames import has_harness_marker, misspelled_marker, register, registered_markers
 from pytest_execserver.glue.options import (
     UNCONFINED_WARNING,
     ExecServerUnconfinedWarning,
@@ -386,6 +386,9 @@ def _parametrize_chaos(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problem = misspelled_marker(items, registered_markers(config))
+    if problem is not None:
+        raise pytest.UsageError(problem)
     ours = [item for item in items if uses_harness(item) or has_harness_marker(item)]
     if not ours:
         return

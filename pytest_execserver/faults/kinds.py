@@ -104,7 +104,7 @@ _AT = _ms(0)
 # 150 ms into the test body, once its first process is underway; a cut during process/start (at_ms=0)
 # happens only when a test asks for it.
 CUT_AT_MS = 150
-_CUT_AT = _ms(CUT_AT_MS)
+_CUT_AT = _ms(None, optional=True)  # None: not placed by the test (CUT_AT_MS on the test's clock)
 _UNTIL = _ms(None, optional=True)  # duration_ms: None = until the test ends
 
 
@@ -167,7 +167,9 @@ class FaultKind:
         return params
 
     def start_ms(self, params: Mapping[str, Any]) -> float:
-        return float(params.get("at_ms", 0))
+        """When the fault starts on the test's clock; a cut the test did not place starts at ``CUT_AT_MS``."""
+        at = params.get("at_ms", 0)
+        return float(CUT_AT_MS if at is None else at)
 
     def duration_ms(self, params: Mapping[str, Any]) -> float | None:
         value = params.get("duration_ms")
@@ -295,7 +297,7 @@ class Disconnect(FaultKind):
 
     name = "disconnect"
     params: ClassVar[dict[str, Param]] = {
-        "at_ms": _ms(None, optional=True),  # None: CUT_AT_MS, or 0 with after_bytes (counted from the start)
+        "at_ms": _CUT_AT,  # with after_bytes: 0 (the bytes are counted from the start)
         "after_bytes": Param("count", None, optional=True),
         "mode": Param("choice", "reset", DISCONNECT_MODES),
         "hold_ms": _ms(None, optional=True),
@@ -308,8 +310,8 @@ class Disconnect(FaultKind):
     def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
         if params["hold_ms"] is None:
             params["hold_ms"] = DEFAULT_HOLD_MS[params["mode"]]
-        if params["at_ms"] is None:
-            params["at_ms"] = 0 if params["after_bytes"] is not None else CUT_AT_MS
+        if params["at_ms"] is None and params["after_bytes"] is not None:
+            params["at_ms"] = 0
         return params
 
     def duration_ms(self, params: Mapping[str, Any]) -> float | None:

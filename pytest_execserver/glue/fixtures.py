@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, r
 from pytest_execserver.report.artifacts import log_size
 from pytest_execserver.servers.codex import CodexUnavailable
 from pytest_execserver.servers.confine import Confinement, ConfinementError, choose_confinement
-from pytest_execserver.servers.launch import ServerProcess, start_server
+from pytest_execserver.servers.launch import ServerProcess, ServerStartError, start_server
 from pytest_execserver.telemetry import otel
 
 __all__ = ["UNCONFINED_WARNING", "ClientFactory", "ExecProxy", "ExecServerUnconfinedWarning", "worker_id"]
@@ -49,28 +48,32 @@ class ServerManager:
         self.settings = config.stash[SETTINGS_KEY]
         self.root = root
         self.server: ServerProcess | None = None
+        self.start_failure: str | None = None  # the first failed start: later tests point to it
         self.starts = 0
         self.confinement: Confinement | None = None
 
-    def current(self) -> ServerProcess:
+    def current(self, nodeid: str = "") -> ServerProcess:
         if self.server is not None and self.server.is_running():
             return self.server
         reason = unavailable(self.config, "server")
         if reason is not None:
             pytest.skip(reason)
+        if self.start_failure is not None:
+            pytest.fail(f"the server under test did not start: not tried again; {self.start_failure}", pytrace=False)
         if self.server is not None:
             self.server.stop(0.5)
         try:
             self.confinement = choose_confinement(self.settings.unconfined)
         except ConfinementError as exc:
             raise pytest.UsageError(str(exc)) from exc
-        if self.confinement is Confinement.NONE:
-            warnings.warn(UNCONFINED_WARNING, ExecServerUnconfinedWarning, stacklevel=1)
         self.starts += 1
         scratch = self.root / f"server-{self.starts}"
         try:
             self.server = start_server(self.settings.server_kind, scratch, confinement=self.confinement,
                                        extra_args=list(self.settings.server_args))
+        except ServerStartError as exc:
+            self.start_failure = f"see the first failure, in {nodeid}"
+            raise ServerStartError(f"the server under test {self.settings.server!r} did not start: {exc}") from None
         except CodexUnavailable as exc:
             message = f"the server under test {self.settings.server!r} cannot be had: {exc}"
             if self.settings.skip_unavailable:
@@ -100,7 +103,15 @@ def servers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 def exec_server(manager: ServerManager, request: pytest.FixtureRequest) -> ServerProcess:
     """The session's confined exec-server (restarted if a previous test killed it)."""
-    server = manager.current()
+    failure = None
+    try:
+        server = manager.current(request.node.nodeid)
+    except ServerStartError as exc:
+        failure = str(exc)
+    if failure is not None:  # outside the except: one explanation, not two chained
+        # this test fails with it, the session stops after it, later tests (other workers) point here
+        request.session.shouldstop = "the server under test did not start (the first failure says why)"
+        pytest.fail(failure, pytrace=False)
     state = _state(request)
     if state is not None:
         state.server_log = server.log_path
@@ -164,7 +175,8 @@ class ExecProxy:
     def apply(self, fault: Fault | str, **params: Any) -> Fault:
         """Apply a fault now (or at its ``at_ms``/``after_ms``), e.g. ``apply("latency", ms=50)``."""
         f = Fault(fault, **params) if isinstance(fault, str) else (fault.replace(**params) if params else fault)
-        self.injector.schedule(f, at_ms=self.injector.elapsed_ms() + f.at_ms)
+        delay = 0.0 if f.params.get("at_ms") is None else f.at_ms  # a cut given no time: now
+        self.injector.schedule(f, at_ms=self.injector.elapsed_ms() + delay)
         return f
 
     # Conveniences with their parameters spelled out; any registered kind also works as

@@ -56,6 +56,7 @@ def _is_int(value: Any) -> bool:
 
 def fault_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> Fault:
     """``fault(kind, **params)`` or ``fault(Fault(...), **overrides)``."""
+    __tracebackhide__ = True  # a decorator's mistake points at the test's line, not here
     if len(args) != 1:
         raise pytest.UsageError(
             f"{where}: expected exactly one positional argument (the kind, one of "
@@ -67,11 +68,12 @@ def fault_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
             return kind.replace(**kwargs) if kwargs else kind
         return Fault(kind, **kwargs)
     except FaultError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from exc
+        raise pytest.UsageError(f"{where}: {exc}") from None  # one message, not two chained
 
 
 def chaos_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> tuple[list[Fault], list[str]]:
     """``chaos(*faults)``: the faults (a kind name stands for its example) and their test ids."""
+    __tracebackhide__ = True  # a decorator's mistake points at the test's line, not here
     if kwargs:
         hint = (" (a seeded schedule of faults over time is fault_schedule(*kinds, seed=..., duration_ms=..., "
                 "count=...))") if set(kwargs) & set(_SCHEDULE_KWARGS) else ""
@@ -87,7 +89,7 @@ def chaos_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
             entry = kind_or_fault(arg)
             faults.append(example(entry) if isinstance(entry, str) else entry)
     except FaultError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from exc
+        raise pytest.UsageError(f"{where}: {exc}") from None  # one message, not two chained
     kinds = [f.kind for f in faults]
     ids = [f.kind if kinds.count(f.kind) == 1 else f.label() for f in faults]
     if len(set(ids)) != len(ids):
@@ -98,6 +100,7 @@ def chaos_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
 
 def schedule_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> ScheduleSpec:
     """``fault_schedule(*kinds_or_faults, seed=None, duration_ms=2000, count=None)``."""
+    __tracebackhide__ = True  # a decorator's mistake points at the test's line, not here
     if not args:
         raise pytest.UsageError(f"{where}: give at least one fault kind or Fault ({', '.join(FAULT_KINDS)})")
     unknown = sorted(set(kwargs) - set(_SCHEDULE_KWARGS))
@@ -108,7 +111,7 @@ def schedule_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: st
     try:
         kinds = tuple(kind_or_fault(k) for k in args)
     except FaultError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from exc
+        raise pytest.UsageError(f"{where}: {exc}") from None  # one message, not two chained
     seed = kwargs.get("seed")
     if seed is not None and (not _is_int(seed) or seed < 0):
         raise pytest.UsageError(f"{where}: seed must be a non-negative integer or None, got {seed!r}")
@@ -123,6 +126,7 @@ def schedule_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: st
 
 def modes_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> tuple[str, ...]:
     """``exec_mode(*modes)``, ``both`` expanded."""
+    __tracebackhide__ = True  # a decorator's mistake points at the test's line, not here
     if kwargs:
         raise pytest.UsageError(f"{where}: takes mode names only, got keyword(s) {', '.join(kwargs)}")
     if not args:
@@ -139,6 +143,7 @@ def modes_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) 
 
 def budget_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str) -> LatencyBudget:
     """``latency_budget(phase, p50=None, p95=None, p99=None, max=None, min_samples=1)``."""
+    __tracebackhide__ = True  # a decorator's mistake points at the test's line, not here
     params = dict(kwargs)
     if args:
         if len(args) > 1 or "phase" in params:
@@ -157,7 +162,7 @@ def budget_from_args(args: Sequence[Any], kwargs: Mapping[str, Any], where: str)
     try:
         return LatencyBudget(**params)
     except BudgetError as exc:
-        raise pytest.UsageError(f"{where}: {exc}") from exc
+        raise pytest.UsageError(f"{where}: {exc}") from None  # one message, not two chained
 
 
 # ------------------------------------------------------------------------------------ from test items

@@ -3,6 +3,8 @@ at configure time in every session, and must stay light)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 MARKERS: dict[str, str] = {
     "fault": (
         "fault(kind, **params): inject a fault through the exec_proxy for this test, e.g. "
@@ -42,3 +44,28 @@ def register(config: object, help_texts: dict[str, str] | None = None) -> None:
     """Register the markers on a ``pytest.Config`` (with ``help_texts``, default :data:`MARKERS`)."""
     for name, help_text in (help_texts or MARKERS).items():
         config.addinivalue_line("markers", f"{name}: {help_text}")  # type: ignore[attr-defined]
+
+
+def registered_markers(config: object) -> set[str]:
+    """The marker names registered on a ``pytest.Config`` (pytest's own, plugins', the project's ini)."""
+    lines = config.getini("markers")  # type: ignore[attr-defined]
+    return {line.split(":", 1)[0].split("(", 1)[0].strip() for line in lines}
+
+
+def misspelled_marker(items: Iterable[object], registered: set[str]) -> str | None:
+    """The first unregistered marker that is a near miss of one of ours, as a usage error's message, or None.
+
+    ``@pytest.mark.faults("latency")`` would otherwise run with no fault and pass with one
+    ``PytestUnknownMarkWarning``: a test must never pass silently without the fault it asked for."""
+    import difflib
+
+    for item in items:
+        marks = item.iter_markers() if hasattr(item, "iter_markers") else getattr(item, "own_markers", ())
+        for mark in marks:
+            if mark.name in registered or mark.name in MARKERS:
+                continue
+            close = difflib.get_close_matches(mark.name, list(MARKERS), n=1, cutoff=0.75)
+            if close:
+                return (f"{getattr(item, 'nodeid', item)}: unknown marker {mark.name!r}: did you mean "
+                        f"{close[0]!r}? (pytest-execserver's markers: {', '.join(MARKERS)})")
+    return None

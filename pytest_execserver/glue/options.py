@@ -140,8 +140,11 @@ def _raw(config: pytest.Config, ini: str) -> tuple[str | None, str]:
     return None, ""
 
 
-def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, tuple[str, ...]]:
-    """``'ref --inject-bug reorder'`` -> ``("ref", ("--inject-bug", "reorder"))``; a command stays whole."""
+def parse_server(
+    value: str, where: str = "--execserver-server", base: str | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """``'ref --inject-bug reorder'`` -> ``("ref", ("--inject-bug", "reorder"))``; a command stays whole, its
+    relative paths made absolute against ``base`` (where pytest started: the server runs in scratch)."""
     try:
         tokens = shlex.split(value)
     except ValueError as exc:
@@ -158,7 +161,12 @@ def parse_server(value: str, where: str = "--execserver-server") -> tuple[str, t
         except ValueError as exc:
             raise pytest.UsageError(f"{where}: {exc}") from exc
         return tokens[0], tuple(tokens[1:])
-    return value, ()
+    from pytest_execserver.servers.command import MissingPathError, resolve_paths
+
+    try:
+        return shlex.join(resolve_paths(tokens, base or os.getcwd(), ("{listen}",))), ()
+    except MissingPathError as exc:
+        raise pytest.UsageError(f"{where}: {exc}") from None
 
 
 def settings_from_config(config: pytest.Config, worker_seed: int | None = None) -> Settings:
@@ -167,7 +175,7 @@ def settings_from_config(config: pytest.Config, worker_seed: int | None = None) 
 
     server, where = _raw(config, "execserver_server")
     server = "ref" if server is None else server
-    kind, args = parse_server(server, where or "--execserver-server")
+    kind, args = parse_server(server, where or "--execserver-server", str(config.invocation_params.dir))
 
     toxiproxy, where = _raw(config, "execserver_toxiproxy")
     toxiproxy = toxiproxy or "auto"

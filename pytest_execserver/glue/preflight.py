@@ -49,7 +49,9 @@ def preflight_codex(config: pytest.Config, role: str, spec: str) -> None:
             config.stash.setdefault(UNAVAILABLE_KEY, {})[role] = message
             say(f"execserver: {message}; the tests that need it skip (--execserver-skip-unavailable)")
             return
-        raise pytest.UsageError(f"{message}\n(--execserver-skip-unavailable skips the tests that need it instead)")
+        raise pytest.UsageError(
+            f"{message}\n(--execserver-skip-unavailable skips the tests that need it instead)"
+        ) from None
     size = sum(p.stat().st_size for p in path.parents[1].rglob("*") if p.is_file())
     say(f"execserver: fetched {spec} ({size / 1e6:.0f} MB) in {time.monotonic() - started:.1f} s: {path}")
 

@@ -121,6 +121,15 @@ def _matrix_table(matrix: dict[str, dict[str, dict[str, int]]],
     return f"<table><tr><th>fault</th>{head}</tr>{''.join(body)}</table>"
 
 
+def _client_section(report: dict[str, Any]) -> str:
+    """The checks on the client under test per fault, when a test drove one (exec_subject)."""
+    matrix = report.get("client_matrix") or {}
+    if not matrix:
+        return ""
+    clients = ", ".join(html.escape(str(c)) for c in report.get("clients") or [])
+    return f"<h2>Client checks per fault (pass / fail), client {clients}</h2>{_matrix_table(matrix)}"
+
+
 def _failures(tests: list[dict[str, Any]], base: Path | None) -> str:
     """Failing tests with links to their timelines (relative to the page) and their shrunk schedules."""
     rows = []
@@ -176,6 +185,7 @@ td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: 
 {_failures(tests, base)}
 <h2>Invariants per fault (pass / fail)</h2>
 {_matrix_table(report.get("matrix") or {}, report.get("sandbox_denied_on_wire"))}
+{_client_section(report)}
 <h2>Latency per fault and mode</h2>
 <p class="legend">solid bar: p50, pale bar: p95
 <span style="background:{_MODE_COLOURS["event-stream"]}"></span>event-stream

@@ -38,6 +38,12 @@ class Summary:
         self.matrix: dict[str, dict[str, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: {"pass": 0, "fail": 0})
         )
+        # the checks on a client under test (exec_subject), per fault: the same shape as the invariants'
+        self.client_matrix: dict[str, dict[str, dict[str, int]]] = defaultdict(
+            lambda: defaultdict(lambda: {"pass": 0, "fail": 0})
+        )
+        self.clients: set[str] = set()
+        self.outcomes: dict[str, int] = defaultdict(int)
         self.durations: dict[str, list[float]] = defaultdict(list)
         self.coverage: dict[str, dict[str, float]] = defaultdict(lambda: {"measured_ms": 0.0, "covered_ms": 0.0})
         self.tests: list[dict[str, Any]] = []
@@ -49,6 +55,13 @@ class Summary:
     def add(self, record: dict[str, Any], outcome: str) -> None:
         entry = {"outcome": outcome, **record}
         self.tests.append(entry)
+        self.outcomes[outcome] += 1
+        client = record.get("client")
+        if isinstance(client, dict) and isinstance(client.get("checks"), dict):
+            self.clients.add(str(client.get("name")))
+            for kind in record.get("faults") or [NO_FAULT]:
+                for name, violations in client["checks"].items():
+                    self.client_matrix[kind][name]["fail" if violations else "pass"] += 1
         invariants = record.get("invariants")
         if isinstance(invariants, dict):
             for kind in record.get("faults") or [NO_FAULT]:
@@ -98,6 +111,9 @@ class Summary:
         return {
             "header": header,
             "matrix": {k: {n: dict(c) for n, c in v.items()} for k, v in sorted(self.matrix.items())},
+            "client_matrix": {k: {n: dict(c) for n, c in v.items()} for k, v in sorted(self.client_matrix.items())},
+            "clients": sorted(self.clients),
+            "outcomes": dict(sorted(self.outcomes.items())),
             "sandbox_denied_on_wire": {k: dict(v) for k, v in sorted(self.sandbox_wire.items())},
             "latency_ms": self.latency(),
             "span_coverage": self.coverage_fractions(),
@@ -113,23 +129,18 @@ class Summary:
 
     def lines(self) -> list[str]:
         out: list[str] = []
+        if self.outcomes:
+            out.append("harness tests: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items())))
         if self.matrix:
-            names = [n for n in INVARIANTS if any(n in row for row in self.matrix.values())]
-            width = max(12, *(len(k) for k in self.matrix))
-            colw = max(len(n) for n in names) + 1
-            out.append("fault x invariant (pass/fail):")
-            out.append(" " * width + "".join(n.rjust(colw) for n in names))
-            for kind in sorted(self.matrix):
-                row = self.matrix[kind]
-                cells = []
-                for n in names:
-                    c = row.get(n)
-                    cells.append((f"{c['pass']}/{c['fail']}" if c else "-").rjust(colw))
-                out.append(kind.ljust(width) + "".join(cells))
+            out.extend(_matrix_lines("fault x invariant (pass/fail):", self.matrix, INVARIANTS))
             if self.sandbox_wire:
                 shown = ", ".join(f"{kind} {c['true']}/{c['false']}/{c['absent']}"
                                   for kind, c in sorted(self.sandbox_wire.items()))
                 out.append(f"sandbox_denial, sandboxDenied on the wire (true/false/absent): {shown}")
+        if self.client_matrix:
+            names = sorted({n for row in self.client_matrix.values() for n in row})
+            title = f"fault x client check (pass/fail), client {', '.join(sorted(self.clients))}:"
+            out.extend(_matrix_lines(title, self.client_matrix, names))
         latency = self.latency()
         if latency:
             out.append("latency per phase (ms):")
@@ -147,3 +158,16 @@ class Summary:
             out.append("span coverage (named sub-phases / measured wall time): " + ", ".join(parts))
         out.extend(self.telemetry.lines())
         return out
+
+
+def _matrix_lines(title: str, matrix: dict[str, dict[str, dict[str, int]]], order: Any) -> list[str]:
+    """A pass/fail table, one row per fault kind and one column per check that has a cell."""
+    names = [n for n in order if any(n in row for row in matrix.values())]
+    width = max(12, *(len(k) for k in matrix))
+    colw = max(len(n) for n in names) + 1
+    out = [title, " " * width + "".join(n.rjust(colw) for n in names)]
+    for kind in sorted(matrix):
+        row = matrix[kind]
+        cells = [(f"{row[n]['pass']}/{row[n]['fail']}" if n in row else "-").rjust(colw) for n in names]
+        out.append(kind.ljust(width) + "".join(cells))
+    return out

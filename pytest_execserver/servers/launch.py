@@ -24,7 +24,14 @@ JOURNAL_NAME = ".execserver-journal.jsonl"  # inside the scratch dir: the only p
 
 
 class ServerStartError(RuntimeError):
-    """The server did not come up; the message carries the tail of its log."""
+    """The server did not come up; the message states the start-up rule and carries the tail of its output."""
+
+
+#: What a server under test must do to be started by the harness (README, "Test your own server").
+START_RULE = (
+    "a server under test must print its ws://HOST:PORT URL as the first line of its stdout, then answer "
+    "GET http://HOST:PORT/readyz with 200"
+)
 
 
 @dataclass
@@ -42,7 +49,7 @@ class ServerProcess:
 
     @property
     def http_url(self) -> str:
-        return "http://" + self.url.removeprefix("ws://")
+        return "http://" + self.url.removeprefix("ws://").rstrip("/")
 
     def is_running(self) -> bool:
         return self.popen.poll() is None
@@ -136,18 +143,25 @@ def _read_url(popen: subprocess.Popen[bytes], timeout_s: float, log_path: Path) 
     while b"\n" not in buffer:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise ServerStartError(f"server printed no URL within {timeout_s}s; log: {_tail(log_path)}")
+            raise ServerStartError(
+                f"the server printed no URL within {timeout_s:g} s ({START_RULE}); its stdout so far: "
+                f"{_show(buffer)}; its stderr (tail): {_show(_tail(log_path))}"
+            )
         ready, _, _ = select.select([fd], [], [], min(remaining, 0.2))
         if ready:
             chunk = os.read(fd, 4096)
             if not chunk:
                 raise ServerStartError(
-                    f"server exited (status {popen.wait()}) before printing its URL; log: {_tail(log_path)}"
+                    f"the server exited (status {popen.wait()}) before printing its URL ({START_RULE}); its stdout: "
+                    f"{_show(buffer)}; its stderr (tail): {_show(_tail(log_path))}"
                 )
             buffer += chunk
     line = buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
     if not line.startswith("ws://"):
-        raise ServerStartError(f"server's first stdout line is not a ws:// URL: {line!r}")
+        raise ServerStartError(
+            f"the server's first stdout line is not a ws:// URL but {line!r} ({START_RULE}); its stderr (tail): "
+            f"{_show(_tail(log_path))}"
+        )
     return line
 
 
@@ -161,9 +175,14 @@ def _wait_ready(server: ServerProcess, timeout_s: float) -> None:
         except (urllib.error.URLError, OSError):
             pass
         if not server.is_running():
-            raise ServerStartError(f"server exited during start-up; log: {server.log_tail()}")
+            raise ServerStartError(
+                f"the server exited during start-up ({START_RULE}); its stderr (tail): {_show(server.log_tail())}"
+            )
         if time.monotonic() > deadline:
-            raise ServerStartError(f"{server.http_url}/readyz not ready within {timeout_s}s")
+            raise ServerStartError(
+                f"the server printed {server.url} but {server.http_url}/readyz did not answer 200 within "
+                f"{timeout_s:g} s ({START_RULE}); its stderr (tail): {_show(server.log_tail())}"
+            )
         time.sleep(0.02)
 
 
@@ -222,6 +241,13 @@ def _comm(pid: int) -> str:
 def _kill_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _show(output: str | bytes, limit: int = 600) -> str:
+    """Output quoted for a one-paragraph message: ``(nothing)`` when empty, else its last ``limit`` characters."""
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output
+    text = text.strip()
+    return repr(text[-limit:]) if text else "(nothing)"
 
 
 def _tail(path: Path, limit: int = 2000) -> str:

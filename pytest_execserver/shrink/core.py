@@ -138,7 +138,7 @@ def simpler(fault: Fault, window_ms: float) -> Iterator[Fault]:
     for name in ("delay_us", "size_variation"):
         if params.get(name):
             yield fault.replace(**{name: 0})
-    at = float(params["at_ms"])
+    at = fault.at_ms
     later = at + (window_ms - at) / 2
     if later - at >= _ROUND_MS:
         yield fault.replace(at_ms=int(later // _ROUND_MS * _ROUND_MS))

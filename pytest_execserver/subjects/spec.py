@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shlex
 
+from pytest_execserver.servers.command import resolve_paths
+
 URL_PLACEHOLDER = "{url}"
 SUBJECT_MODES = {"ours": "event-stream", "ours:event-stream": "event-stream", "ours:legacy-read": "legacy-read"}
 
@@ -18,24 +20,15 @@ def adapter_argv(command: str, url: str, base: str | None = None) -> list[str]:
     """``command`` split like a shell would, with ``{url}`` replaced; a ValueError if it has no ``{url}``.
 
     The adapter runs in a scratch directory, so a relative path in the command that exists from ``base``
-    (default: the current directory, where pytest was started) is made absolute: ``python
-    examples/ws_client.py {url}`` works as typed."""
+    (default: the current directory, where pytest was started) is made absolute (:mod:`.servers.command`):
+    ``python my_client.py {url}`` works as typed, and a script that does not exist is a ValueError naming it."""
     tokens = shlex.split(command)
     if not tokens:
         raise ValueError("empty client command")
     if not any(URL_PLACEHOLDER in t for t in tokens):
         raise ValueError(f"client command {command!r} has no {URL_PLACEHOLDER} (where the ws:// URL goes)")
     root = base if base is not None else os.getcwd()
-
-    def resolve(index: int, token: str) -> str:
-        # the program itself only with a slash (``python`` stays a PATH lookup); its arguments whenever they
-        # name an existing file or folder there (``client.py``, ``examples/client.py``)
-        candidate = ("/" in token or index > 0) and not token.startswith("-") and not os.path.isabs(token)
-        if candidate and URL_PLACEHOLDER not in token and os.path.exists(os.path.join(root, token)):
-            return os.path.abspath(os.path.join(root, token))
-        return token
-
-    return [resolve(i, t).replace(URL_PLACEHOLDER, url) for i, t in enumerate(tokens)]
+    return [t.replace(URL_PLACEHOLDER, url) for t in resolve_paths(tokens, root, (URL_PLACEHOLDER,))]
 
 
 def is_codex_spec(spec: str) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from pytest_execserver.subjects.checks import CHECKS
 
 HERE = Path(__file__).resolve().parent
-EXAMPLE = shlex.join([sys.executable, str(HERE.parents[1] / "examples" / "ws_client.py")]) + " {url}"
+EXAMPLE = shlex.join([sys.executable, "-m", "pytest_execserver.examples.ws_client"]) + " {url}"
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLE_PY = Path(__file__).resolve().parents[2] / "examples" / "ws_client.py"
-EXAMPLE = shlex.join([sys.executable, str(EXAMPLE_PY)]) + " {url}"
+EXAMPLE = shlex.join([sys.executable, "-m", "pytest_execserver.examples.ws_client"]) + " {url}"
 
 INNER = '''
 import pytest

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = shlex.join([sys.executable, str(Path(__file__).resolve().parents[2] / "examples" / "ws_client.py")])
+EXAMPLE = shlex.join([sys.executable, "-m", "pytest_execserver.examples.ws_client"])
 
 INNER = '''
 import pytest

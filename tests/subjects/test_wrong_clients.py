@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-EXAMPLE = HERE.parents[1] / "examples" / "ws_client.py"
+EXAMPLE = shlex.join([sys.executable, "-m", "pytest_execserver.examples.ws_client"])
 
 INNER = '''
 import pytest
@@ -45,7 +45,7 @@ def _wrong(bug: str) -> str:
 
 
 def test_example_adapter_passes_every_scenario(pytester: pytest.Pytester) -> None:
-    result = _run(pytester, shlex.join([sys.executable, str(EXAMPLE)]) + " {url}")
+    result = _run(pytester, EXAMPLE + " {url}")
     result.assert_outcomes(passed=4)
 
 

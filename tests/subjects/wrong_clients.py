@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-
-from ws_client import SILENCE_S, Adapter, Lost, main
+from pytest_execserver.examples.ws_client import SILENCE_S, Adapter, Lost, main
 
 
 class DropChunk(Adapter):
