@@ -7,6 +7,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from pytest_execserver.client import ExecClient, ProcessResult, connect
 from pytest_execserver.launch import ServerProcess
 from pytest_execserver.load import check_thresholds, reconnect_storm, run_load_async
@@ -15,8 +17,12 @@ from pytest_execserver.toxi import ToxiproxyControl
 StartServer = Callable[..., ServerProcess]
 
 
-async def test_sixteen_clients_each_run_processes_byte_exact(launch_server: StartServer) -> None:
-    server = launch_server("ref")
+SERVERS = ["ref", pytest.param("codex", marks=pytest.mark.codex)]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_sixteen_clients_each_run_processes_byte_exact(launch_server: StartServer, kind: str) -> None:
+    server = launch_server(kind)
     result = await run_load_async(server.url, clients=16, processes_per_client=4, rate=200.0)
     assert result.error_samples == []
     assert (result.operations, result.errors, result.latency.count) == (64, 0, 64)
@@ -62,6 +68,14 @@ async def test_storm_of_sixteen_clients_cut_at_once_recovers_byte_exact(launch_s
     result = await reconnect_storm(server.url, clients=16, flaps=3)
     assert result.ok, result.summary()
     assert (result.recovered, result.cuts, result.recovery.count) == (16, 16 + 3 * 8, 40)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_storm_of_64_clients_cut_at_once_recovers_byte_exact(launch_server: StartServer, kind: str) -> None:
+    server = launch_server(kind)
+    result = await reconnect_storm(server.url, clients=64, flaps=2)
+    assert result.ok, result.summary()
+    assert (result.recovered, result.cuts) == (64, 64 + 2 * 32)
 
 
 async def test_storm_check_fires_when_output_is_lost_on_resume(launch_server: StartServer) -> None:
