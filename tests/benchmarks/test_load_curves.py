@@ -1,4 +1,5 @@
-"""Scaling curves: one-shot processes for 1, 4, 16, 64 and 256 concurrent clients, ref vs codex, direct.
+"""Scaling curves: one-shot processes for 1, 4, 16, 64 and 256 concurrent clients, ref vs codex, direct and
+through a Toxiproxy proxy adding 10 ms each way (20 ms round trip).
 
 Closed loop (each client runs its processes one after the other, all clients at once), so throughput is
 the server's capacity at that concurrency and latency is start-to-closed under it. Per point: throughput,
@@ -23,9 +24,12 @@ from pytest_execserver.client import connect
 from pytest_execserver.launch import ServerProcess
 from pytest_execserver.load import LoadResult, ensure_fd_capacity, run_load_async
 from pytest_execserver.load.resources import ResourceSampler
+from pytest_execserver.toxi import ToxiproxyControl
 
 CLIENTS = (1, 4, 16, 64, 256)
 SERVERS = ("ref", "codex")
+PATHS = ("direct", "20ms")
+ONE_WAY_LATENCY_MS = 10
 REPORTS = Path(__file__).resolve().parents[2] / "reports"
 Curves = dict[str, dict[int, dict[str, Any]]]
 
@@ -59,7 +63,7 @@ def _table(curves: Curves) -> list[str]:
         "| harness KiB/client | server peak RSS MB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for server, points in curves.items():
+    for server, points in sorted(curves.items()):
         for clients, m in sorted(points.items()):
             lines.append(
                 f"| {server} | {clients} | {m['operations']:.0f} | {m['errors']:.0f} | {m['throughput']:.0f} "
@@ -76,12 +80,13 @@ def _plot(curves: Curves, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for (server, points), color in zip(curves.items(), ("tab:blue", "tab:orange", "tab:green"), strict=False):
+    colors = ("tab:blue", "tab:cyan", "tab:orange", "tab:red", "tab:green", "tab:olive")
+    for (series, points), color in zip(sorted(curves.items()), colors, strict=False):
         xs = sorted(points)
-        left.plot(xs, [points[x]["throughput"] for x in xs], marker="o", color=color, label=server)
-        for pct, style in (("p50", "-"), ("p95", "--"), ("p99", ":")):
+        left.plot(xs, [points[x]["throughput"] for x in xs], marker="o", color=color, label=series)
+        for pct, style in (("p50", "-"), ("p99", ":")):
             right.plot(xs, [points[x][f"{pct}_ms"] for x in xs], style, marker="o", color=color,
-                       label=f"{server} {pct}")  # fmt: skip
+                       label=f"{series} {pct}")  # fmt: skip
     left.set(xscale="log", xlabel="concurrent clients", ylabel="one-shot processes / s", title="throughput")
     right.set(xscale="log", yscale="log", xlabel="concurrent clients", ylabel="start-to-closed latency (ms)",
               title="latency (HdrHistogram)")  # fmt: skip
@@ -89,7 +94,7 @@ def _plot(curves: Curves, path: Path) -> None:
         axis.set_xticks(list(CLIENTS), [str(c) for c in CLIENTS])
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
-    fig.suptitle("exec-server load curves (closed loop, direct, confined, 2-core machine)")
+    fig.suptitle("exec-server load curves (closed loop, confined, 2-core machine; 20ms = via Toxiproxy)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -109,19 +114,43 @@ def curves() -> Iterator[Curves]:
     print("\n" + "\n".join(_table(collected)))
 
 
+@pytest.fixture
+def target(request: pytest.FixtureRequest, toxiproxy: ToxiproxyControl) -> Iterator[Callable[[str, str], str]]:
+    """``target(server_url, path)``: the URL to load -- the server's own, or a proxy with added latency."""
+    made: list[str] = []
+
+    def url_for(server_url: str, path: str) -> str:
+        if path == "direct":
+            return server_url
+        name = f"load-curve-{len(made)}"
+        proxy = toxiproxy.create_proxy(name, server_url.removeprefix("ws://"))
+        made.append(name)
+        for stream in ("upstream", "downstream"):
+            toxiproxy.add_toxic(name, "latency", {"latency": ONE_WAY_LATENCY_MS, "jitter": 0}, stream=stream)
+        return f"ws://{proxy['listen']}"
+
+    yield url_for
+    for name in made:
+        with contextlib.suppress(Exception):
+            toxiproxy.destroy_proxy(name)
+
+
 @pytest.mark.parametrize("clients", CLIENTS)
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("kind", SERVERS)
 def test_load_curve_point(
-    benchmark: Any, launch_server: Callable[..., ServerProcess], curves: Curves, kind: str, clients: int
-) -> None:
+    benchmark: Any, launch_server: Callable[..., ServerProcess], target: Callable[[str, str], str],
+    curves: Curves, kind: str, path: str, clients: int,
+) -> None:  # fmt: skip
     ensure_fd_capacity(clients)  # a clear error when `ulimit -n` is too low for this many clients
     server = launch_server(kind)
-    harness_kib = asyncio.run(_harness_kb_per_client(server.url, clients))  # first: before the load grew the heap
+    url = target(server.url, path)
+    harness_kib = asyncio.run(_harness_kb_per_client(url, clients))  # first: before the load grew the heap
     outcome: dict[str, LoadResult] = {}
 
     def run() -> None:
         outcome["load"] = asyncio.run(
-            run_load_async(server.url, clients=clients, processes_per_client=_ops_per_client(clients))
+            run_load_async(url, clients=clients, processes_per_client=_ops_per_client(clients))
         )
 
     with ResourceSampler(server.popen.pid, interval_s=0.2) as sampler:
@@ -132,6 +161,6 @@ def test_load_curve_point(
     metrics["server_rss_mb"] = max(s.rss_mb for s in sampler.samples)
     metrics["error_samples"] = result.error_samples[:5]
     benchmark.extra_info.update(metrics)
-    curves.setdefault(kind, {})[clients] = metrics
-    print(f"\n{kind}: {result.summary()}")
+    curves.setdefault(f"{kind} {path}", {})[clients] = metrics
+    print(f"\n{kind} {path}: {result.summary()}")
     assert result.errors == 0, result.error_samples[:5]
