@@ -207,6 +207,11 @@ def take_sample(root: int, server: int, marker: str | None, t_s: float, phase: s
     )  # fmt: skip
 
 
+def marked_processes(marker: str) -> list[ProcInfo]:
+    """Every live process carrying ``marker`` (``KEY=VALUE``) in its environment, wherever it re-parented."""
+    return find_descendants(-1, -1, marker)
+
+
 def kill_processes(procs: Iterable[ProcInfo]) -> None:
     """SIGKILL each process (cleanup after a test found survivors)."""
     for proc in procs:

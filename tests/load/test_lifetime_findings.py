@@ -17,7 +17,7 @@ import pytest
 from pytest_execserver.client import connect
 from pytest_execserver.codex import DEFAULT_VERSION
 from pytest_execserver.launch import ServerProcess
-from pytest_execserver.load.resources import ResourceSampler, check_resource_budget, find_descendants, kill_processes
+from pytest_execserver.load.resources import ResourceSampler, check_resource_budget, kill_processes, marked_processes
 
 StartServer = Callable[..., ServerProcess]
 # exits by itself at once; the grandchild it double-forked stays in its process group
@@ -43,7 +43,7 @@ TERMINATE_REASON = (
 def marker() -> Iterator[dict[str, str]]:
     mark = {"EXECSERVER_LOAD_MARK": uuid.uuid4().hex}
     yield mark
-    kill_processes(find_descendants(-1, -1, "EXECSERVER_LOAD_MARK=" + mark["EXECSERVER_LOAD_MARK"]))
+    kill_processes(marked_processes("EXECSERVER_LOAD_MARK=" + mark["EXECSERVER_LOAD_MARK"]))
 
 
 def _survivors(server: ServerProcess, marker: dict[str, str], scenario: Callable[..., object]) -> list[str]:

@@ -18,6 +18,7 @@ from pytest_execserver.load.resources import (
     check_resource_budget,
     find_descendants,
     kill_processes,
+    marked_processes,
 )
 from pytest_execserver.waiting import wait_until, wait_until_sync
 
@@ -32,7 +33,7 @@ BUDGET = {"rss_mb": 400.0, "fds": 200, "threads": 64, "descendants": 0, "idle_cp
 def marker() -> Iterator[str]:
     mark = f"{MARK_KEY}={uuid.uuid4().hex}"
     yield mark
-    kill_processes(find_descendants(-1, -1, mark))  # whatever a buggy server left behind
+    kill_processes(marked_processes(mark))  # whatever a buggy server left behind
 
 
 def _sees(sampler: ResourceSampler, cmdlines: set[str]) -> bool:
