@@ -108,3 +108,27 @@ def test_sampler_finds_setsid_and_double_forked_processes(marker: str) -> None:
         kill_processes(find_descendants(proc.pid, proc.pid, marker))
         proc.kill()
         proc.wait()
+
+
+async def _detach_with_running_process(url: str, marker: str, sampler: ResourceSampler) -> None:
+    env = dict([marker.split("=", 1)])
+    client = await connect(url)
+    handle = await client.start(DOUBLE_FORK, env=env)
+    async for chunk in handle:
+        assert chunk.data == b"ready"
+        break
+    await wait_until(lambda: _sees(sampler, {"sleep 30", "sleep 31"}), 10, "the sampler sees both sleeps")
+    await client.close()  # the session is detached; its TTL runs from here
+
+
+@pytest.mark.parametrize(("bug", "survivors"), [(None, 0), ("orphan-descendants", 1)])
+def test_no_process_outlives_the_session_ttl(launch_server: StartServer, marker: str, bug: str | None,
+                                             survivors: int) -> None:  # fmt: skip
+    server = launch_server("ref", "--session-ttl-ms", "300", *(["--inject-bug", bug] if bug else []))
+    with ResourceSampler(server.popen.pid, marker=marker, interval_s=0.05) as sampler:
+        asyncio.run(_detach_with_running_process(server.url, marker, sampler))
+        sampler.settle(grace_s=3.0, idle_s=0.0)  # the TTL (0.3 s) plus a wide margin
+    violations = check_resource_budget(sampler.samples, descendants=0)
+    assert [v.measured for v in violations] == ([survivors] if survivors else []), violations
+    if survivors:
+        assert "'sleep 30'" in violations[0].account  # the double-forked grandchild, not the killed process
