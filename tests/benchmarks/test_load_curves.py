@@ -115,13 +115,16 @@ def curves() -> Iterator[Curves]:
 
 
 @pytest.fixture
-def target(request: pytest.FixtureRequest, toxiproxy: ToxiproxyControl) -> Iterator[Callable[[str, str], str]]:
+def target(request: pytest.FixtureRequest) -> Iterator[Callable[[str, str], str]]:
     """``target(server_url, path)``: the URL to load -- the server's own, or a proxy with added latency."""
     made: list[str] = []
+    proxies: list[ToxiproxyControl] = []
 
     def url_for(server_url: str, path: str) -> str:
         if path == "direct":
             return server_url
+        toxiproxy: ToxiproxyControl = request.getfixturevalue("toxiproxy")  # started only when needed
+        proxies.append(toxiproxy)
         name = f"load-curve-{len(made)}"
         proxy = toxiproxy.create_proxy(name, server_url.removeprefix("ws://"))
         made.append(name)
@@ -130,9 +133,9 @@ def target(request: pytest.FixtureRequest, toxiproxy: ToxiproxyControl) -> Itera
         return f"ws://{proxy['listen']}"
 
     yield url_for
-    for name in made:
+    for name, control in zip(made, proxies, strict=True):
         with contextlib.suppress(Exception):
-            toxiproxy.destroy_proxy(name)
+            control.destroy_proxy(name)
 
 
 @pytest.mark.parametrize("clients", CLIENTS)
@@ -142,6 +145,8 @@ def test_load_curve_point(
     benchmark: Any, launch_server: Callable[..., ServerProcess], target: Callable[[str, str], str],
     curves: Curves, kind: str, path: str, clients: int,
 ) -> None:  # fmt: skip
+    if benchmark.disabled:  # `./run tests` runs benchmarks once with --benchmark-disable: these are minutes
+        pytest.skip("load curves run only as benchmarks (./run bench -k load_curves)")
     ensure_fd_capacity(clients)  # a clear error when `ulimit -n` is too low for this many clients
     server = launch_server(kind)
     url = target(server.url, path)
