@@ -11,7 +11,7 @@ import pytest
 
 from pytest_execserver.client import ExecClient, ProcessResult, connect
 from pytest_execserver.launch import ServerProcess
-from pytest_execserver.load import check_thresholds, reconnect_storm, run_load_async
+from pytest_execserver.load import LoadResult, check_thresholds, reconnect_storm, run_load, run_load_async
 from pytest_execserver.toxi import ToxiproxyControl
 
 StartServer = Callable[..., ServerProcess]
@@ -112,3 +112,10 @@ async def test_storm_through_a_toxiproxy_proxy_taken_down_and_up(
         control.destroy_proxy("load-storm")
     assert result.ok, result.summary()
     assert result.recovered == 16
+
+
+def test_run_load_is_callable_from_plain_sync_code(launch_server: StartServer) -> None:
+    server = launch_server("ref")
+    result = run_load(server.url, clients=2, processes_per_client=2, duration_s=30.0, rate=50.0)
+    assert (result.operations, result.errors) == (4, 0), result.error_samples
+    assert LoadResult.from_dict(result.to_dict()).latency.count == 4  # what an xdist worker would ship
