@@ -22,10 +22,11 @@ from pytest_execserver.load.resources import ResourceSampler, check_resource_bud
 StartServer = Callable[..., ServerProcess]
 # exits by itself at once; the grandchild it double-forked stays in its process group
 EXITS_LEAVING_GRANDCHILD = ["sh", "-c", "(sleep 30 >/dev/null 2>&1 </dev/null &); printf done"]
-# a grandchild double-forked into a session of its own (setsid), then the process waits to be terminated;
-# the 0.5 s lets setsid run before "ready" is printed (else terminate may kill it before it escapes)
+# a grandchild double-forked into a session of its own (setsid); it prints "ready" itself, once it has
+# escaped (through fd 3, closed when it execs sleep), so terminate cannot catch it before it escapes
 SETSID_GRANDCHILD = [
-    "sh", "-c", "(setsid sleep 31 >/dev/null 2>&1 </dev/null &); sleep 0.5; printf ready; exec sleep 32"
+    "sh", "-c",
+    '(setsid sh -c "printf ready >&3; exec sleep 31 3>&-" 3>&1 >/dev/null 2>&1 </dev/null &); exec sleep 32',
 ]  # fmt: skip
 
 CLOSED_REASON = (

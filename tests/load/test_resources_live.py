@@ -60,7 +60,7 @@ async def _exercise(url: str, marker: str, sampler: ResourceSampler) -> None:
 def _measure(server: ServerProcess, marker: str) -> list[Violation]:
     with ResourceSampler(server.popen.pid, marker=marker, interval_s=0.05) as sampler:
         asyncio.run(_exercise(server.url, marker, sampler))
-        sampler.settle(grace_s=2.0, idle_s=1.0)
+        sampler.settle(grace_s=1.0, idle_s=0.5)
     return check_resource_budget(sampler.samples, **BUDGET)  # type: ignore[arg-type]
 
 
@@ -97,7 +97,7 @@ def test_sampler_finds_setsid_and_double_forked_processes(marker: str) -> None:
         def both() -> bool:
             found.clear()
             found.update({p.cmdline: p.found_by for p in find_descendants(proc.pid, proc.pid, marker)})
-            return len(found) == 2
+            return {"sleep 40", "sleep 41"} <= set(found)  # exec'd (not the subshell or `setsid` itself)
 
         wait_until_sync(both, timeout=10, what="both escaped sleeps found")
         assert found["sleep 41"] in ("session", "group")  # re-parented, still in the server's session
@@ -127,7 +127,7 @@ def test_no_process_outlives_the_session_ttl(launch_server: StartServer, marker:
     server = launch_server("ref", "--session-ttl-ms", "300", *(["--inject-bug", bug] if bug else []))
     with ResourceSampler(server.popen.pid, marker=marker, interval_s=0.05) as sampler:
         asyncio.run(_detach_with_running_process(server.url, marker, sampler))
-        sampler.settle(grace_s=3.0, idle_s=0.0)  # the TTL (0.3 s) plus a wide margin
+        sampler.settle(grace_s=2.0, idle_s=0.0)  # the TTL (0.3 s) plus a wide margin
     violations = check_resource_budget(sampler.samples, descendants=0)
     assert [v.measured for v in violations] == ([survivors] if survivors else []), violations
     if survivors:
