@@ -30,6 +30,12 @@ BUG_HELP: dict[str, str] = {
         "process/exited and process/closed are never sent and process/read reports exited: false, "
         "closed: false, exitCode: null forever."
     ),
+    # --- resource bugs (issue 23: pytest_execserver/load/resources.py must catch them) ---
+    "leak-fds": "every process/start opens one file descriptor (/dev/null) in the server and never closes it.",
+    "orphan-descendants": (
+        "process/terminate (and session disposal) SIGKILL only the started process, not its process group: a "
+        "grandchild it double-forked outlives the terminate."
+    ),
 }
 
 KINDS = tuple(BUG_HELP)
@@ -43,6 +49,9 @@ class Bugs:
     lose_closed: bool = False
     lose_first_chunk_after_resume: bool = False
     stall_exit: bool = False
+    # resource bugs (issue 23)
+    leak_fds: bool = False
+    orphan_descendants: bool = False
 
     @classmethod
     def from_kinds(cls, kinds: list[str] | tuple[str, ...]) -> Bugs:
@@ -60,6 +69,8 @@ class Bugs:
             or self.lose_closed
             or self.lose_first_chunk_after_resume
             or self.stall_exit
+            or self.leak_fds
+            or self.orphan_descendants
         )
 
 

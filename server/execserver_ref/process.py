@@ -289,6 +289,8 @@ class ManagedProcess:
                 os.close(fd)
         self.pid = self.popen.pid
         self.pgid = self.pid
+        if self.events.bugs.leak_fds:  # injected bug: an fd per process, never closed
+            os.open(os.devnull, os.O_RDONLY)
         for fd, _ in parent_fds:
             _set_nonblocking(fd)
             self._open_fds.append(fd)
@@ -551,6 +553,9 @@ class ManagedProcess:
     def kill(self) -> None:
         """SIGKILL the whole process group (also after the leader exited: grandchildren may remain)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
+            if self.events.bugs.orphan_descendants:  # injected bug: the leader only
+                os.kill(self.pid, signal.SIGKILL)
+                return
             os.killpg(self.pgid, signal.SIGKILL)
 
     def dispose(self) -> None:
