@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from pytest_execserver.client import connect
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.faults.toxi import ToxiproxyControl
 from pytest_execserver.load import LoadResult, ensure_fd_capacity, run_load_async
 from pytest_execserver.load.resources import ResourceSampler
-from pytest_execserver.toxi import ToxiproxyControl
+from pytest_execserver.servers.launch import ServerProcess
 
 CLIENTS = (1, 4, 16, 64, 256)
 SERVERS = ("ref", "codex")

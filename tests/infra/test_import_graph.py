@@ -110,17 +110,19 @@ FOLDER_RULES: dict[str, set[str]] = {
     "telemetry": {"checks"},
     "client": {"checks", "telemetry", "<waiting>"},
     "servers": {"telemetry"},
+    "load": {"client"},  # the load engine and resource sampler: our client and the stdlib only
     "faults": {"checks", "servers", "client"},
     "report": {"checks", "telemetry"},
-    "glue": {"checks", "telemetry", "client", "servers", "faults", "report"},
-    "subjects": {"checks", "telemetry", "client", "servers", "faults", "report", "glue"},
-    "shrink": {"checks", "telemetry", "client", "servers", "faults", "report", "glue"},
+    "glue": {"checks", "telemetry", "client", "servers", "faults", "report", "load"},
+    "subjects": {"checks", "telemetry", "client", "servers", "faults", "report", "load", "glue"},
+    "shrink": {"checks", "telemetry", "client", "servers", "faults", "report", "load", "glue"},
     "<decorators>": {"faults", "glue"},
     "suites": {
-        *("checks", "telemetry", "client", "servers", "faults", "report", "glue", "subjects", "shrink", "<waiting>"),
+        *("checks", "telemetry", "client", "servers", "faults", "report", "load", "glue", "subjects", "shrink"),
+        "<waiting>",
     },
     "<__main__>": {"servers", "faults", "glue", "report", "suites"},
-    "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "glue", "subjects", "shrink"},
+    "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "load", "glue", "subjects", "shrink"},
     "<__init__>": {"<decorators>", "faults"},
 }
 # Imports under ``if TYPE_CHECKING:`` of the project's own modules, counted: each is an import the module

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pytest_execserver.client import connect
-from pytest_execserver.codex import DEFAULT_VERSION
-from pytest_execserver.launch import ServerProcess
 from pytest_execserver.load.resources import ResourceSampler, check_resource_budget, kill_processes, marked_processes
+from pytest_execserver.servers.codex import DEFAULT_VERSION
+from pytest_execserver.servers.launch import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
 # exits by itself at once; the grandchild it double-forked stays in its process group

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from pytest_execserver.client import ExecClient, ProcessResult, connect
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.faults.toxi import ToxiproxyControl
 from pytest_execserver.load import LoadResult, check_thresholds, reconnect_storm, run_load, run_load_async
-from pytest_execserver.toxi import ToxiproxyControl
+from pytest_execserver.servers.launch import ServerProcess
 
 StartServer = Callable[..., ServerProcess]
 

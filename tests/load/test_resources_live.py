@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pytest_execserver.client import connect
-from pytest_execserver.launch import ServerProcess
 from pytest_execserver.load import run_load_async
 from pytest_execserver.load.resources import (
     ResourceSampler,
@@ -20,6 +19,7 @@ from pytest_execserver.load.resources import (
     kill_processes,
     marked_processes,
 )
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until, wait_until_sync
 
 StartServer = Callable[..., ServerProcess]
