@@ -30,6 +30,14 @@ BUG_HELP: dict[str, str] = {
         "process/exited and process/closed are never sent and process/read reports exited: false, "
         "closed: false, exitCode: null forever."
     ),
+    # Weak servers for the security suite (docs/security.md): each drops one protection.
+    "accept-any-token": "with --ws-auth (either mode), every upgrade is accepted whatever its Authorization header.",
+    "ignore-origin": "an upgrade carrying an Origin header is accepted (no 403): open to cross-site hijacking.",
+    "skip-exp-check": "signed-bearer-token: exp is required but never compared with the clock (expired JWTs pass).",
+    "skip-aud-check": "signed-bearer-token: the aud claim is never compared with --ws-audience.",
+    "accept-alg-none": "signed-bearer-token: an unsigned JWT (alg none) is accepted without a signature.",
+    "no-frame-limit": "no websocket message size limit (codex and the reference refuse frames over 16 MiB).",
+    "ignore-sandbox": "process/start's sandbox is not enforced: a sandboxed process may write anywhere it can.",
 }
 
 KINDS = tuple(BUG_HELP)
@@ -43,6 +51,13 @@ class Bugs:
     lose_closed: bool = False
     lose_first_chunk_after_resume: bool = False
     stall_exit: bool = False
+    accept_any_token: bool = False
+    ignore_origin: bool = False
+    skip_exp_check: bool = False
+    skip_aud_check: bool = False
+    accept_alg_none: bool = False
+    no_frame_limit: bool = False
+    ignore_sandbox: bool = False
 
     @classmethod
     def from_kinds(cls, kinds: list[str] | tuple[str, ...]) -> Bugs:
