@@ -76,6 +76,7 @@ def bearer_token(header: str | None) -> str | _Rejected:
 class CapabilityToken:
     digest: bytes
     bugs: Bugs = NO_BUGS
+    plain: str | None = None  # only kept for the leaky-token-compare bug
 
     def check(self, header: str | None) -> str | None:
         """``None`` when authorized, else the 401 body text."""
@@ -84,10 +85,21 @@ class CapabilityToken:
         token = bearer_token(header)
         if isinstance(token, _Rejected):
             return token.body
+        if self.bugs.leaky_token_compare and self.plain is not None:
+            return None if _leaky_equal(token, self.plain) else INVALID_TOKEN
         candidate = hashlib.sha256(token.encode()).digest()
         if not hmac.compare_digest(candidate, self.digest):
             return INVALID_TOKEN
         return None
+
+
+def _leaky_equal(a: str, b: str) -> bool:
+    """The comparison a timing attack reads (a weak server only): it returns at the first difference."""
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            return False
+        time.sleep(0.002)
+    return len(a) == len(b)
 
 
 @dataclass(frozen=True)
@@ -257,7 +269,8 @@ def build_auth(flags: AuthFlags, bugs: Bugs = NO_BUGS) -> Authenticator | None:
         return CapabilityToken(bytes.fromhex(flags.token_sha256.strip()), bugs)
     if flags.token_file is not None:
         token = _read_trimmed_secret(flags.token_file)
-        return CapabilityToken(hashlib.sha256(token.encode()).digest(), bugs)
+        plain = token if bugs.leaky_token_compare else None
+        return CapabilityToken(hashlib.sha256(token.encode()).digest(), bugs, plain)
     raise AuthConfigError(
         "`--ws-token-file` or `--ws-token-sha256` is required when `--ws-auth capability-token` is set"
     )

@@ -37,6 +37,14 @@ BUG_HELP: dict[str, str] = {
     "skip-aud-check": "signed-bearer-token: the aud claim is never compared with --ws-audience.",
     "accept-alg-none": "signed-bearer-token: an unsigned JWT (alg none) is accepted without a signature.",
     "no-frame-limit": "no websocket message size limit (codex and the reference refuse frames over 16 MiB).",
+    "unbounded-outbound": (
+        "a connection's outgoing queue has no bound (codex: 256 frames), so a client that never reads makes "
+        "the server buffer a process's whole output."
+    ),
+    "leaky-token-compare": (
+        "capability-token (--ws-token-file): the token is compared character by character, 2 ms per matching "
+        "character: the time to reject says how much of a guess was right."
+    ),
     "ignore-sandbox": "process/start's sandbox is not enforced: a sandboxed process may write anywhere it can.",
 }
 
@@ -58,6 +66,8 @@ class Bugs:
     accept_alg_none: bool = False
     no_frame_limit: bool = False
     ignore_sandbox: bool = False
+    unbounded_outbound: bool = False
+    leaky_token_compare: bool = False
 
     @classmethod
     def from_kinds(cls, kinds: list[str] | tuple[str, ...]) -> Bugs:
