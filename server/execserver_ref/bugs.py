@@ -45,6 +45,7 @@ BUG_HELP: dict[str, str] = {
         "capability-token (--ws-token-file): the token is compared character by character, 2 ms per matching "
         "character: the time to reject says how much of a guess was right."
     ),
+    "leak-fds": "every connection and every process/start leaves one open file descriptor behind, forever.",
     "ignore-sandbox": "process/start's sandbox is not enforced: a sandboxed process may write anywhere it can.",
 }
 
@@ -68,6 +69,7 @@ class Bugs:
     ignore_sandbox: bool = False
     unbounded_outbound: bool = False
     leaky_token_compare: bool = False
+    leak_fds: bool = False
 
     @classmethod
     def from_kinds(cls, kinds: list[str] | tuple[str, ...]) -> Bugs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -56,6 +57,8 @@ class Connection:
         self.routes = ctx.routes
         # unbounded-outbound (a weak server): a client that never reads makes the queue grow without end
         self.outbound = Outbound(sys.maxsize if ctx.config.bugs.unbounded_outbound else DEFAULT_CAPACITY)
+        if ctx.config.bugs.leak_fds:
+            os.open(os.devnull, os.O_RDONLY)  # a weak server: never closed
         self.session: Session | None = None
         self._after: list[Callable[[], None]] = []
         self._closed_task: asyncio.Task[None] | None = None

@@ -194,6 +194,8 @@ class ManagedProcess:
         self._session_id = session_id
         self._sandbox = sandbox
         self._enforce_sandbox = not bugs.ignore_sandbox
+        if bugs.leak_fds:
+            os.open(os.devnull, os.O_RDONLY)  # a weak server: never closed
         self._take_chunk_loss = take_chunk_loss
         self._tail = bytearray()  # newest output, for the sandbox-denial classification
         self.tty = tty
