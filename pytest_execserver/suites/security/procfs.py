@@ -6,6 +6,7 @@ helpers), minus the workload a case started (named by ``comm``). ``parse_*`` are
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -67,9 +68,7 @@ def tree_usage(root: int, exclude_comm: Iterable[str] = ()) -> TreeUsage:
         if comm in skip:
             continue
         rss += parse_rss_bytes(_read(PROC / str(pid) / "status") or "")
-        try:
+        with contextlib.suppress(OSError):
             fds += len(os.listdir(PROC / str(pid) / "fd"))
-        except OSError:
-            pass
         pids.append(pid)
     return TreeUsage(rss, fds, tuple(pids))
