@@ -67,6 +67,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     addoption(parser)
+    from pytest_execserver.suites.security.options import add_options  # the shipped security suite's options
+
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -16,33 +16,8 @@ from typing import Any
 import pytest
 
 from pytest_execserver.runstate import SETTINGS_KEY
-from pytest_execserver.suites.security.servers import (
-    CAPABILITY_ARGS,
-    SIGNED_ARGS,
-    SKEW_ARG,
-    AuthTemplates,
-    SecurityServers,
-)
-
-_OPTIONS = (
-    ("--security-capability-args", CAPABILITY_ARGS, "capability-token mode; {token_file}"),
-    ("--security-signed-args", SIGNED_ARGS, "signed-bearer-token mode; {secret_file} {issuer} {audience}"),
-    ("--security-skew-arg", SKEW_ARG, "appended to the signed args to set the clock skew; {skew}"),
-)
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("execserver-security", "security suite (pytest_execserver.suites.security)")
-    for flag, default, what in _OPTIONS:
-        group.addoption(flag, default=None, help=f"server flags of the {what} (default: codex's, "
-                        f"{default.strip()!r}; 'none': the server has no such mode and its cases skip)")
-
-
-def _template(config: pytest.Config, flag: str, default: str) -> str | None:
-    value = config.getoption(flag)
-    if value is None:
-        return default
-    return None if value.strip().lower() == "none" else str(value)
+from pytest_execserver.suites.security.options import OPTIONS, template
+from pytest_execserver.suites.security.servers import AuthTemplates, SecurityServers
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +26,17 @@ def security_servers(
 ) -> Iterator[SecurityServers]:
     """The server under test, started on demand in each auth mode; all stopped when the module ends."""
     settings = request.config.stash[SETTINGS_KEY]
-    templates = AuthTemplates(*(_template(request.config, flag, default) for flag, default, _ in _OPTIONS))
+    templates = AuthTemplates(*(template(request.config, flag, default) for flag, default, _ in OPTIONS))
     servers = SecurityServers(tmp_path_factory.mktemp("security"), settings.server_kind,
                               tuple(settings.server_args), templates)
     yield servers
     servers.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _security_case(request: pytest.FixtureRequest) -> None:
+    """Marks this test as a case of the suite, for the summary table."""
+    request.node.user_properties.append(("security_case", request.node.name))
 
 
 class _Summary:
@@ -66,10 +47,9 @@ class _Summary:
         self.rows: dict[str, str] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if "suites/security" not in report.nodeid.replace("\\", "/") and "security/test_" not in report.nodeid:
-            return
-        if report.when == "call" or not report.passed:
-            self.rows[report.nodeid.rpartition("::")[2]] = "xfail" if hasattr(report, "wasxfail") else report.outcome
+        props = dict(report.user_properties)
+        if "security_case" in props and (report.when == "call" or not report.passed):
+            self.rows[str(props["security_case"])] = "xfail" if hasattr(report, "wasxfail") else report.outcome
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows:

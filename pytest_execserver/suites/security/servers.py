@@ -20,15 +20,10 @@ import pytest
 from pytest_execserver.codex import CodexUnavailable, codex_binary
 from pytest_execserver.confine import choose_confinement
 from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.suites.security.options import CAPABILITY_ARGS, SIGNED_ARGS, SKEW_ARG
 from pytest_execserver.suites.security.tokens import DEFAULT_SKEW_S, JwtSetup
 
 START_TIMEOUT_S = 20.0
-CAPABILITY_ARGS = "--ws-auth capability-token --ws-token-file {token_file}"
-SIGNED_ARGS = (
-    "--ws-auth signed-bearer-token --ws-shared-secret-file {secret_file} --ws-issuer {issuer} "
-    "--ws-audience {audience}"
-)
-SKEW_ARG = " --ws-max-clock-skew-seconds {skew}"
 
 
 @dataclass(frozen=True)
