@@ -64,7 +64,7 @@ def tree_usage(root: int, exclude_comm: Iterable[str] = ()) -> TreeUsage:
     rss = fds = 0
     pids = []
     for pid in descendants(root):
-        comm = (_read(PROC / str(pid) / "comm") or "").strip()
+        comm = read_comm(pid)
         if comm in skip:
             continue
         rss += parse_rss_bytes(_read(PROC / str(pid) / "status") or "")
@@ -72,3 +72,20 @@ def tree_usage(root: int, exclude_comm: Iterable[str] = ()) -> TreeUsage:
             fds += len(os.listdir(PROC / str(pid) / "fd"))
         pids.append(pid)
     return TreeUsage(rss, fds, tuple(pids))
+
+
+def read_comm(pid: int) -> str:
+    return (_read(PROC / str(pid) / "comm") or "").strip()
+
+
+def parse_wchar(io: str) -> int | None:
+    for line in io.splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    return None
+
+
+def read_wchar(pid: int) -> int | None:
+    """Bytes ``pid`` has written (``/proc/PID/io``); ``None`` if it is gone or unreadable."""
+    text = _read(PROC / str(pid) / "io")
+    return None if text is None else parse_wchar(text)

@@ -7,7 +7,6 @@ different 401 body is reported too (a client shows it to its user).
 
 from __future__ import annotations
 
-import statistics
 import time
 
 import pytest
@@ -104,11 +103,13 @@ async def test_readyz_needs_no_credential(security_servers: SecurityServers) -> 
 # how many compared bytes match, and no measurement over a socket can show a constant-time compare. What a
 # black-box test can show is a gross leak: a server whose rejection takes longer the more of the token a
 # guess gets right. We time rejections of guesses that share 0 and all-but-one characters with the token
-# (interleaved, medians of ROUNDS) and require the ratio to stay under LEAK_RATIO -- a wide margin on a
-# noisy shared machine (the median ratio on ref and codex is about 1).
+# (interleaved, ROUNDS each) and compare the *fastest* of each (noise on a shared machine only adds time, so
+# the minimum is the stable statistic; medians differed by 4x on codex under load). A leak is the near guess
+# being slower by more than LEAK_RATIO times the far one plus LEAK_FLOOR_MS.
 
 ROUNDS = 15
-LEAK_RATIO = 3.0
+LEAK_RATIO = 2.0
+LEAK_FLOOR_MS = 10.0
 
 
 async def test_capability_token_rejection_time_does_not_depend_on_the_guess(security_servers: SecurityServers) -> None:
@@ -124,10 +125,10 @@ async def test_capability_token_rejection_time_does_not_depend_on_the_guess(secu
             verdict = await try_upgrade(running.server.url, {"Authorization": "Bearer " + guess})
             times[label].append(time.perf_counter() - start)
             assert not verdict.accepted, f"a wrong token ({label}) was accepted: {verdict}"
-    near_ms, far_ms = (statistics.median(times[k]) * 1000 for k in ("near", "far"))
-    ratio = near_ms / max(far_ms, 1e-3)
-    assert ratio < LEAK_RATIO, (
+    near_ms, far_ms = (min(times[k]) * 1000 for k in ("near", "far"))
+    print(f"token rejection (fastest of {ROUNDS}): near {near_ms:.2f} ms, far {far_ms:.2f} ms")
+    assert near_ms < LEAK_RATIO * far_ms + LEAK_FLOOR_MS, (
         f"rejecting a guess that matches {len(token) - 1}/{len(token)} characters takes {near_ms:.2f} ms "
-        f"(median of {ROUNDS}), one that matches none {far_ms:.2f} ms: ratio {ratio:.1f} >= {LEAK_RATIO}; "
-        f"the comparison leaks how much of the token was guessed"
+        f"(fastest of {ROUNDS}), one that matches none {far_ms:.2f} ms (limit {LEAK_RATIO:g} x + "
+        f"{LEAK_FLOOR_MS:g} ms): the comparison leaks how much of the token was guessed"
     )
