@@ -97,7 +97,7 @@ async def _settled_fds(security_servers: SecurityServers, baseline: int, slack: 
         return _server_usage(security_servers).open_fds <= baseline + slack
 
     try:
-        await wait_until(back, timeout=10, what=what, interval=0.1)
+        await wait_until(back, timeout=5, what=what, interval=0.1)
     except ConditionTimeout:
         now = _server_usage(security_servers).open_fds
         raise AssertionError(f"{what}: the server holds {now} open descriptors, {baseline} before "
