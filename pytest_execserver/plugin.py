@@ -75,6 +75,9 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     addoption(parser)
+    from pytest_execserver.suites.security.options import add_options  # the shipped security suite's options
+
+    add_options(parser)
 
 
 # pytest-asyncio's "asyncio_default_fixture_loop_scope is unset" deprecation: every async fixture of ours sets

@@ -2,4 +2,5 @@
 
 * :mod:`pytest_execserver.suites.chaos`: any client (``--execserver-client``) under every fault.
 * :mod:`pytest_execserver.suites.conformance`: any server (``--execserver-server``) against codex's behaviour.
+* :mod:`pytest_execserver.suites.security`: any server's auth, Origin, limits and sandbox (docs/security.md).
 """

@@ -31,11 +31,30 @@ BUG_HELP: dict[str, str] = {
         "closed: false, exitCode: null forever."
     ),
     # --- resource bugs (issue 23: pytest_execserver/load/resources.py must catch them) ---
-    "leak-fds": "every process/start opens one file descriptor (/dev/null) in the server and never closes it.",
     "orphan-descendants": (
         "process/terminate (and session disposal) SIGKILL only the started process, not its process group: a "
         "grandchild it double-forked outlives the terminate."
     ),
+    # Weak servers for the security suite (docs/security.md): each drops one protection.
+    "accept-any-token": "with --ws-auth (either mode), every upgrade is accepted whatever its Authorization header.",
+    "ignore-origin": "an upgrade carrying an Origin header is accepted (no 403): open to cross-site hijacking.",
+    "skip-exp-check": "signed-bearer-token: exp is required but never compared with the clock (expired JWTs pass).",
+    "skip-aud-check": "signed-bearer-token: the aud claim is never compared with --ws-audience.",
+    "accept-alg-none": "signed-bearer-token: an unsigned JWT (alg none) is accepted without a signature.",
+    "no-frame-limit": "no websocket message size limit (codex and the reference refuse frames over 16 MiB).",
+    "unbounded-outbound": (
+        "a connection's outgoing queue has no bound (codex: 256 frames), so a client that never reads makes "
+        "the server buffer a process's whole output."
+    ),
+    "leaky-token-compare": (
+        "capability-token (--ws-token-file): the token is compared character by character, 2 ms per matching "
+        "character: the time to reject says how much of a guess was right."
+    ),
+    "leak-fds": (
+        "every connection and every process/start leaves an open file descriptor behind, forever (the resource "
+        "budget's fd_growth and the security suite's many-connections case catch it)."
+    ),
+    "ignore-sandbox": "process/start's sandbox is not enforced: a sandboxed process may write anywhere it can.",
 }
 
 KINDS = tuple(BUG_HELP)
@@ -50,8 +69,17 @@ class Bugs:
     lose_first_chunk_after_resume: bool = False
     stall_exit: bool = False
     # resource bugs (issue 23)
-    leak_fds: bool = False
     orphan_descendants: bool = False
+    accept_any_token: bool = False
+    ignore_origin: bool = False
+    skip_exp_check: bool = False
+    skip_aud_check: bool = False
+    accept_alg_none: bool = False
+    no_frame_limit: bool = False
+    ignore_sandbox: bool = False
+    unbounded_outbound: bool = False
+    leaky_token_compare: bool = False
+    leak_fds: bool = False
 
     @classmethod
     def from_kinds(cls, kinds: list[str] | tuple[str, ...]) -> Bugs:

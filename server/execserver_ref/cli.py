@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from execserver_ref.auth import AuthConfigError, build_auth
+from execserver_ref.auth import AuthConfigError, AuthFlags, build_auth
 from execserver_ref.bugs import BUG_HELP, Bugs
 from execserver_ref.retention import DEFAULT_RETAINED_BYTES
 from execserver_ref.session import DEFAULT_RETENTION_AFTER_CLOSE_MS, DEFAULT_SESSION_TTL_MS, ServerConfig
@@ -21,6 +21,12 @@ def _epilog() -> str:
     lines.append("")
     lines.append(f"protocol: docs/protocol.md (faithful to codex exec-server {DEFAULT_VERSION}; --codex-version)")
     return "\n".join(lines)
+
+
+def _u64(text: str) -> int:
+    if not text.isdigit() or int(text) >= 2**64:
+        raise argparse.ArgumentTypeError(f"invalid value '{text}': expected an unsigned 64-bit integer")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,9 +44,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COUNT",
         help="maximum requests processed concurrently per connection (default 1: strictly in order)",
     )
-    parser.add_argument("--ws-auth", choices=["capability-token"], default=None)
-    parser.add_argument("--ws-token-file", default=None, metavar="PATH")
-    parser.add_argument("--ws-token-sha256", default=None, metavar="HEX")
+    parser.add_argument(
+        "--ws-auth",
+        choices=["capability-token", "signed-bearer-token"],
+        default=None,
+        help="authentication of websocket upgrades (docs/security.md)",
+    )
+    parser.add_argument("--ws-token-file", default=None, metavar="PATH", help="the capability-token file")
+    parser.add_argument("--ws-token-sha256", default=None, metavar="HEX", help="SHA-256 of the capability token")
+    parser.add_argument(
+        "--ws-shared-secret-file", default=None, metavar="PATH", help="HS256 secret of signed JWT bearer tokens"
+    )
+    parser.add_argument("--ws-issuer", default=None, metavar="ISSUER", help="expected iss of signed JWTs")
+    parser.add_argument("--ws-audience", default=None, metavar="AUDIENCE", help="expected aud of signed JWTs")
+    parser.add_argument(
+        "--ws-max-clock-skew-seconds",
+        type=_u64,
+        default=None,
+        metavar="SECONDS",
+        help="clock skew allowed on exp and nbf of signed JWTs (default 30)",
+    )
     parser.add_argument(
         "--session-ttl-ms",
         type=int,
@@ -94,7 +117,17 @@ def main(argv: list[str]) -> int:
         stream=sys.stderr, level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        auth = build_auth(args.ws_auth, args.ws_token_file, args.ws_token_sha256)
+        bugs = Bugs.from_kinds(args.inject_bug)
+        flags = AuthFlags(
+            args.ws_auth,
+            args.ws_token_file,
+            args.ws_token_sha256,
+            args.ws_shared_secret_file,
+            args.ws_issuer,
+            args.ws_audience,
+            args.ws_max_clock_skew_seconds,
+        )
+        auth = build_auth(flags, bugs)
     except AuthConfigError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
@@ -106,7 +139,7 @@ def main(argv: list[str]) -> int:
         retained_bytes=max(0, args.retained_bytes),
         retention_after_close_ms=args.retention_after_close_ms,
         concurrent_requests=args.concurrent_requests,
-        bugs=Bugs.from_kinds(args.inject_bug),
+        bugs=bugs,
         omit_sandbox_denied=args.omit_sandbox_denied,
         codex=behaviour(args.codex_version),
     )

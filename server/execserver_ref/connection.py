@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,7 +17,7 @@ from execserver_ref.connection_rules import ConnectionRules, Verdict
 from execserver_ref.envelope import INTERNAL_ERROR, METHOD_NOT_FOUND, Request, RpcError, encode_error, encode_result
 from execserver_ref.environment import environment_info
 from execserver_ref.journal import Journal
-from execserver_ref.outbound import Outbound
+from execserver_ref.outbound import DEFAULT_CAPACITY, Outbound
 from execserver_ref.params import Field, Opt, Str, Struct
 from execserver_ref.routing import Route
 from execserver_ref.session import ServerConfig, Session, SessionRegistry
@@ -53,7 +55,10 @@ class Connection:
         self.ctx = ctx
         self.config = ctx.config
         self.routes = ctx.routes
-        self.outbound = Outbound()
+        # unbounded-outbound (a weak server): a client that never reads makes the queue grow without end
+        self.outbound = Outbound(sys.maxsize if ctx.config.bugs.unbounded_outbound else DEFAULT_CAPACITY)
+        if ctx.config.bugs.leak_fds:
+            os.open(os.devnull, os.O_RDONLY)  # a weak server: never closed
         self.session: Session | None = None
         self._after: list[Callable[[], None]] = []
         self._closed_task: asyncio.Task[None] | None = None

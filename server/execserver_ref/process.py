@@ -193,6 +193,7 @@ class ManagedProcess:
         self._journal = journal
         self._session_id = session_id
         self._sandbox = sandbox
+        self._enforce_sandbox = not bugs.ignore_sandbox
         self._take_chunk_loss = take_chunk_loss
         self._tail = bytearray()  # newest output, for the sandbox-denial classification
         self.tty = tty
@@ -227,7 +228,7 @@ class ManagedProcess:
         child_env = {k: v for k, v in env.items() if k and "=" not in k}
         executable = resolve_pty_program(argv[0], env) if self.tty else resolve_program(argv[0])
         args = [arg0 if arg0 is not None else argv[0], *argv[1:]]
-        if self._sandbox is not None:
+        if self._sandbox is not None and self._enforce_sandbox:
             executable, args = wrap(self._sandbox, executable, args, cwd)
         to_close: list[int] = []
         parent_fds: list[tuple[int, str]] = []

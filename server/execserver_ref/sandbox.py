@@ -12,6 +12,7 @@ way (as codex does).
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from typing import Any
@@ -95,3 +96,25 @@ def is_likely_denied(exit_code: int, output: bytes) -> bool:
         return True
     text = output.decode("utf-8", "replace").lower()
     return any(keyword in text for keyword in DENIAL_KEYWORDS)
+
+
+def may_write(policy: SandboxPolicy | None, path: str, *, follow_final: bool = True) -> bool:
+    """Whether an ``fs/*`` write to ``path`` is inside the policy's writable roots.
+
+    Symlinks and ``..`` are resolved first (``realpath``), so a link inside a writable root that points
+    elsewhere does not make its target writable. codex refuses such a write with ``Read-only file
+    system (os error 30)``. ``follow_final`` false (``fs/remove``): a symlink itself is removed, not its
+    target, so only its directory is resolved. A path check, not a mount namespace: it is racy against a
+    concurrent process that swaps a directory for a symlink, which the process sandbox (bubblewrap) is not."""
+    if policy is None or not policy.restricted:
+        return True
+    if follow_final:
+        target = os.path.realpath(path)
+    else:
+        parent, name = os.path.split(os.path.normpath(path))
+        target = os.path.join(os.path.realpath(parent), name) if name not in ("", ".", "..") else os.path.realpath(path)
+    for root in policy.writable:
+        real_root = os.path.realpath(root)
+        if target == real_root or target.startswith(real_root.rstrip("/") + "/"):
+            return True
+    return False

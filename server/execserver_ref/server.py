@@ -13,7 +13,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from execserver_ref.auth import CapabilityToken
+from execserver_ref.auth import Authenticator
+from execserver_ref.bugs import NO_BUGS, Bugs
 from execserver_ref.connection import Connection, ServerContext
 from execserver_ref.handlers import build_routes
 from execserver_ref.journal import Journal
@@ -35,17 +36,18 @@ def _respond(status: HTTPStatus, body: str = "") -> Response:
     return Response(status.value, status.phrase, headers, body.encode())
 
 
-def make_process_request(auth: CapabilityToken | None):  # type: ignore[no-untyped-def]
+def make_process_request(auth: Authenticator | None, bugs: Bugs = NO_BUGS):  # type: ignore[no-untyped-def]
     def process_request(connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path == "/readyz":
             return _respond(HTTPStatus.OK)
-        if "Origin" in request.headers:
+        if "Origin" in request.headers and not bugs.ignore_origin:
             return _respond(HTTPStatus.FORBIDDEN)
         if path != "/":
             return _respond(HTTPStatus.NOT_FOUND)
         if auth is not None:
-            problem = auth.check(request.headers.get("Authorization"))
+            values = request.headers.get_all("Authorization")
+            problem = auth.check(values[0] if values else None)
             if problem is not None:
                 return _respond(HTTPStatus.UNAUTHORIZED, problem)
         if "upgrade" not in request.headers.get("Connection", "").lower():
@@ -66,7 +68,7 @@ def parse_listen(url: str) -> tuple[str, int]:
 
 
 async def run_server(
-    listen: str, config: ServerConfig, auth: CapabilityToken | None, tracing: Tracing, journal: Journal | None = None
+    listen: str, config: ServerConfig, auth: Authenticator | None, tracing: Tracing, journal: Journal | None = None
 ) -> int:
     host, port = parse_listen(listen)
     ctx = ServerContext(config, build_routes(), tracing, journal)
@@ -89,8 +91,8 @@ async def run_server(
             handler,
             host,
             port,
-            process_request=make_process_request(auth),
-            max_size=MAX_FRAME_BYTES,
+            process_request=make_process_request(auth, config.bugs),
+            max_size=None if config.bugs.no_frame_limit else MAX_FRAME_BYTES,
             max_queue=16,
             compression=None,
             ping_interval=PING_INTERVAL_S,

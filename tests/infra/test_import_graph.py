@@ -122,7 +122,8 @@ FOLDER_RULES: dict[str, set[str]] = {
         "<waiting>",
     },
     "<__main__>": {"servers", "faults", "glue", "report", "suites"},
-    "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "load", "glue", "subjects", "shrink"},
+    "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "load", "glue", "subjects", "shrink",
+                 "suites"},  # the shipped suites' options are registered by the entry (a --pyargs conftest is too late)
     "<__init__>": {"<decorators>", "faults"},
 }
 # Imports under ``if TYPE_CHECKING:`` of the project's own modules, counted: each is an import the module

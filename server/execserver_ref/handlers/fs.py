@@ -1,10 +1,11 @@
-"""``fs/*`` methods (paths are ``file://`` URIs; ``sandbox`` is accepted and ignored)."""
+"""``fs/*`` methods (paths are ``file://`` URIs; a restricted ``sandbox`` confines writes to its writable roots)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from execserver_ref import fs
+from execserver_ref.envelope import internal_error
 from execserver_ref.params import (
     AnyStruct,
     Base64,
@@ -19,6 +20,18 @@ from execserver_ref.params import (
     to_file_uri,
 )
 from execserver_ref.routing import RequestContext, Route
+
+READ_ONLY = "Read-only file system (os error 30)"
+
+
+def _check_write(conn: RequestContext, p: dict[str, Any], key: str = "path", *, follow_final: bool = True) -> None:
+    """codex runs a sandboxed fs write inside the sandbox: outside the writable roots it fails with EROFS."""
+    from execserver_ref.sandbox import may_write, parse_policy
+
+    if conn.config.bugs.ignore_sandbox:
+        return
+    if not may_write(parse_policy(p.get("sandbox")), p[key], follow_final=follow_final):
+        raise internal_error(READ_ONLY)
 
 
 def _sandbox() -> Field:
@@ -81,10 +94,12 @@ async def read_file(conn: RequestContext, p: dict[str, Any]) -> Any:
 
 
 async def write_file(conn: RequestContext, p: dict[str, Any]) -> Any:
+    _check_write(conn, p)
     return fs.write_file(p["path"], p["dataBase64"])
 
 
 async def create_directory(conn: RequestContext, p: dict[str, Any]) -> Any:
+    _check_write(conn, p)
     return fs.create_directory(p["path"], p["recursive"])
 
 
@@ -101,10 +116,12 @@ async def read_directory(conn: RequestContext, p: dict[str, Any]) -> Any:
 
 
 async def remove(conn: RequestContext, p: dict[str, Any]) -> Any:
+    _check_write(conn, p, follow_final=False)
     return fs.remove(p["path"], p["recursive"], p["force"])
 
 
 async def copy(conn: RequestContext, p: dict[str, Any]) -> Any:
+    _check_write(conn, p, "destinationPath")
     return fs.copy(p["sourcePath"], p["destinationPath"], p["recursive"])
 
 
