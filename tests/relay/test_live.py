@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.subjects.base import RunRequest
 from pytest_execserver.launch import ServerProcess
+from pytest_execserver.subjects.base import RunRequest
 from tests.relay.services import ENVIRONMENT_ID, CodexRemote, RelayCodexSubject, RelayProcess
 
 pytestmark = pytest.mark.codex
