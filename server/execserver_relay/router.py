@@ -210,13 +210,13 @@ class RelayRouter:
         if frame.kind == "reset":
             actions.append(Send(dest, frame.raw))
             return actions + self._forget(stream)
+        held = stream.held.pop(direction, None)  # a frame held back by "reorder" goes after this one
         if fault is None:
             actions.append(Send(dest, frame.raw))
         else:
             actions += self._apply(fault, stream, direction, frame, dest)
-        held = stream.held.pop(direction, None)
-        if held is not None and not (fault is not None and fault.action == "reorder"):
-            actions.append(Send(dest, held))  # the frame held by "reorder" goes after its successor
+        if held is not None:
+            actions.append(Send(dest, held))
         return actions
 
     def _apply(self, fault: FrameFault, stream: _Stream, direction: str, frame: Frame,
