@@ -27,13 +27,13 @@ def register(registry: Registry) -> dict[str, Any]:
     reply = registry.handle("register", ENV, {"security_profile": SECURITY_PROFILE,
                                               "executor_public_key": EXECUTOR_KEY}, "bearer")
     assert reply.status == 200, reply
-    return reply.body
+    return dict(reply.body)
 
 
 def connect(registry: Registry, key: dict[str, str] = HARNESS_KEY) -> dict[str, Any]:
     reply = registry.handle("connect", ENV, {"harness_public_key": key}, "tok")
     assert reply.status == 200, reply
-    return reply.body
+    return dict(reply.body)
 
 
 def validate(registry: Registry, registration: str, key: dict[str, str], authorization: str) -> Any:
@@ -133,4 +133,4 @@ def test_fault_json_round_trip_and_errors() -> None:
         ("drop", "JSON object"),
     ]:
         with pytest.raises(FaultSpecError, match=message):
-            fault_from_json(spec)  # type: ignore[arg-type]
+            fault_from_json(spec)

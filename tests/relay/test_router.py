@@ -31,7 +31,7 @@ def events(actions: list[Action], name: str) -> list[Event]:
 def admit(router: RelayRouter, role: str, env: str = ENV) -> int:
     decision, _ = router.open(role, env)
     assert isinstance(decision, Admit), decision
-    return decision.conn
+    return int(decision.conn)
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def wired() -> Wired:
 
 
 def data(seq: int) -> bytes:
-    return build_frame(STREAM, "data", seq=seq, payload=f"p{seq}".encode())
+    return bytes(build_frame(STREAM, "data", seq=seq, payload=f"p{seq}".encode()))
 
 
 def to_harness(w: Wired, seqs: range) -> list[Action]:
