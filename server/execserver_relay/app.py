@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +44,9 @@ class RelayService:
         self.base_http = ""
         self._sockets: dict[int, _Socket] = {}
 
-    def _url_for(self, role: str, environment_id: str, registration_id: str) -> str:
-        url = f"{self.base_http.replace('http://', 'ws://', 1)}/relay?role={role}&environment_id={environment_id}"
+    def _url_for(self, role: str, environment_id: str, registration_id: str, ws_base: str | None) -> str:
+        base = ws_base or self.base_http.replace("http://", "ws://", 1)
+        url = f"{base}/relay?role={role}&environment_id={environment_id}"
         return url + (f"&executor_registration_id={registration_id}" if role == "environment" else "")
 
     def app(self) -> web.Application:
@@ -73,7 +75,7 @@ class RelayService:
                 body = None
             auth = request.headers.get("Authorization", "")
             bearer = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
-            reply: Reply = self.registry.handle(endpoint, env, body, bearer)
+            reply: Reply = self.registry.handle(endpoint, env, body, bearer, _loopback_base(request.host))
             if endpoint in ("register", "direct_register") and reply.status == 200:
                 self.router.registered.add(env)
             if reply.delay_s:
@@ -181,6 +183,18 @@ class RelayService:
         for socket in list(self._sockets.values()):
             with contextlib.suppress(Exception):
                 await socket.ws.close(code=1001, message=b"relay shutting down")
+
+
+def _loopback_base(host: str) -> str | None:
+    """``ws://HOST:PORT`` for the Host a caller used, if it is a loopback IP (e.g. a Toxiproxy listener)."""
+    name, sep, port = host.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    try:
+        loopback = ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return None
+    return f"ws://{host}" if loopback else None
 
 
 def _trace_fields(request: web.Request) -> dict[str, str]:

@@ -58,10 +58,17 @@ def _key_text(key: Any) -> str:
     return "|".join(f"{k}={key[k]}" for k in sorted(key))
 
 
-class Registry:
-    """Registrations by environment id; ``url_for(role, environment_id, registration_id)`` makes URLs."""
+UrlFor = Callable[[str, str, str, str | None], str]  # (role, environment id, registration id, ws base) -> URL
 
-    def __init__(self, url_for: Callable[[str, str, str], str], *, plan: FaultPlan | None = None,
+
+class Registry:
+    """Registrations by environment id; ``url_for`` makes the rendezvous URLs it hands out.
+
+    ``ws_base`` (per call) is the ``ws://host:port`` the caller reached the registry at, so that a caller
+    behind a proxy (Toxiproxy on its hop) meets the relay through the same proxy; None: the relay's own.
+    """
+
+    def __init__(self, url_for: UrlFor, *, plan: FaultPlan | None = None,
                  auth_token: str | None = None) -> None:
         self.url_for = url_for
         self.plan = plan if plan is not None else FaultPlan()
@@ -69,7 +76,8 @@ class Registry:
         self.registrations: dict[str, Registration] = {}
         self._count = 0
 
-    def handle(self, endpoint: str, environment_id: str, body: Any, bearer: str | None) -> Reply:
+    def handle(self, endpoint: str, environment_id: str, body: Any, bearer: str | None,
+               ws_base: str | None = None) -> Reply:
         """One registry call; ``endpoint`` is register, direct_register, connect or validate."""
         fault = self.plan.registry_fault("register" if endpoint == "direct_register" else endpoint)
         if fault is not None and fault.status != 200:
@@ -77,9 +85,9 @@ class Registry:
         if not isinstance(body, Mapping):
             return _error(400, "invalid_request", "the body must be a JSON object")
         if endpoint in ("register", "direct_register"):
-            reply = self.register(environment_id, body, bearer, direct=endpoint == "direct_register")
+            reply = self.register(environment_id, body, bearer, direct=endpoint == "direct_register", ws_base=ws_base)
         elif endpoint == "connect":
-            reply = self.connect(environment_id, body, bearer)
+            reply = self.connect(environment_id, body, bearer, ws_base=ws_base)
         elif endpoint == "validate":
             reply = self.validate(environment_id, body)
         else:
@@ -92,7 +100,7 @@ class Registry:
         return reply
 
     def register(self, environment_id: str, body: Mapping[str, Any], bearer: str | None, *,
-                 direct: bool = False) -> Reply:
+                 direct: bool = False, ws_base: str | None = None) -> Reply:
         if not bearer:
             return _error(401, "unauthorized", "registration needs a bearer token")
         if direct:
@@ -111,7 +119,7 @@ class Registry:
         self.registrations[environment_id] = registration
         answer: dict[str, Any] = {
             "environment_id": environment_id,
-            "url": self.url_for("environment", environment_id, registration.registration_id),
+            "url": self.url_for("environment", environment_id, registration.registration_id, ws_base),
             "security_profile": profile,
             "executor_registration_id": registration.registration_id,
         }
@@ -119,7 +127,8 @@ class Registry:
             answer["transport"] = DIRECT_TRANSPORT
         return Reply(200, answer)
 
-    def connect(self, environment_id: str, body: Mapping[str, Any], bearer: str | None) -> Reply:
+    def connect(self, environment_id: str, body: Mapping[str, Any], bearer: str | None, *,
+                ws_base: str | None = None) -> Reply:
         if self.auth_token is not None and bearer != self.auth_token:
             return _error(401, "unauthorized", "wrong or missing bearer token")
         registration = self.registrations.get(environment_id)
@@ -132,7 +141,7 @@ class Registry:
         registration.authorizations[authorization] = _key_text(key)
         return Reply(200, {
             "environment_id": environment_id,
-            "url": self.url_for("harness", environment_id, registration.registration_id),
+            "url": self.url_for("harness", environment_id, registration.registration_id, ws_base),
             "security_profile": registration.security_profile,
             "executor_registration_id": registration.registration_id,
             "executor_public_key": registration.executor_public_key,

@@ -14,8 +14,8 @@ EXECUTOR_KEY = {"suite": "Noise_hybridIK_X25519+MLKEM768_AESGCM_SHA256", "x25519
 HARNESS_KEY = {**EXECUTOR_KEY, "x25519_public_key": "aA=="}
 
 
-def url_for(role: str, env: str, registration: str) -> str:
-    return f"ws://127.0.0.1:1/relay?role={role}&environment_id={env}"
+def url_for(role: str, env: str, registration: str, ws_base: str | None) -> str:
+    return f"{ws_base or 'ws://127.0.0.1:1'}/relay?role={role}&environment_id={env}"
 
 
 @pytest.fixture
@@ -75,6 +75,12 @@ def test_bad_calls_get_an_error_object(registry: Registry, endpoint: str, body: 
                                        status: int, code: str) -> None:
     reply = registry.handle(endpoint, ENV, body, bearer)
     assert reply.status == status and reply.body["error"]["code"] == code
+
+
+def test_urls_follow_the_address_the_caller_used(registry: Registry) -> None:
+    body = {"security_profile": SECURITY_PROFILE, "executor_public_key": EXECUTOR_KEY}
+    reply = registry.handle("register", ENV, body, "bearer", "ws://127.0.0.1:9")
+    assert reply.body["url"].startswith("ws://127.0.0.1:9/relay?role=environment")
 
 
 def test_direct_transport_registration(registry: Registry) -> None:
