@@ -150,7 +150,7 @@ def _check_counts(nth: int, times: int) -> None:
         raise FaultSpecError("times must be >= 1")
 
 
-def fault_from_json(spec: Mapping[str, Any]) -> Fault:
+def fault_from_json(spec: Any) -> Fault:
     """Build one fault from its JSON object (``{"kind": "frame", "action": "drop", "nth": 5}``)."""
     if not isinstance(spec, Mapping):
         raise FaultSpecError(f"a fault is a JSON object, got {type(spec).__name__}")
