@@ -4,6 +4,11 @@ Not run by default (it needs the benchmark plugin enabled)::
 
     .venv/bin/python -m pytest -p execserver tests/benchmarks/test_relay_cold.py --benchmark-only -s
 
+Run at 0 ms and at 20 ms per hop: with 20, every hop goes through its own Toxiproxy proxy with a 20 ms
+latency toxic on each direction (client <-> relay, executor <-> relay; client <-> executor for direct). The
+relay hands each caller rendezvous URLs on the address it reached the registry at, so both the registry
+calls and the websocket of a hop go through that hop's proxy.
+
 Each sample is cold on both ends: a fresh executor (``codex exec-server --remote`` registering with the
 relay, or ``codex exec-server --listen`` for direct) and a fresh ``codex exec`` whose scripted model asks
 for ``echo hi`` once. ``EXECSERVER_RELAY_COLD_SAMPLES`` sets the number of samples (default 30).
@@ -44,6 +49,7 @@ from pytest_execserver.confine import choose_confinement
 from pytest_execserver.launch import start_server
 from pytest_execserver.subjects.base import RunRequest
 from pytest_execserver.subjects.codex import CodexSubject
+from pytest_execserver.toxi import ToxiproxyControl, start_toxiproxy
 from tests.relay.services import RelayCodexSubject, RelayProcess, start_codex_remote, start_relay
 
 SAMPLES = int(os.environ.get("EXECSERVER_RELAY_COLD_SAMPLES", "30"))
@@ -83,12 +89,31 @@ def relay_phases(events: list[dict[str, Any]], executor_spawned: float, client_s
             "first process output": tool_s, "cold total": total_s}
 
 
-async def one_relay_sample(relay: RelayProcess, root: Path, i: int) -> dict[str, float]:
+class Hops:
+    """Where each side reaches the other: directly, or through a Toxiproxy proxy per hop with a latency."""
+
+    def __init__(self, control: ToxiproxyControl | None, hop_ms: int) -> None:
+        self.control, self.hop_ms, self.count = control, hop_ms, 0
+
+    def through(self, http_url: str) -> str:
+        """``http://127.0.0.1:P`` -> the same service behind a fresh proxy with the hop's latency."""
+        if self.control is None or self.hop_ms == 0:
+            return http_url
+        self.count += 1
+        name = f"hop{self.count}"
+        upstream = http_url.split("://", 1)[1]
+        listen = self.control.create_proxy(name, upstream)["listen"]
+        for stream in ("downstream", "upstream"):
+            self.control.add_toxic(name, "latency", {"latency": self.hop_ms}, stream=stream)
+        return f"{http_url.split('://', 1)[0]}://{listen}"
+
+
+async def one_relay_sample(relay: RelayProcess, hops: Hops, root: Path, i: int) -> dict[str, float]:
     confinement = choose_confinement()
     scratch = root / f"relay-exec-{i}"
     spawned = time.monotonic()
-    executor = start_codex_remote(relay.url, scratch, confinement, environment_id=f"env-{i}")
-    client = RelayCodexSubject(relay.url, root / f"relay-client-{i}", environment_id=f"env-{i}",
+    executor = start_codex_remote(hops.through(relay.url), scratch, confinement, environment_id=f"env-{i}")
+    client = RelayCodexSubject(hops.through(relay.url), root / f"relay-client-{i}", environment_id=f"env-{i}",
                                confinement=confinement)
     try:
         relay.wait_for(lambda ev: any(e["event"] == "ws_open" and e.get("environment_id") == f"env-{i}"
@@ -107,11 +132,11 @@ async def one_relay_sample(relay: RelayProcess, root: Path, i: int) -> dict[str,
         executor.stop()
 
 
-async def one_direct_sample(root: Path, i: int) -> dict[str, float]:
+async def one_direct_sample(hops: Hops, root: Path, i: int) -> dict[str, float]:
     confinement = choose_confinement()
     scratch = root / f"direct-exec-{i}"
     server = start_server("codex", scratch, confinement=confinement)
-    client = CodexSubject(server.url, root / f"direct-client-{i}", confinement=confinement)
+    client = CodexSubject(hops.through(server.url), root / f"direct-client-{i}", confinement=confinement)
     try:
         await client.start()
         outcome = await client.run(RunRequest(argv=ECHO, cwd=scratch.as_uri(), timeout_ms=10_000))
@@ -123,9 +148,9 @@ async def one_direct_sample(root: Path, i: int) -> dict[str, float]:
         server.stop()
 
 
-def table(direct: list[dict[str, float]], relay: list[dict[str, float]]) -> list[str]:
-    lines = [f"cold connection, codex 0.171.0 client, loopback, {len(relay)} relay / {len(direct)} direct samples "
-             "(ms, p50 / p95)",
+def table(direct: list[dict[str, float]], relay: list[dict[str, float]], hop_ms: int) -> list[str]:
+    lines = [f"cold connection, codex 0.171.0 client, loopback + {hop_ms} ms each way per hop, {len(relay)} relay / "
+             f"{len(direct)} direct samples (ms, p50 / p95)",
              f"{'phase':24} {'direct p50':>11} {'direct p95':>11} {'relay p50':>10} {'relay p95':>10}"]
     for phase in PHASES:
         cells = []
@@ -136,7 +161,8 @@ def table(direct: list[dict[str, float]], relay: list[dict[str, float]]) -> list
     return lines
 
 
-def test_cold_connection_direct_vs_relay(benchmark: BenchmarkFixture, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hop_ms", [0, 20])
+def test_cold_connection_direct_vs_relay(benchmark: BenchmarkFixture, tmp_path: Path, hop_ms: int) -> None:
     if getattr(benchmark, "disabled", False):
         pytest.skip("a benchmark: run with --benchmark-only (./run bench)")
     try:
@@ -144,19 +170,23 @@ def test_cold_connection_direct_vs_relay(benchmark: BenchmarkFixture, tmp_path: 
     except CodexUnavailable as exc:
         pytest.skip(f"codex unavailable: {exc}")
     relay = start_relay(tmp_path / "relay", choose_confinement())
+    toxiproxy = start_toxiproxy("auto", log_dir=tmp_path / "toxiproxy") if hop_ms else None
+    hops = Hops(toxiproxy.control if toxiproxy is not None else None, hop_ms)
     direct: list[dict[str, float]] = []
     relayed: list[dict[str, float]] = []
 
     async def sample_all() -> None:
         for i in range(SAMPLES):  # interleaved, so machine load drifts hit both alike
-            direct.append(await one_direct_sample(tmp_path, i))
-            relayed.append(await one_relay_sample(relay, tmp_path, i))
+            direct.append(await one_direct_sample(hops, tmp_path, i))
+            relayed.append(await one_relay_sample(relay, hops, tmp_path, i))
 
     try:
         benchmark.pedantic(lambda: asyncio.run(sample_all()), rounds=1, iterations=1)  # type: ignore[no-untyped-call]
     finally:
         relay.stop()
-    lines = table(direct, relayed)
+        if toxiproxy is not None:
+            toxiproxy.stop()
+    lines = table(direct, relayed, hop_ms)
     print("\n" + "\n".join(lines))
     benchmark.extra_info["table"] = lines
     p50 = {phase: percentile([s[phase] for s in relayed], 0.5) for phase in PHASES}
