@@ -161,6 +161,7 @@ def table(direct: list[dict[str, float]], relay: list[dict[str, float]], hop_ms:
     return lines
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("hop_ms", [0, 20])
 def test_cold_connection_direct_vs_relay(benchmark: BenchmarkFixture, tmp_path: Path, hop_ms: int) -> None:
     if getattr(benchmark, "disabled", False):
