@@ -9,73 +9,15 @@ with what was measured.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_execserver.subjects.base import Outcome, RunRequest
-from pytest_execserver.subjects.codex import CodexHang
+from tests.relay.runs import delivered, delivered_or_reported, fired, named, run_paced
 from tests.relay.services import CodexRemote, RelayCodexSubject, RelayProcess
 
 pytestmark = pytest.mark.codex
-
-LINES = 12
-PACED = ["/bin/sh", "-c", f"for i in $(seq 1 {LINES}); do echo line-$i; sleep 0.05; done; exit 4"]
-PACED_OUTPUT = "".join(f"line-{i}\n" for i in range(1, LINES + 1)).encode()
-TIMEOUT_MS = 6_000  # the run's own budget; codex gets START_MARGIN_S on top
-START_MARGIN_S = 12.0
-
-
-@dataclass
-class Run:
-    outcome: Outcome | None
-    hang: CodexHang | None
-    elapsed_s: float
-
-    def describe(self) -> str:
-        if self.hang is not None:
-            return f"codex silent for {self.elapsed_s:.1f} s (killed): {str(self.hang)[:300]}"
-        assert self.outcome is not None
-        return (f"after {self.elapsed_s:.1f} s: exit {self.outcome.exit_code}, error {self.outcome.error}, "
-                f"{len(self.outcome.stdout)} bytes {self.outcome.stdout[:80]!r}")
-
-
-async def run_paced(client: RelayCodexSubject, scratch: Path, timeout_ms: int = TIMEOUT_MS,
-                    margin_s: float = START_MARGIN_S) -> Run:
-    client.start_margin_s = margin_s
-    started = time.monotonic()
-    request = RunRequest(argv=PACED, cwd=scratch.as_uri(), timeout_ms=timeout_ms)
-    try:
-        outcome = await client.run(request)
-    except CodexHang as hang:
-        return Run(None, hang, time.monotonic() - started)
-    return Run(outcome, None, time.monotonic() - started)
-
-
-def delivered_or_reported(run: Run) -> bool:
-    """The bar: byte-exact output with the exit code, or a failure codex reported (not silence)."""
-    if run.hang is not None or run.outcome is None:
-        return False
-    if run.outcome.error is not None:
-        return True
-    return (run.outcome.exit_code, run.outcome.stdout) == (4, PACED_OUTPUT)
-
-
-def delivered(run: Run) -> bool:
-    return run.outcome is not None and run.outcome.error is None and \
-        (run.outcome.exit_code, run.outcome.stdout) == (4, PACED_OUTPUT)
-
-
-def fired(relay: RelayProcess) -> list[dict[str, Any]]:
-    return [f for f in relay.faults() if f.get("times", 1) == 0]
-
-
-def named(relay: RelayProcess, event: str) -> list[dict[str, Any]]:
-    return relay.events(event)
-
 
 # -- frame faults -----------------------------------------------------------------------------------
 
@@ -101,9 +43,11 @@ async def test_delayed_data_frame_is_delivered_byte_exact(relay: RelayProcess, c
 
 
 DROP_FINDING = (
-    "codex 0.171.0 does not re-send unacknowledged relay data: with one {dir} data frame dropped (the {nth}), "
-    "the client told the model nothing and was killed after its 4 s budget + 8 s margin (12 s), no reset on "
-    "the stream, no new /connect; by hand it stayed silent for 40 s. Neither side sets ack or sends ack_frame."
+    "codex 0.171.0 does not re-send unacknowledged relay data: with one {dir} data frame dropped (the {nth}, "
+    "which falls in codex's start-up, when it sends fs/getMetadata requests for git and AGENTS.md discovery "
+    "through the exec-server), the client waited for the lost answer: it never asked the model, was killed "
+    "after its 4 s budget + 8 s margin (12 s) and the relay saw no reset and no new /connect (by hand: silent "
+    "for 40 s). Neither side sets ack or sends ack_frame."
 )
 
 
