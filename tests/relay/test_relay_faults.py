@@ -59,7 +59,8 @@ async def test_dropped_data_frame_to_client_is_recovered_or_reported(
     run = await run_paced(relay_client, executor_scratch, timeout_ms=4_000, margin_s=8.0)
     assert fired(relay)
     assert delivered_or_reported(run), (f"{run.describe()}; /connect calls {len(named(relay, 'connect'))}, "
-                                        f"streams {len(named(relay, 'stream_open'))}")
+                                        f"streams {len(named(relay, 'stream_open'))}, model requests "
+                                        f"{len(relay_client.runs[-1].requests)}")
 
 
 @pytest.mark.xfail(strict=True, reason=DROP_FINDING.format(dir="client-to-executor", nth="3rd"))
@@ -70,7 +71,8 @@ async def test_dropped_data_frame_to_executor_is_recovered_or_reported(
     run = await run_paced(relay_client, executor_scratch, timeout_ms=4_000, margin_s=8.0)
     assert fired(relay)
     assert delivered_or_reported(run), (f"{run.describe()}; /connect calls {len(named(relay, 'connect'))}, "
-                                        f"streams {len(named(relay, 'stream_open'))}")
+                                        f"streams {len(named(relay, 'stream_open'))}, model requests "
+                                        f"{len(relay_client.runs[-1].requests)}")
 
 
 async def test_stream_reset_mid_run_is_recovered_on_a_new_stream(relay: RelayProcess, codex_executor: CodexRemote,
