@@ -20,6 +20,7 @@ from pytest_execserver.codex import codex_binary
 from pytest_execserver.confine import Confinement, confine
 from pytest_execserver.launch import _stop_group
 from pytest_execserver.subjects.codex import CodexSubject
+from pytest_execserver.telemetry.receiver import server_env
 
 AUTH_TOKEN = "relay-test-token"  # the client's bearer for /connect (a test value, not a secret)
 REGISTRATION_BEARER = "relay-test-registration"
@@ -137,14 +138,18 @@ class CodexRemote:
 
 def start_codex_remote(relay_url: str, scratch: Path, confinement: Confinement, *, connect: str | None = None,
                        environment_id: str = ENVIRONMENT_ID, version: str | None = None,
-                       bearer: str = REGISTRATION_BEARER) -> CodexRemote:
-    """``codex exec-server --remote`` (``connect`` None) or ``codex exec-server forward --connect URL``."""
+                       bearer: str = REGISTRATION_BEARER, otel: bool = False) -> CodexRemote:
+    """``codex exec-server --remote`` (``connect`` None) or ``codex exec-server forward --connect URL``.
+
+    ``otel``: codex exports its traces to the harness's OTLP receiver (``[otel]`` in its config.toml).
+    """
     scratch.mkdir(parents=True, exist_ok=True)
     binary = str(codex_binary(version))
     remote = ["--remote", relay_url, "--environment-id", environment_id, "--registration-bearer-stdin"]
     argv = ([binary, "exec-server", "forward", *remote, "--connect", connect] if connect is not None
             else [binary, "exec-server", *remote])
-    command = confine(argv, scratch, confinement=confinement, env={"RUST_LOG": "info"})
+    env = {"RUST_LOG": "info", **(server_env("codex", scratch) if otel else {})}
+    command = confine(argv, scratch, confinement=confinement, env=env)
     log_path = scratch.parent / f"{scratch.name}.codex-remote.log"
     with open(log_path, "wb") as log:
         popen = subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.PIPE,
@@ -160,12 +165,17 @@ class RelayCodexSubject(CodexSubject):
     """The Codex CLI client reaching its executor through the registry and relay (no ``CODEX_EXEC_SERVER_URL``)."""
 
     def __init__(self, relay_url: str, scratch: Path, *, environment_id: str = ENVIRONMENT_ID,
-                 auth_token: str = AUTH_TOKEN, **kw: Any) -> None:
+                 auth_token: str = AUTH_TOKEN, otel: bool = False, **kw: Any) -> None:
         super().__init__(relay_url, scratch, **kw)
         self.environment_id = environment_id
         self.auth_token = auth_token
+        self.otel = otel
 
     def exec_server_env(self) -> dict[str, str]:
-        return {"CODEX_EXEC_SERVER_NOISE_REGISTRY_URL": self.url,
-                "CODEX_EXEC_SERVER_NOISE_ENVIRONMENT_ID": self.environment_id,
-                "CODEX_EXEC_SERVER_NOISE_AUTH_TOKEN": self.auth_token}
+        env = {"CODEX_EXEC_SERVER_NOISE_REGISTRY_URL": self.url,
+               "CODEX_EXEC_SERVER_NOISE_ENVIRONMENT_ID": self.environment_id,
+               "CODEX_EXEC_SERVER_NOISE_AUTH_TOKEN": self.auth_token}
+        if self.otel:  # traces to the harness's OTLP receiver ([otel] written into the client's CODEX_HOME)
+            self.scratch.mkdir(parents=True, exist_ok=True)
+            env.update(server_env("codex", self.scratch))
+        return env
