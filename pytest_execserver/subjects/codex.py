@@ -227,6 +227,10 @@ class CodexSubject:
                 "-c", "model_provider=scripted", "-c", f"model_providers.scripted={provider}",
                 *self._limit_args(), "-m", "gpt-5", "run the scripted command"]
 
+    def exec_server_env(self) -> dict[str, str]:
+        """How codex finds its exec-server (direct: ``CODEX_EXEC_SERVER_URL``; the relay path overrides this)."""
+        return {"CODEX_EXEC_SERVER_URL": self.url}
+
     def _limit_args(self) -> list[str]:
         if self.output_limit_bytes is None:
             return []
@@ -252,7 +256,7 @@ class CodexSubject:
         run = CodexRun(spawned_at=time.monotonic())
         self.runs.append(run)
         command = confine(self.argv(), self.scratch, confinement=self._confinement(),
-                          env={"SCRIPTED_MODEL_KEY": "scripted", "CODEX_EXEC_SERVER_URL": self.url})
+                          env={"SCRIPTED_MODEL_KEY": "scripted", **self.exec_server_env()})
         run.spawned_at = time.monotonic()
         self._proc = await asyncio.create_subprocess_exec(
             *command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.DEVNULL,

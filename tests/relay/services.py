@@ -1,0 +1,181 @@
+"""Start the pieces of codex's remote path, each confined: our relay, codex's executor, ``codex exec-server
+forward``, and the Codex CLI client pointed at the relay (``CODEX_EXEC_SERVER_NOISE_*``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_execserver.codex import codex_binary
+from pytest_execserver.confine import Confinement, confine
+from pytest_execserver.launch import _stop_group
+from pytest_execserver.subjects.codex import CodexSubject
+from pytest_execserver.telemetry.receiver import server_env
+
+AUTH_TOKEN = "relay-test-token"  # the client's bearer for /connect (a test value, not a secret)
+REGISTRATION_BEARER = "relay-test-registration"
+ENVIRONMENT_ID = "env-test"
+
+
+class RelayStartError(RuntimeError):
+    """The relay did not print its URL; the message carries its log."""
+
+
+@dataclass
+class RelayProcess:
+    """A running ``execserver-relay``: its base URL and journal."""
+
+    url: str
+    journal_path: Path
+    log_path: Path
+    popen: subprocess.Popen[bytes] = field(repr=False)
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The journal so far (every event, or those named ``name``)."""
+        try:
+            lines = self.journal_path.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        records = [json.loads(line) for line in lines if line.strip()]
+        return [r for r in records if name is None or r["event"] == name]
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout_s: float = 30.0,
+                 what: str = "a journal condition") -> list[dict[str, Any]]:
+        """Poll the journal until ``predicate(events)``; AssertionError with the journal tail otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            events = self.events()
+            if predicate(events):
+                return events
+            if time.monotonic() > deadline:
+                tail = [(e["event"], {k: v for k, v in e.items() if k not in ("t", "event")}) for e in events[-12:]]
+                raise AssertionError(f"relay journal: no {what} within {timeout_s} s; last events: {tail}")
+            time.sleep(0.02)
+
+    def post_faults(self, *faults: dict[str, Any]) -> dict[str, Any]:
+        """Install faults over ``POST /faults``."""
+        request = urllib.request.Request(self.url + "/faults", data=json.dumps({"faults": list(faults)}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            result: dict[str, Any] = json.loads(response.read())
+        return result
+
+    def faults(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self.url + "/faults", timeout=5) as response:
+            result: list[dict[str, Any]] = json.loads(response.read())["faults"]
+        return result
+
+    def stop(self) -> int | None:
+        return _stop_group(self.popen, 2.0)
+
+
+def _read_first_line(popen: subprocess.Popen[bytes], timeout_s: float) -> str:
+    assert popen.stdout is not None
+    deadline, buffer, fd = time.monotonic() + timeout_s, b"", popen.stdout.fileno()
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return ""
+        ready, _, _ = select.select([fd], [], [], min(remaining, 0.2))
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return ""
+            buffer += chunk
+    return buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
+def start_relay(scratch: Path, confinement: Confinement, *extra: str, timeout_s: float = 20.0) -> RelayProcess:
+    """Start ``execserver-relay`` confined to ``scratch`` and wait for its URL."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    journal = scratch.resolve() / "relay.jsonl"
+    log_path = scratch.parent / f"{scratch.name}.relay.log"
+    argv = [sys.executable, "-m", "execserver_relay", "--listen", "ws://127.0.0.1:0", "--journal", str(journal),
+            "--auth-token", AUTH_TOKEN, *extra]
+    command = confine(argv, scratch, confinement=confinement)
+    with open(log_path, "wb") as log:
+        popen = subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                                 preexec_fn=command.preexec)
+    url = _read_first_line(popen, timeout_s)
+    if not url.startswith("http://127.0.0.1:"):
+        _stop_group(popen, 0.5)
+        raise RelayStartError(f"relay printed {url!r}, not a loopback URL; log: {log_path.read_text()[-2000:]}")
+    return RelayProcess(url, journal, log_path, popen)
+
+
+@dataclass
+class CodexRemote:
+    """A ``codex exec-server --remote`` executor or ``codex exec-server forward``, confined."""
+
+    popen: subprocess.Popen[bytes] = field(repr=False)
+    log_path: Path
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait(self, timeout_s: float) -> int | None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self.popen.wait(timeout=timeout_s)
+        return None
+
+    def stop(self) -> int | None:
+        return _stop_group(self.popen, 2.0)
+
+
+def start_codex_remote(relay_url: str, scratch: Path, confinement: Confinement, *, connect: str | None = None,
+                       environment_id: str = ENVIRONMENT_ID, version: str | None = None,
+                       bearer: str = REGISTRATION_BEARER, otel: bool = False) -> CodexRemote:
+    """``codex exec-server --remote`` (``connect`` None) or ``codex exec-server forward --connect URL``.
+
+    ``otel``: codex exports its traces to the harness's OTLP receiver (``[otel]`` in its config.toml).
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    binary = str(codex_binary(version))
+    remote = ["--remote", relay_url, "--environment-id", environment_id, "--registration-bearer-stdin"]
+    argv = ([binary, "exec-server", "forward", *remote, "--connect", connect] if connect is not None
+            else [binary, "exec-server", *remote])
+    env = {"RUST_LOG": "info", **(server_env("codex", scratch) if otel else {})}
+    command = confine(argv, scratch, confinement=confinement, env=env)
+    log_path = scratch.parent / f"{scratch.name}.codex-remote.log"
+    with open(log_path, "wb") as log:
+        popen = subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.PIPE,
+                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=command.preexec)
+    assert popen.stdin is not None
+    popen.stdin.write(bearer.encode() + b"\n")
+    popen.stdin.close()
+    return CodexRemote(popen, log_path)
+
+
+class RelayCodexSubject(CodexSubject):
+    """The Codex CLI client reaching its executor through the registry and relay (no ``CODEX_EXEC_SERVER_URL``)."""
+
+    def __init__(self, relay_url: str, scratch: Path, *, environment_id: str = ENVIRONMENT_ID,
+                 auth_token: str = AUTH_TOKEN, otel: bool = False, **kw: Any) -> None:
+        super().__init__(relay_url, scratch, **kw)
+        self.environment_id = environment_id
+        self.auth_token = auth_token
+        self.otel = otel
+
+    def exec_server_env(self) -> dict[str, str]:
+        env = {"CODEX_EXEC_SERVER_NOISE_REGISTRY_URL": self.url,
+               "CODEX_EXEC_SERVER_NOISE_ENVIRONMENT_ID": self.environment_id,
+               "CODEX_EXEC_SERVER_NOISE_AUTH_TOKEN": self.auth_token}
+        if self.otel:  # traces to the harness's OTLP receiver ([otel] written into the client's CODEX_HOME)
+            self.scratch.mkdir(parents=True, exist_ok=True)
+            env.update(server_env("codex", self.scratch))
+        return env
