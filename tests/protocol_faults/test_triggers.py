@@ -38,7 +38,7 @@ def test_on_parses_method_and_kind(on: str, method: str, kind: str | None) -> No
     [("", 1, None), (":response", 1, None), ("a b", 1, None), ("x", 0, None), ("x", True, None), ("x", 1, 5)],
 )
 def test_bad_trigger_is_a_clear_value_error(on: str, nth: Any, process: Any) -> None:
-    with pytest.raises(ValueError, match="on=|nth|process"):
+    with pytest.raises(ValueError, match=r"on=|nth|process"):
         Trigger.parse(on, nth, process)
 
 
