@@ -78,8 +78,11 @@ async def test_close_codes_and_pings_pass(ref: ServerProcess) -> None:
 async def _echo(ws: websockets.asyncio.server.ServerConnection) -> None:
     async for message in ws:
         for n in range(3):
-            await ws.send(json.dumps({"method": "process/output", "params": {"processId": "p", "seq": n,
-                                                                             "echo": json.loads(message)}}))
+            await ws.send(
+                json.dumps(
+                    {"method": "process/output", "params": {"processId": "p", "seq": n, "echo": json.loads(message)}}
+                )
+            )
 
 
 async def test_permessage_deflate_passes_and_a_drop_keeps_the_stream_readable() -> None:
