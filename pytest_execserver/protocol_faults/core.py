@@ -129,17 +129,48 @@ class FaultSet:
 
     def __init__(self, faults: Iterable[Fault] = ()) -> None:
         self.armed: list[Armed] = [Armed(f) for f in faults]
+        self.pending = bool(self.armed)  # some fault has not fired yet
 
     def add(self, fault: Fault) -> None:
         self.armed.append(Armed(fault))
-
-    @property
-    def pending(self) -> bool:
-        """Some fault has not fired yet."""
-        return any(not a.fired for a in self.armed)
+        self.pending = True
 
     def offer(self, info: MessageInfo) -> list[Fault]:
-        return [a.fault for a in self.armed if a.offer(info)]
+        fired = [a.fault for a in self.armed if a.offer(info)]
+        if fired:
+            self.pending = not all(a.fired for a in self.armed)
+        return fired
+
+
+class _Side:
+    """The state of one direction of the stream (no dicts keyed by Direction: enum hashing is slow)."""
+
+    __slots__ = (
+        "decoder",
+        "desync",
+        "direction",
+        "frames",
+        "head",
+        "held",
+        "in_head",
+        "parser",
+        "parts",
+        "streamed",
+        "unreadable",
+    )  # fmt: skip
+
+    def __init__(self, direction: Direction) -> None:
+        self.direction = direction
+        self.parser = FrameParser()
+        self.decoder: PerMessageDeflate | None = None
+        self.frames: list[RawFrame] = []  # data frames of the message being assembled
+        self.parts: list[bytes] = []  # their payloads, inflated
+        self.streamed = False  # this message's frames went out as they came
+        self.unreadable = False  # inflating failed: payloads unknown from here
+        self.desync = False  # re-frame compressed messages uncompressed from here
+        self.held: list[_Held] = []  # reorder
+        self.head = b""
+        self.in_head = True
 
 
 class ConnectionCore:
@@ -149,20 +180,12 @@ class ConnectionCore:
         self.conn = conn
         self._faults = faults
         self._clock = clock
-        self._head = {TO_SERVER: b"", TO_CLIENT: b""}
-        self._in_head = {TO_SERVER: True, TO_CLIENT: True}
+        self._up = _Side(TO_SERVER)
+        self._down = _Side(TO_CLIENT)
         self._early: bytes = b""  # client bytes after its head, before the server's answer was read
         self.negotiated: Negotiated | None = None
         self.raw = False  # not a websocket (no 101): bytes pass unchanged
-        self._parser = {TO_SERVER: FrameParser(), TO_CLIENT: FrameParser()}
-        self._decoder: dict[Direction, PerMessageDeflate | None] = {TO_SERVER: None, TO_CLIENT: None}
         self._tracker = RpcTracker()
-        self._frames: dict[Direction, list[RawFrame]] = {TO_SERVER: [], TO_CLIENT: []}
-        self._parts: dict[Direction, list[bytes]] = {TO_SERVER: [], TO_CLIENT: []}
-        self._streamed = {TO_SERVER: False, TO_CLIENT: False}  # this message's frames went out as they came
-        self._unreadable = {TO_SERVER: False, TO_CLIENT: False}  # inflating failed: payloads unknown from here
-        self._desync = {TO_SERVER: False, TO_CLIENT: False}
-        self._held: dict[Direction, list[_Held]] = {TO_SERVER: [], TO_CLIENT: []}  # reorder
         self.state = "open"  # open, closing, frozen, dead
         self._closing: tuple[Direction, bool] | None = None  # (towards, await the close reply)
         self._mute_pongs = False
@@ -178,14 +201,15 @@ class ConnectionCore:
         self._out = out
         if self.state == "dead" or not data:
             return out
+        side = self._up if direction is TO_SERVER else self._down
         if self.raw:
             self._emit(Write(direction, data))
-        elif self._in_head[direction]:
-            self._receive_head(direction, data)
-        elif direction is TO_SERVER and self.negotiated is None:
+        elif side.in_head:
+            self._receive_head(side, data)
+        elif side is self._up and self.negotiated is None:
             self._early += data
         else:
-            self._receive_frames(direction, data)
+            self._receive_frames(side, data)
         return out
 
     def thaw(self) -> list[Action]:
@@ -202,118 +226,124 @@ class ConnectionCore:
         self._frozen_actions = []
         return out
 
-    def _receive_head(self, direction: Direction, data: bytes) -> None:
-        split = split_head(self._head[direction] + data)
+    def _receive_head(self, side: _Side, data: bytes) -> None:
+        split = split_head(side.head + data)
         if split is None:
-            self._head[direction] += data
+            side.head += data
             return
         head, rest = split
-        self._head[direction] = b""
-        self._in_head[direction] = False
-        self._emit(Write(direction, head))
-        if direction is TO_SERVER:
+        side.head = b""
+        side.in_head = False
+        self._emit(Write(side.direction, head))
+        if side is self._up:
             if rest:
-                self.receive_more(direction, rest)
+                if self.negotiated is None:
+                    self._early += rest
+                else:
+                    self._receive_frames(side, rest)
             return
         self.negotiated = read_response_head(head)
+        early, self._early = self._early, b""
         if not self.negotiated.upgraded:
             self.raw = True
-            early, self._early = self._early, b""
             for chunk, towards in ((rest, TO_CLIENT), (early, TO_SERVER)):
                 if chunk:
                     self._emit(Write(towards, chunk))
             return
-        self._decoder[TO_SERVER] = self.negotiated.decoder(from_client=True)
-        self._decoder[TO_CLIENT] = self.negotiated.decoder(from_client=False)
-        early, self._early = self._early, b""
+        self._up.decoder = self.negotiated.decoder(from_client=True)
+        self._down.decoder = self.negotiated.decoder(from_client=False)
         if early:
-            self._receive_frames(TO_SERVER, early)
+            self._receive_frames(self._up, early)
         if rest:
-            self._receive_frames(TO_CLIENT, rest)
+            self._receive_frames(self._down, rest)
 
-    def receive_more(self, direction: Direction, data: bytes) -> None:
-        if direction is TO_SERVER and self.negotiated is None:
-            self._early += data
-        else:
-            self._receive_frames(direction, data)
-
-    def _receive_frames(self, direction: Direction, data: bytes) -> None:
-        for frame in self._parser[direction].feed(data):
+    def _receive_frames(self, side: _Side, data: bytes) -> None:
+        for frame in side.parser.feed(data):
             if self.state == "dead":
                 return
             if self.state == "closing":
-                self._while_closing(direction, frame)
-            elif frame.is_control:
+                self._while_closing(side.direction, frame)
+            elif frame.opcode >= 0x8:  # control frames pass at once, even between a message's fragments
                 if not (self._mute_pongs and frame.opcode == OP_PONG):
-                    self._emit(Write(direction, frame.raw))
+                    self._emit(Write(side.direction, frame.raw))
             else:
-                self._data_frame(direction, frame)
+                self._data_frame(side, frame)
 
     # ------------------------------------------------------------------ messages
 
-    def _data_frame(self, direction: Direction, frame: RawFrame) -> None:
-        frames = self._frames[direction]
-        if not frames:
-            self._streamed[direction] = not (self._faults.pending or self._desync[direction])
-        frames.append(frame)
-        self._parts[direction].append(self._inflate(direction, frame))
-        if self._streamed[direction]:
-            self._emit(Write(direction, frame.raw))
+    def _data_frame(self, side: _Side, frame: RawFrame) -> None:
+        if not side.frames:
+            side.streamed = not (self._faults.pending or side.desync)
+        side.frames.append(frame)
+        side.parts.append(frame.payload if side.decoder is None else self._inflate(side, frame))
+        if side.streamed:
+            self._emit(Write(side.direction, frame.raw))
         if frame.fin:
-            self._message(direction)
+            self._message(side)
 
-    def _inflate(self, direction: Direction, frame: RawFrame) -> bytes:
-        decoder = self._decoder[direction]
-        if decoder is None or self._unreadable[direction]:
+    @staticmethod
+    def _inflate(side: _Side, frame: RawFrame) -> bytes:
+        if side.decoder is None or side.unreadable:
             return frame.payload
         try:
-            return bytes(decoder.decode(Frame(Opcode(frame.opcode), frame.payload, frame.fin, frame.rsv1)).data)
+            return bytes(side.decoder.decode(Frame(Opcode(frame.opcode), frame.payload, frame.fin, frame.rsv1)).data)
         except Exception:  # a peer's bad deflate data: forwarded as it is, the receiver will complain
-            self._unreadable[direction] = True
+            side.unreadable = True
             return frame.payload
 
-    def _message(self, direction: Direction) -> None:
-        frames, self._frames[direction] = self._frames[direction], []
-        parts, self._parts[direction] = self._parts[direction], []
+    def _message(self, side: _Side) -> None:
+        direction = side.direction
+        frames, side.frames = side.frames, []
+        parts, side.parts = side.parts, []
         first = frames[0]
         opcode = first.opcode if first.opcode != OP_CONT else OP_TEXT
         payload = parts[0] if len(parts) == 1 else b"".join(parts)
-        compressed = first.rsv1 and self._decoder[direction] is not None
+        compressed = first.rsv1 and side.decoder is not None
         info = (
             MessageInfo(direction, "other")
-            if self._unreadable[direction]
+            if side.unreadable
             else self._tracker.observe(direction, payload, text=opcode == OP_TEXT)
         )
-        fired = self._faults.offer(info) if self._faults.armed else []
-        summary = info.summary()
-        streamed = self._streamed[direction]
-        if compressed and self._desync[direction]:
+        fired = self._faults.offer(info) if self._faults.pending else []
+        if not fired:  # the hot path: nothing fires
+            if not side.streamed:
+                if compressed and side.desync:
+                    self._emit(Write(direction, self._reframe(direction, opcode, payload)))
+                else:
+                    for f in frames:
+                        self._emit(Write(direction, f.raw))
+            if side.held:
+                self._release_held(side)
+            return
+        if compressed and side.desync:
             message = Message(opcode, payload, self._reframe(direction, opcode, payload), compressed=False)
         else:
-            raw = frames[0].raw if len(frames) == 1 else b"".join(f.raw for f in frames)
-            message = Message(opcode, payload, raw, compressed)
+            message = Message(opcode, payload, b"".join(f.raw for f in frames), compressed)
+        self._fired(side, message, info.summary(), fired)
+
+    def _fired(self, side: _Side, message: Message, summary: str, fired: list[Fault]) -> None:
+        direction = side.direction
         planned: Fault | None = None
-        for fault in fired:
-            if isinstance(fault, MessageFault) and not streamed:
-                planned = fault
-                break
+        if not side.streamed:
+            planned = next((f for f in fired if isinstance(f, MessageFault)), None)
         if planned is None:
-            if not streamed:
-                self._send(direction, [message.raw])
-            self._release_held(direction)
+            if not side.streamed:
+                self._emit(Write(direction, message.raw))
+            self._release_held(side)
         else:
             assert isinstance(planned, MessageFault)
             self._emit(Fire(self._event(planned, direction.value, summary)))
             plan = planned.plan(message, lambda op, data: self._reframe(direction, op, data))
             if plan.desync:
-                self._desync[direction] = True
+                side.desync = True
             if plan.delay_s:
                 self._emit(Sleep(plan.delay_s))
             if plan.hold:
-                self._held[direction].append(_Held(b"".join(plan.send), plan.hold))
+                side.held.append(_Held(b"".join(plan.send), plan.hold))
             else:
-                self._send(direction, plan.send)
-                self._release_held(direction)
+                for chunk in plan.send:
+                    self._emit(Write(direction, chunk))
+                self._release_held(side)
         for fault in fired:
             if fault is planned:
                 continue
@@ -325,20 +355,15 @@ class ConnectionCore:
             if isinstance(fault, ConnectionFault):
                 self._connection_fault(fault, direction, summary)
 
-    def _send(self, direction: Direction, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self._emit(Write(direction, chunk))
-
-    def _release_held(self, direction: Direction) -> None:
+    def _release_held(self, side: _Side) -> None:
         """One more message passed: send each held message whose count ran out."""
-        held = self._held[direction]
-        if not held:
+        if not side.held:
             return
-        for entry in held:
+        for entry in side.held:
             entry.remaining -= 1
-        for entry in [e for e in held if e.remaining <= 0]:
-            held.remove(entry)
-            self._emit(Write(direction, entry.data))
+        for entry in [e for e in side.held if e.remaining <= 0]:
+            side.held.remove(entry)
+            self._emit(Write(side.direction, entry.data))
 
     @staticmethod
     def _reframe(direction: Direction, opcode: int, payload: bytes) -> bytes:
@@ -378,9 +403,11 @@ class ConnectionCore:
 
     def _emit(self, action: Action) -> None:
         out = self._frozen_actions if self.state == "frozen" and not isinstance(action, Freeze) else self._out
-        if isinstance(action, Write) and out and isinstance(out[-1], Write) and out[-1].to is action.to:
-            out[-1].data += action.data  # one write per destination and read
-            return
+        if out and type(action) is Write:
+            last = out[-1]
+            if type(last) is Write and last.to is action.to:
+                last.data += action.data  # one write per destination and read
+                return
         out.append(action)
 
     def _event(self, fault: Fault, direction: str, summary: str, phase: str = "fire") -> FaultEvent:

@@ -1,5 +1,5 @@
 """The asyncio side of the protocol fault proxy: a loopback TCP listener, one upstream socket per client
-connection, two pump tasks that feed bytes to a :class:`~.core.ConnectionCore` and perform its actions.
+connection, and protocol callbacks that feed bytes to a :class:`~.core.ConnectionCore` and perform its actions.
 
 ``async with ProtocolProxy("ws://127.0.0.1:PORT", [make_fault("drop", on="process/start:response")]) as p:``
 then point the client at ``p.url``; ``p.events`` lists what fired. :class:`ProxyThread` runs one on its own
@@ -14,8 +14,10 @@ import itertools
 import socket
 import struct
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_execserver.protocol_faults.core import (
@@ -34,7 +36,6 @@ from pytest_execserver.protocol_faults.kinds import Fault
 from pytest_execserver.protocol_faults.triggers import Direction
 
 OnFire = Callable[[FaultEvent], Awaitable[None]]
-READ_SIZE = 256 * 1024
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TO_SERVER, TO_CLIENT = Direction.TO_SERVER, Direction.TO_CLIENT
 
@@ -52,9 +53,10 @@ def parse_upstream(upstream: str) -> tuple[str, int]:
 class ProtocolProxy:
     """A transparent websocket proxy on 127.0.0.1 that applies protocol faults (see ``docs/protocol-faults.md``).
 
-    ``on_fire`` is awaited for every fired fault (``FaultEvent``) in the loop of the direction where its
-    message passed, after the fault's own action; for the process kinds (``server_restart``,
-    ``server_pause``, ``client_pause``) it is the action. Errors it raises go to :attr:`hook_errors`.
+    ``on_fire`` is awaited for every fired fault (``FaultEvent``) in the order of the stream where its
+    message passed (that direction waits for it), after the fault's own action; for the process kinds
+    (``server_restart``, ``server_pause``, ``client_pause``) it is the action. Errors it raises go to
+    :attr:`hook_errors`.
     """
 
     def __init__(
@@ -88,7 +90,8 @@ class ProtocolProxy:
         return f"ws://{host}:{port}"
 
     async def start(self) -> ProtocolProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self._port, limit=READ_SIZE)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._accept, "127.0.0.1", self._port)
         return self
 
     async def stop(self) -> None:
@@ -97,8 +100,6 @@ class ProtocolProxy:
             self._server.close()
         for connection in list(self._connections):
             connection.close()
-        for connection in list(self._connections):
-            await connection.finished.wait()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
@@ -111,15 +112,14 @@ class ProtocolProxy:
     ) -> None:
         await self.stop()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self) -> _Socket:
         self.connections_opened += 1
-        connection = _Connection(self, next(self._numbers), reader, writer)
+        connection = _Connection(self, next(self._numbers))
         self._connections.add(connection)
-        try:
-            await connection.run()
-        finally:
-            self._connections.discard(connection)
-            connection.finished.set()
+        return connection.client
+
+    def _ended(self, connection: _Connection) -> None:
+        self._connections.discard(connection)
 
     async def fired(self, event: FaultEvent) -> None:
         self.events.append(event)
@@ -130,134 +130,250 @@ class ProtocolProxy:
                 self.hook_errors.append(exc)
 
 
-class _Connection:
-    """One client connection and its upstream: two pumps around a :class:`ConnectionCore`."""
+_EOF = b""  # what ``received`` gets when a side half-closed
 
-    def __init__(
-        self, proxy: ProtocolProxy, number: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+
+class _Socket(asyncio.Protocol):
+    """One of the two sockets of a proxied connection; it reads the bytes travelling towards ``reads``."""
+
+    def __init__(self, connection: _Connection, reads: Direction) -> None:
+        self.connection = connection
+        self.reads = reads
+        self.transport: asyncio.Transport | None = None
+        self._pauses: set[str] = set()  # why reading is paused: "busy", "frozen", "full", "connecting"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._pauses:
+            transport.pause_reading()
+        self.connection.made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.connection.received(self.reads, data)
+
+    def eof_received(self) -> bool:
+        self.connection.received(self.reads, _EOF)
+        return True  # keep our sending half open (a half-close passes as a half-close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connection.lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self.connection.peer_of(self).pause("full")
+
+    def resume_writing(self) -> None:
+        self.connection.peer_of(self).resume("full")
+
+    def pause(self, reason: str) -> None:
+        if not self._pauses and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self._pauses.add(reason)
+
+    def resume(self, reason: str) -> None:
+        if reason not in self._pauses:
+            return
+        self._pauses.discard(reason)
+        if not self._pauses and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def reset(self) -> None:
+        """Close with SO_LINGER 0: the peer gets a TCP RST."""
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+
+class _Connection:
+    """A client connection and its upstream connection around one :class:`ConnectionCore`.
+
+    The hot path is synchronous: bytes in, the core's writes out, in the same callback. An action that
+    must wait (a delay, the ``on_fire`` hook, a blackhole) hands that direction to a task: reading that
+    socket pauses and whatever still arrives queues behind (``_backlog``), so the order is kept.
+    """
+
+    def __init__(self, proxy: ProtocolProxy, number: int) -> None:
         self.proxy = proxy
         self.core = ConnectionCore(number, proxy._faults)
-        self.readers: dict[Direction, asyncio.StreamReader] = {TO_SERVER: reader}
-        self.writers: dict[Direction, asyncio.StreamWriter] = {TO_CLIENT: writer}
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-        self.finished = asyncio.Event()
+        self.client = _Socket(self, TO_SERVER)  # the client's socket carries bytes towards the server
+        self.server = _Socket(self, TO_CLIENT)
+        self._backlog: dict[Direction, deque[bytes] | None] = {TO_SERVER: deque(), TO_CLIENT: None}
+        self._owned: set[Direction] = {TO_SERVER}  # directions a task is working through
         self._eof: set[Direction] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._frozen = False
+        self._thaw = asyncio.Event()
         self._closed = False
 
-    async def run(self) -> None:
-        _nodelay(self.writers[TO_CLIENT])
+    # ------------------------------------------------------------------ sockets
+
+    def made(self, sock: _Socket) -> None:
+        if sock is self.client:
+            self._spawn(self._connect_upstream())
+
+    async def _connect_upstream(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.proxy.upstream, limit=READ_SIZE)
+            await loop.create_connection(lambda: self.server, *self.proxy.upstream)
         except OSError:
-            _reset(self.writers[TO_CLIENT])
-            return
-        _nodelay(up_writer)
-        self.readers[TO_CLIENT], self.writers[TO_SERVER] = up_reader, up_writer
-        self._tasks = [
-            asyncio.create_task(self._pump(TO_SERVER), name=f"protofault-{self.core.conn}-up"),
-            asyncio.create_task(self._pump(TO_CLIENT), name=f"protofault-{self.core.conn}-down"),
-        ]
-        try:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        finally:
+            self.client.reset()  # the upstream refused: so does the proxy
             self.close()
+            return
+        await self._drain_backlog(TO_SERVER)
 
-    async def _pump(self, direction: Direction) -> None:
-        """Read what the side sending towards ``direction`` sent; hand it to the core; do what it says."""
-        reader = self.readers[direction]
+    def writer(self, towards: Direction) -> _Socket:
+        return self.server if towards is TO_SERVER else self.client
+
+    def reader(self, direction: Direction) -> _Socket:
+        return self.client if direction is TO_SERVER else self.server
+
+    def peer_of(self, sock: _Socket) -> _Socket:
+        return self.server if sock is self.client else self.client
+
+    def received(self, direction: Direction, data: bytes) -> None:
+        backlog = self._backlog[direction]
+        if backlog is not None:  # a task owns this direction: queue behind it
+            backlog.append(data)
+            return
+        if data is _EOF:
+            self._end_of_stream(direction)
+            return
+        actions = self.core.receive(direction, data)
+        for i, action in enumerate(actions):
+            if type(action) is Write:
+                self.writer(action.to).write(action.data)
+            else:  # must wait: the rest of this direction runs in a task
+                self._own(direction)
+                self._spawn(self._slow(direction, actions[i:]))
+                return
+
+    def _own(self, direction: Direction) -> None:
+        self._backlog[direction] = deque()
+        self._owned.add(direction)
+        self.reader(direction).pause("busy")
+
+    async def _slow(self, direction: Direction, actions: list[Action]) -> None:
+        await self._perform(actions)
+        await self._drain_backlog(direction)
+
+    async def _drain_backlog(self, direction: Direction) -> None:
+        """Work through what queued for ``direction`` while it waited, then give it back to the fast path."""
+        backlog = self._backlog[direction]
         while not self._closed:
-            await self.flowing.wait()
-            try:
-                data = await reader.read(READ_SIZE)
-            except OSError:
-                await self.flowing.wait()  # a blackholed connection stays silent even when a peer gives up
-                self._reset_all()
-                return
-            await self.flowing.wait()
-            if not data:
+            if self._frozen:
+                await self._thaw.wait()
+                continue
+            if not backlog:
+                break
+            data = backlog.popleft()
+            if data is _EOF:
                 self._end_of_stream(direction)
-                return
-            await self._perform(self.core.receive(direction, data))
-
-    def _end_of_stream(self, direction: Direction) -> None:
-        """A side sent FIN: pass it on (half-close), or end the connection once both have."""
-        self._eof.add(direction)
-        writer = self.writers[direction]
-        if self.core.state in ("closing", "dead") or len(self._eof) == 2:
-            self.close()
-            return
-        if not writer.is_closing() and writer.can_write_eof():
-            with contextlib.suppress(OSError):
-                writer.write_eof()
+            else:
+                await self._perform(self.core.receive(direction, data))
+        self._backlog[direction] = None
+        self._owned.discard(direction)
+        self.reader(direction).resume("busy")
 
     async def _perform(self, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, Write):
-                writer = self.writers[action.to]
-                if writer.is_closing():
-                    continue
-                writer.write(action.data)
-                try:
-                    await writer.drain()
-                except OSError:
-                    self._reset_all()
-                    return
+            if self._closed:
+                return
+            if type(action) is Write:
+                self.writer(action.to).write(action.data)
             elif isinstance(action, Fire):
                 await self.proxy.fired(action.event)
             elif isinstance(action, Sleep):
                 await asyncio.sleep(action.seconds)
             elif isinstance(action, Reset):
-                self._reset_all()
-                return
+                self.client.reset()
+                self.server.reset()
+                self.close()
             elif isinstance(action, HangUp):
-                writer = self.writers[action.to]
-                if not writer.is_closing():
-                    writer.close()
+                transport = self.writer(action.to).transport
+                if transport is not None:
+                    transport.close()  # flushes what was written, then FIN
             elif isinstance(action, Freeze):
-                self.flowing.clear()
-                if action.seconds is not None:
-                    self._tasks.append(asyncio.create_task(self._thaw_after(action.seconds)))
+                self._freeze(action.seconds)
+
+    # ------------------------------------------------------------------ blackhole
+
+    def _freeze(self, seconds: float | None) -> None:
+        self._frozen = True
+        self._thaw.clear()
+        for direction in (TO_SERVER, TO_CLIENT):
+            self.reader(direction).pause("frozen")
+            if self._backlog[direction] is None:
+                self._own(direction)
+                self._spawn(self._drain_backlog(direction))
+        if seconds is not None:
+            self._spawn(self._thaw_after(seconds))
 
     async def _thaw_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
-        await self._perform(self.core.thaw())
-        self.flowing.set()
+        actions = self.core.thaw()
+        await self._perform(actions)
+        self._frozen = False
+        self._thaw.set()
+        for direction in (TO_SERVER, TO_CLIENT):
+            self.reader(direction).resume("frozen")
+        if self._lost_while_frozen is not None:
+            sock, exc = self._lost_while_frozen
+            self.lost(sock, exc)
 
-    def _reset_all(self) -> None:
-        for writer in self.writers.values():
-            _reset(writer)
+    _lost_while_frozen: tuple[_Socket, Exception | None] | None = None
+
+    # ------------------------------------------------------------------ ends
+
+    def _end_of_stream(self, direction: Direction) -> None:
+        """A side sent FIN: pass it on as a half-close, or end the connection once both have."""
+        self._eof.add(direction)
+        if self.core.state in ("closing", "dead") or len(self._eof) == 2:
+            self.close()
+            return
+        transport = self.writer(direction).transport
+        if transport is not None and not transport.is_closing() and transport.can_write_eof():
+            transport.write_eof()
+
+    def lost(self, sock: _Socket, exc: Exception | None) -> None:
+        if self._closed:
+            return
+        if self._frozen:
+            self._lost_while_frozen = (sock, exc)  # a blackhole stays silent even when a peer gives up
+            return
+        if exc is not None:  # reset by the peer: reset the other side too
+            self.peer_of(sock).reset()
         self.close()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self.flowing.set()  # let pumps waiting on a blackhole see the end
-        for writer in self.writers.values():
-            writer.transport.abort()  # a plain close(2): FIN, unless _reset set SO_LINGER 0 first
+        self._thaw.set()
+        for sock in (self.client, self.server):
+            if sock.transport is not None and not sock.transport.is_closing():
+                sock.transport.close()
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:
                 task.cancel()
+        self.proxy._ended(self)
 
-
-def _nodelay(writer: asyncio.StreamWriter) -> None:
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with SO_LINGER 0, so the peer gets a TCP RST."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 class ProxyThread:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 KINDS = ("request", "response", "notification")
 
@@ -28,8 +28,7 @@ class Direction(Enum):
         return Direction.TO_CLIENT if self is Direction.TO_SERVER else Direction.TO_SERVER
 
 
-@dataclass(frozen=True, slots=True)
-class MessageInfo:
+class MessageInfo(NamedTuple):
     """What the matcher knows about one websocket data message."""
 
     direction: Direction
@@ -91,13 +90,15 @@ class RpcTracker:
     """Classifies the messages of one connection; remembers requests so their responses can be named."""
 
     def __init__(self) -> None:
-        self._pending: dict[tuple[Direction, str], tuple[str, str | None]] = {}
+        # requests not answered yet, by the direction they travelled, then by id
+        self._to_server: dict[str, tuple[str, str | None]] = {}
+        self._to_client: dict[str, tuple[str, str | None]] = {}
 
     def observe(self, direction: Direction, payload: bytes | str, *, text: bool = True) -> MessageInfo:
         if not text:
             return MessageInfo(direction, "other")
         try:
-            obj = json.loads(payload)
+            obj = json.loads(payload.decode() if isinstance(payload, bytes) else payload)
         except ValueError:
             return MessageInfo(direction, "other")
         if not isinstance(obj, dict):
@@ -110,10 +111,11 @@ class RpcTracker:
             process = pid if isinstance(pid, str) else None
             if "id" not in obj:
                 return MessageInfo(direction, "notification", method, None, process)
-            self._pending[(direction, _key(rid))] = (method, process)
+            (self._to_server if direction is Direction.TO_SERVER else self._to_client)[_key(rid)] = (method, process)
             return MessageInfo(direction, "request", method, rid, process)
         if "id" in obj and ("result" in obj or "error" in obj):
-            known = self._pending.pop((direction.reverse, _key(rid)), None)
+            requests = self._to_client if direction is Direction.TO_SERVER else self._to_server
+            known = requests.pop(_key(rid), None)
             method_of, process = known if known is not None else (None, None)
             return MessageInfo(direction, "response", method_of, rid, process)
         return MessageInfo(direction, "other")
