@@ -258,6 +258,21 @@ class ConnectionCore:
             self._receive_frames(self._down, rest)
 
     def _receive_frames(self, side: _Side, data: bytes) -> None:
+        if (
+            not self._faults.pending
+            and side.decoder is None
+            and not side.desync
+            and not side.frames
+            and not side.held
+            and not self._mute_pongs
+            and self.state == "open"
+        ):
+            # Nothing can fire: forward the complete frames as one piece, read nothing. (A response trigger
+            # armed later does not know the requests that passed here.)
+            _, complete = side.parser.feed_raw(data)
+            if complete:
+                self._emit(Write(side.direction, complete))
+            return
         for frame in side.parser.feed(data):
             if self.state == "dead":
                 return

@@ -18,17 +18,23 @@ OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x
 
 @dataclass(frozen=True, slots=True)
 class RawFrame:
-    """One frame as it came off the wire (``raw``) and its unmasked payload."""
+    """One frame as it came off the wire (``raw``); its payload is unmasked only when asked for."""
 
     fin: bool
     rsv1: bool
     opcode: int
-    payload: bytes
     raw: bytes
+    offset: int  # where the payload starts in ``raw``
+    key: bytes | None = None  # the masking key of a client's frame
 
     @property
     def is_control(self) -> bool:
         return self.opcode >= 0x8
+
+    @property
+    def payload(self) -> bytes:
+        data = self.raw[self.offset :]
+        return apply_mask(data, self.key) if self.key is not None else data
 
 
 class FrameParser:
@@ -43,8 +49,15 @@ class FrameParser:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[RawFrame]:
+        return self.feed_raw(data)[0]
+
+    def feed_raw(self, data: bytes) -> tuple[list[RawFrame], bytes]:
+        """The complete frames, and all their bytes in one piece (what a pass-through forwards)."""
         buf = self._buffer
-        buf += data
+        if not buf:
+            buf = bytearray(data)
+        else:
+            buf += data
         frames: list[RawFrame] = []
         start = 0
         size = len(buf)
@@ -62,8 +75,8 @@ class FrameParser:
                     break
                 (length,) = struct.unpack_from("!Q", buf, pos)
                 pos += 8
-            masked = b1 & 0x80
-            if masked:
+            key = None
+            if b1 & 0x80:
                 if size - pos < 4:
                     break
                 key = bytes(buf[pos : pos + 4])
@@ -71,12 +84,15 @@ class FrameParser:
             end = pos + length
             if end > size:
                 break
-            payload = apply_mask(bytes(buf[pos:end]), key) if masked else bytes(buf[pos:end])
-            frames.append(RawFrame(bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0F, payload, bytes(buf[start:end])))
+            frames.append(
+                RawFrame(bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0F, bytes(buf[start:end]), pos - start, key)
+            )
             start = end
+        complete = bytes(buf[:start]) if start else b""
         if start:
             del buf[:start]
-        return frames
+        self._buffer = buf
+        return frames, complete
 
 
 def encode_frame(opcode: int, payload: bytes, *, mask: bool, fin: bool = True) -> bytes:
