@@ -105,3 +105,16 @@ async def test_permessage_deflate_passes_and_a_drop_keeps_the_stream_readable() 
             assert [e.kind for e in proxy.events] == ["drop"]
         finally:
             await proxy.stop()
+
+
+def test_proxy_thread_serves_synchronous_callers(ref: ServerProcess) -> None:
+    """The thread-hosted proxy (for fixtures): a sync client through it, the events read from this thread."""
+    from websockets.sync.client import connect as sync_connect
+
+    from pytest_execserver.protocol_faults import ProxyThread
+
+    with ProxyThread(ref.url, [make_fault("delay", on="initialize:response", ms=50)]) as proxy:
+        with sync_connect(proxy.url, compression=None) as ws:
+            ws.send(json.dumps({"id": 1, "method": "initialize", "params": {"clientName": "sync"}}))
+            assert "sessionId" in json.loads(ws.recv(timeout=10))["result"]
+        assert [(e.kind, e.message) for e in proxy.events] == [("delay", "response initialize id=1")]
