@@ -100,6 +100,8 @@ class ProtocolProxy:
             self._server.close()
         for connection in list(self._connections):
             connection.close()
+        for _ in range(3):
+            await asyncio.sleep(0)  # let the transports' close callbacks run
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)

@@ -13,7 +13,7 @@ from websockets.asyncio.server import serve
 from pytest_execserver.client import ExecClient
 from pytest_execserver.journal import Journal
 from pytest_execserver.launch import ServerProcess
-from pytest_execserver.protocol_faults import ProtocolProxy, make_fault
+from pytest_execserver.protocol_faults import Fault, ProtocolProxy, make_fault
 from pytest_execserver.waiting import wait_until
 
 from .conftest import MakeClient
@@ -34,9 +34,19 @@ async def test_proxy_without_faults_passes_every_byte_both_ways(
     kind: str, launch_server: Callable[..., ServerProcess], make_client: MakeClient
 ) -> None:
     server = launch_server(kind)
+    await _compare_both_sides(server, make_client, faults=[])
+
+
+async def test_the_byte_comparison_sees_a_changed_byte(ref: ServerProcess, make_client: MakeClient) -> None:
+    """The check above can fail: with one duplicated output message the two sides differ."""
+    with pytest.raises(AssertionError, match="before.down"):
+        await _compare_both_sides(ref, make_client, faults=[make_fault("duplicate", on="process/output")])
+
+
+async def _compare_both_sides(server: ServerProcess, make_client: MakeClient, faults: list[Fault]) -> None:
     host, port = server.url.removeprefix("ws://").split(":")
     behind = await Tap(host, int(port)).start()  # proxy -> server
-    proxy = await ProtocolProxy(behind.url).start()
+    proxy = await ProtocolProxy(behind.url, faults).start()
     host, port = proxy.url.removeprefix("ws://").split(":")
     before = await Tap(host, int(port)).start()  # client -> proxy
     try:
@@ -46,10 +56,10 @@ async def test_proxy_without_faults_passes_every_byte_both_ways(
         assert await _session(client, server.scratch) == expected
         await asyncio.sleep(0.5)  # idle: a few keepalive pings and pongs
         await client.close()
-        await wait_until(lambda: len(before.up) == len(behind.up) and len(before.down) == len(behind.down), 5)
-        assert bytes(before.up) == bytes(behind.up)
-        assert bytes(before.down) == bytes(behind.down)
-        assert b"\x89" in behind.up or b"\x89" in before.up  # a ping opcode byte went through (masked, fin)
+        await wait_until(lambda: len(before.up) == len(behind.up), 5)
+        assert bytes(before.up) == bytes(behind.up), "before.up != behind.up"
+        assert bytes(before.down) == bytes(behind.down), "before.down != behind.down"
+        assert b"\x89" in behind.up  # a ping went through (opcode byte of a final ping frame)
         assert proxy.events == []
     finally:
         await proxy.stop()
