@@ -39,7 +39,7 @@ async def test_proxy_without_faults_passes_every_byte_both_ways(
 
 async def test_the_byte_comparison_sees_a_changed_byte(ref: ServerProcess, make_client: MakeClient) -> None:
     """The check above can fail: with one duplicated output message the two sides differ."""
-    with pytest.raises(AssertionError, match="before.down"):
+    with pytest.raises(AssertionError, match=r"before\.down"):
         await _compare_both_sides(ref, make_client, faults=[make_fault("duplicate", on="process/output")])
 
 
