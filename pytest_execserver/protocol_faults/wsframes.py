@@ -11,7 +11,10 @@ import os
 import struct
 from dataclasses import dataclass
 
-from websockets.utils import apply_mask
+try:
+    from websockets.speedups import apply_mask  # C, when websockets was built with it
+except ImportError:  # pragma: no cover
+    from websockets.utils import apply_mask
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
