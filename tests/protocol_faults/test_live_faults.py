@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -266,3 +267,42 @@ async def test_upstream_must_be_loopback() -> None:
 
 
 _ = RecoveryError  # imported for readers: the typed errors a corrupt stream may give
+
+
+async def test_a_client_that_retries_a_lost_start_is_caught_by_the_journal(
+    ref: ServerProcess, make_proxy: MakeProxy
+) -> None:
+    """The "ran once" check above can fail: a deliberately wrong client re-sends ``process/start`` when its
+    response is lost, and the journal shows the process started twice."""
+    import json
+
+    import websockets
+
+    proxy = await make_proxy(make_fault("drop", on="process/start:response"))
+    async with websockets.connect(proxy.url, compression=None) as ws:
+        await ws.send(json.dumps({"id": 1, "method": "initialize", "params": {"clientName": "wrong"}}))
+        await ws.recv()
+        await ws.send(json.dumps({"method": "initialized", "params": {}}))
+        for attempt, pid in enumerate(["retry-1", "retry-2"], start=2):  # a new processId: a blind retry
+            start = {"processId": pid, "argv": ["echo", "retry-marker"], "cwd": ref.scratch.as_uri(), "env": {},
+                     "tty": False, "pipeStdin": False}  # fmt: skip
+            await ws.send(json.dumps({"id": attempt, "method": "process/start", "params": start}))
+            replies = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    replies.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)).get("id"))
+            assert (attempt in replies) == (attempt == 3)  # the first response was dropped, the retry's passed
+    await wait_until(lambda: _starts(ref, "retry-marker") == 2, 5)
+
+
+async def test_close_towards_the_server_sends_its_code_there(
+    ref: ServerProcess, make_proxy: MakeProxy, make_client: MakeClient, history: History
+) -> None:
+    proxy = await make_proxy(make_fault("close", to="server", code=4000, reason="client gone", on="process/output"))
+    client = await make_client(proxy.url)
+    result = await client.run(SLOW_LINES, cwd=ref.scratch, timeout=30)
+    assert result.stdout == EXPECTED
+    assert ref.journal_path is not None
+    await wait_until(lambda: Journal.load(ref.journal_path).of_kind("conn_close"), 5)  # type: ignore[arg-type]
+    assert Journal.load(ref.journal_path).of_kind("conn_close")[0]["code"] == 4000
+    assert history.select("reconnect", "ok")  # the client got the 1001 and resumed
