@@ -193,6 +193,12 @@ class ConnectionCore:
         self._frozen_by: tuple[Fault, str, str] | None = None
         self._out: list[Action] = []
 
+    @property
+    def closing_towards(self) -> Direction | None:
+        """After a ``close`` fault: the direction its close frame went (its peer's connection stays as the
+        fault says); otherwise ``None``."""
+        return self._closing[0] if self._closing is not None and self.state == "closing" else None
+
     # ------------------------------------------------------------------ input
 
     def receive(self, direction: Direction, data: bytes) -> list[Action]:

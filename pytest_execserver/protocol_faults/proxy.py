@@ -212,7 +212,6 @@ class _Connection:
         self.client = _Socket(self, TO_SERVER)  # the client's socket carries bytes towards the server
         self.server = _Socket(self, TO_CLIENT)
         self._backlog: dict[Direction, deque[bytes] | None] = {TO_SERVER: deque(), TO_CLIENT: None}
-        self._owned: set[Direction] = {TO_SERVER}  # directions a task is working through
         self._eof: set[Direction] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._frozen = False
@@ -263,7 +262,6 @@ class _Connection:
 
     def _own(self, direction: Direction) -> None:
         self._backlog[direction] = deque()
-        self._owned.add(direction)
         self.reader(direction).pause("busy")
 
     async def _slow(self, direction: Direction, actions: list[Action]) -> None:
@@ -285,7 +283,6 @@ class _Connection:
             else:
                 await self._perform(self.core.receive(direction, data))
         self._backlog[direction] = None
-        self._owned.discard(direction)
         self.reader(direction).resume("busy")
 
     async def _perform(self, actions: list[Action]) -> None:
@@ -338,9 +335,16 @@ class _Connection:
 
     # ------------------------------------------------------------------ ends
 
+    def _spared(self, sock: _Socket) -> bool:
+        """After a ``close`` fault the other side was hung up on purpose; its end must not end the target's."""
+        towards = self.core.closing_towards
+        return towards is not None and sock is not self.writer(towards)
+
     def _end_of_stream(self, direction: Direction) -> None:
         """A side sent FIN: pass it on as a half-close, or end the connection once both have."""
         self._eof.add(direction)
+        if self._spared(self.reader(direction)):
+            return
         if self.core.state in ("closing", "dead") or len(self._eof) == 2:
             self.close()
             return
@@ -353,6 +357,8 @@ class _Connection:
             return
         if self._frozen:
             self._lost_while_frozen = (sock, exc)  # a blackhole stays silent even when a peer gives up
+            return
+        if self._spared(sock):
             return
         if exc is not None:  # reset by the peer: reset the other side too
             self.peer_of(sock).reset()

@@ -306,3 +306,55 @@ async def test_close_towards_the_server_sends_its_code_there(
     await wait_until(lambda: Journal.load(ref.journal_path).of_kind("conn_close"), 5)  # type: ignore[arg-type]
     assert Journal.load(ref.journal_path).of_kind("conn_close")[0]["code"] == 4000
     assert history.select("reconnect", "ok")  # the client got the 1001 and resumed
+
+
+def _close_then_watch(url: str, reply: bool) -> tuple[int | None, str]:
+    """Raw socket: initialize, read until a close frame; answer it if ``reply``; then watch the socket for
+    1 s. Returns the close code received and what the socket did: "fin", "reset" or "open"."""
+    from websockets.client import ClientProtocol
+    from websockets.uri import parse_uri
+
+    from pytest_execserver.protocol_faults.wsframes import (
+        OP_CLOSE,
+        FrameParser,
+        close_payload,
+        encode_frame,
+        parse_close,
+    )
+
+    protocol = ClientProtocol(parse_uri(url))
+    host, port = url.removeprefix("ws://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        protocol.send_request(protocol.connect())
+        sock.sendall(b"".join(protocol.data_to_send()))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        parser = FrameParser()
+        parser.feed(head.split(b"\r\n\r\n", 1)[1])
+        sock.sendall(encode_frame(1, b'{"id":1,"method":"initialize","params":{"clientName":"raw"}}', mask=True))
+        code = None
+        while code is None:
+            for frame in parser.feed(sock.recv(65536)):
+                if frame.opcode == OP_CLOSE:
+                    code = parse_close(frame.payload)[0]
+        if reply:
+            sock.sendall(encode_frame(OP_CLOSE, close_payload(code or 1000), mask=True))
+        sock.settimeout(1.0)
+        try:
+            while sock.recv(65536):
+                pass
+            return code, "fin"
+        except ConnectionResetError:
+            return code, "reset"
+        except TimeoutError:
+            return code, "open"
+
+
+@pytest.mark.parametrize(("handshake", "expected"), [(True, "fin"), (False, "open")])
+async def test_close_handshake_completes_or_never_does(
+    ref: ServerProcess, make_proxy: MakeProxy, handshake: bool, expected: str
+) -> None:
+    proxy = await make_proxy(make_fault("close", code=1012, on="initialize:response", handshake=handshake))
+    code, ending = await asyncio.to_thread(_close_then_watch, proxy.url, True)
+    assert (code, ending) == (1012, expected)
