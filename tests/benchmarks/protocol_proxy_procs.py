@@ -57,7 +57,7 @@ async def _main(argv: list[str]) -> None:
     elif argv[0] == "relay":
         port = (await _relay(int(argv[1]))).sockets[0].getsockname()[1]
     else:
-        from pytest_execserver.protocol_faults import ProtocolProxy, make_fault
+        from pytest_execserver.faults.protocol import ProtocolProxy, make_fault
 
         faults = [make_fault("drop", on="never/sent")] if argv[2:] == ["armed"] else []
         port = (await ProtocolProxy(f"127.0.0.1:{argv[1]}", faults).start()).address[1]

@@ -12,11 +12,11 @@ from collections.abc import Callable
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import connect
 from pytest_execserver.client import transport as client_transport
-from pytest_execserver.history import History
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.protocol_faults import ProtocolProxy, make_fault
+from pytest_execserver.faults.protocol import ProtocolProxy, make_fault
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 
 BOUND_S = client_transport.PING_INTERVAL_S + 2 * client_transport.PING_TIMEOUT_S

@@ -44,12 +44,12 @@ from typing import Any
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import choose_confinement
-from pytest_execserver.launch import start_server
+from pytest_execserver.faults.toxi import ToxiproxyControl, start_toxiproxy
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.launch import start_server
 from pytest_execserver.subjects.base import RunRequest
 from pytest_execserver.subjects.codex import CodexSubject
-from pytest_execserver.toxi import ToxiproxyControl, start_toxiproxy
 from tests.relay.services import RelayCodexSubject, RelayProcess, start_codex_remote, start_relay
 
 SAMPLES = int(os.environ.get("EXECSERVER_RELAY_COLD_SAMPLES", "30"))

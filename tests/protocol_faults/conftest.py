@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.client import transport as client_transport
-from pytest_execserver.history import History
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.protocol_faults import Fault, OnFire, ProtocolProxy
+from pytest_execserver.faults.protocol import Fault, OnFire, ProtocolProxy
+from pytest_execserver.servers.launch import ServerProcess
 
 MakeProxy = Callable[..., Awaitable[ProtocolProxy]]
 MakeClient = Callable[..., Awaitable[ExecClient]]

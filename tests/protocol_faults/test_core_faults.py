@@ -8,9 +8,9 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
-from pytest_execserver.protocol_faults import make_fault
-from pytest_execserver.protocol_faults.core import Freeze, HangUp, Reset, Sleep
-from pytest_execserver.protocol_faults.wsframes import encode_frame
+from pytest_execserver.faults.protocol import make_fault
+from pytest_execserver.faults.protocol.core import Freeze, HangUp, Reset, Sleep
+from pytest_execserver.faults.protocol.wsframes import encode_frame
 
 from .wire import TO_CLIENT, TO_SERVER, Wire
 

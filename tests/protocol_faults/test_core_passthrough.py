@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from websockets.frames import Close, Opcode
 
-from pytest_execserver.protocol_faults import make_fault
+from pytest_execserver.faults.protocol import make_fault
 
 from .wire import TO_CLIENT, TO_SERVER, Wire
 
@@ -67,7 +67,7 @@ def test_fragments_are_held_only_while_a_fault_is_armed(deflate: bool) -> None:
 
 
 def test_a_non_upgrade_exchange_passes_raw() -> None:
-    from pytest_execserver.protocol_faults.core import ConnectionCore, FaultSet, Write
+    from pytest_execserver.faults.protocol.core import ConnectionCore, FaultSet, Write
 
     core = ConnectionCore(1, FaultSet())
     request = b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.protocol_faults import KINDS, Close, Corrupt, Delay, Duplicate, Inject, Reorder, make_fault
-from pytest_execserver.protocol_faults.kinds import Message, corrupt_payload
+from pytest_execserver.faults.protocol import KINDS, Close, Corrupt, Delay, Duplicate, Inject, Reorder, make_fault
+from pytest_execserver.faults.protocol.kinds import Message, corrupt_payload
 
 
 def _reframe(opcode: int, payload: bytes) -> bytes:

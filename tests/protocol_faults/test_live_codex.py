@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
+from pytest_execserver.checks.history import History
 from pytest_execserver.client import RequestTimeout
-from pytest_execserver.history import History
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.protocol_faults import ProtocolProxy, make_fault
+from pytest_execserver.faults.protocol import ProtocolProxy, make_fault
+from pytest_execserver.servers.launch import ServerProcess
 
 from .conftest import MakeClient
 from .test_live_faults import EXPECTED, SLOW_LINES

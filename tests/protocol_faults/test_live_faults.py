@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from pytest_execserver.checks.history import History
+from pytest_execserver.checks.journal import Journal
 from pytest_execserver.client import RecoveryError, RequestTimeout, StartOutcomeUnknown, TransportError
 from pytest_execserver.client.errors import ExecServerError
-from pytest_execserver.history import History
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.protocol_faults import FaultEvent, make_fault
+from pytest_execserver.faults.protocol import FaultEvent, make_fault
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 
 from .conftest import MakeClient, MakeProxy
@@ -103,7 +103,7 @@ def _raw_exchange(url: str) -> tuple[bytes, BaseException | None]:
     from websockets.client import ClientProtocol
     from websockets.uri import parse_uri
 
-    from pytest_execserver.protocol_faults.wsframes import encode_frame
+    from pytest_execserver.faults.protocol.wsframes import encode_frame
 
     protocol = ClientProtocol(parse_uri(url))
     host, port = url.removeprefix("ws://").split(":")
@@ -258,7 +258,7 @@ async def test_a_hook_that_raises_is_recorded_not_fatal(
 
 
 async def test_upstream_must_be_loopback() -> None:
-    from pytest_execserver.protocol_faults import ProtocolProxy
+    from pytest_execserver.faults.protocol import ProtocolProxy
 
     with pytest.raises(ValueError, match="loopback"):
         ProtocolProxy("ws://192.0.2.1:80")
@@ -314,7 +314,7 @@ def _close_then_watch(url: str, reply: bool) -> tuple[int | None, str]:
     from websockets.client import ClientProtocol
     from websockets.uri import parse_uri
 
-    from pytest_execserver.protocol_faults.wsframes import (
+    from pytest_execserver.faults.protocol.wsframes import (
         OP_CLOSE,
         FrameParser,
         close_payload,

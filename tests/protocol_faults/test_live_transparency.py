@@ -10,10 +10,10 @@ import pytest
 import websockets
 from websockets.asyncio.server import serve
 
+from pytest_execserver.checks.journal import Journal
 from pytest_execserver.client import ExecClient
-from pytest_execserver.journal import Journal
-from pytest_execserver.launch import ServerProcess
-from pytest_execserver.protocol_faults import Fault, ProtocolProxy, make_fault
+from pytest_execserver.faults.protocol import Fault, ProtocolProxy, make_fault
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.waiting import wait_until
 
 from .conftest import MakeClient
@@ -121,7 +121,7 @@ def test_proxy_thread_serves_synchronous_callers(ref: ServerProcess) -> None:
     """The thread-hosted proxy (for fixtures): a sync client through it, the events read from this thread."""
     from websockets.sync.client import connect as sync_connect
 
-    from pytest_execserver.protocol_faults import ProxyThread
+    from pytest_execserver.faults.protocol import ProxyThread
 
     with ProxyThread(ref.url, [make_fault("delay", on="initialize:response", ms=50)]) as proxy:
         with sync_connect(proxy.url, compression=None) as ws:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pytest_execserver.protocol_faults import Direction, MessageInfo, Trigger, make_fault
-from pytest_execserver.protocol_faults.core import FaultSet
-from pytest_execserver.protocol_faults.triggers import RpcTracker
+from pytest_execserver.faults.protocol import Direction, MessageInfo, Trigger, make_fault
+from pytest_execserver.faults.protocol.core import FaultSet
+from pytest_execserver.faults.protocol.triggers import RpcTracker
 
 UP, DOWN = Direction.TO_SERVER, Direction.TO_CLIENT
 

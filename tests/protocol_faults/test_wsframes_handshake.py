@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_execserver.protocol_faults.events import FaultEvent
-from pytest_execserver.protocol_faults.handshake import read_response_head, split_head
-from pytest_execserver.protocol_faults.wsframes import (
+from pytest_execserver.faults.protocol.events import FaultEvent
+from pytest_execserver.faults.protocol.handshake import read_response_head, split_head
+from pytest_execserver.faults.protocol.wsframes import (
     OP_CLOSE,
     OP_TEXT,
     FrameParser,

@@ -15,9 +15,9 @@ from websockets.frames import Frame
 from websockets.server import ServerProtocol
 from websockets.uri import parse_uri
 
-from pytest_execserver.protocol_faults.core import Action, ConnectionCore, FaultSet, Fire, Write
-from pytest_execserver.protocol_faults.kinds import Fault
-from pytest_execserver.protocol_faults.triggers import Direction
+from pytest_execserver.faults.protocol.core import Action, ConnectionCore, FaultSet, Fire, Write
+from pytest_execserver.faults.protocol.kinds import Fault
+from pytest_execserver.faults.protocol.triggers import Direction
 
 TO_SERVER, TO_CLIENT = Direction.TO_SERVER, Direction.TO_CLIENT
 

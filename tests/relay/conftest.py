@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from pytest_execserver.codex import CodexUnavailable, codex_binary
-from pytest_execserver.confine import Confinement, choose_confinement
-from pytest_execserver.launch import ServerProcess, start_server
+from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import Confinement, choose_confinement
+from pytest_execserver.servers.launch import ServerProcess, start_server
 from tests.relay.services import (
     CodexRemote,
     RelayCodexSubject,

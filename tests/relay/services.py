@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_execserver.codex import codex_binary
-from pytest_execserver.confine import Confinement, confine
-from pytest_execserver.launch import _stop_group
+from pytest_execserver.servers.codex import codex_binary
+from pytest_execserver.servers.confine import Confinement, confine
+from pytest_execserver.servers.launch import _stop_group
 from pytest_execserver.subjects.codex import CodexSubject
 from pytest_execserver.telemetry.receiver import server_env
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.journal import Journal, JournalProcess
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.checks.journal import Journal, JournalProcess
+from pytest_execserver.servers.launch import ServerProcess
 from tests.relay.runs import PACED, PACED_OUTPUT, delivered, delivered_or_reported, fired, named, run_paced
 from tests.relay.services import CodexRemote, RelayCodexSubject, RelayProcess
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_execserver.launch import ServerProcess
+from pytest_execserver.servers.launch import ServerProcess
 from pytest_execserver.subjects.base import RunRequest
 from tests.relay.services import ENVIRONMENT_ID, CodexRemote, RelayCodexSubject, RelayProcess
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_execserver.protocol_faults.core import (
+from pytest_execserver.faults.protocol.core import (
     Action,
     ConnectionCore,
     FaultSet,
@@ -31,9 +31,9 @@ from pytest_execserver.protocol_faults.core import (
     Sleep,
     Write,
 )
-from pytest_execserver.protocol_faults.events import FaultEvent
-from pytest_execserver.protocol_faults.kinds import Fault
-from pytest_execserver.protocol_faults.triggers import Direction
+from pytest_execserver.faults.protocol.events import FaultEvent
+from pytest_execserver.faults.protocol.kinds import Fault
+from pytest_execserver.faults.protocol.triggers import Direction
 
 OnFire = Callable[[FaultEvent], Awaitable[None]]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

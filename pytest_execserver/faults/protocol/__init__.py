@@ -3,7 +3,7 @@ injects JSON-RPC messages and closes, resets or blackholes connections when a ch
 
 Standalone (no other ``pytest_execserver`` module is imported). See ``docs/protocol-faults.md``.
 
-    from pytest_execserver.protocol_faults import ProtocolProxy, make_fault
+    from pytest_execserver.faults.protocol import ProtocolProxy, make_fault
 
     async with ProtocolProxy(server.url, [make_fault("close", code=1012, on="process/output", nth=3)]) as proxy:
         client = await connect(proxy.url)
@@ -11,8 +11,8 @@ Standalone (no other ``pytest_execserver`` module is imported). See ``docs/proto
         proxy.events  # [FaultEvent(kind="close", conn=1, message="notification process/output ...")]
 """
 
-from pytest_execserver.protocol_faults.events import FaultEvent
-from pytest_execserver.protocol_faults.kinds import (
+from pytest_execserver.faults.protocol.events import FaultEvent
+from pytest_execserver.faults.protocol.kinds import (
     KINDS,
     Blackhole,
     ClientPause,
@@ -33,8 +33,8 @@ from pytest_execserver.protocol_faults.kinds import (
     ServerRestart,
     make_fault,
 )
-from pytest_execserver.protocol_faults.proxy import OnFire, ProtocolProxy, ProxyThread
-from pytest_execserver.protocol_faults.triggers import Direction, MessageInfo, Trigger
+from pytest_execserver.faults.protocol.proxy import OnFire, ProtocolProxy, ProxyThread
+from pytest_execserver.faults.protocol.triggers import Direction, MessageInfo, Trigger
 
 __all__ = [
     "KINDS",

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from pytest_execserver.protocol_faults.triggers import Trigger
-from pytest_execserver.protocol_faults.wsframes import OP_TEXT
+from pytest_execserver.faults.protocol.triggers import Trigger
+from pytest_execserver.faults.protocol.wsframes import OP_TEXT
 
 Reframe = Callable[[int, bytes], bytes]
 """Builds one uncompressed frame (opcode, payload) for the direction the message travels (masked to a server)."""

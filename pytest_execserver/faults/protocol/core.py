@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from pytest_execserver.protocol_faults.events import FaultEvent
-from pytest_execserver.protocol_faults.handshake import Negotiated, read_response_head, split_head
-from pytest_execserver.protocol_faults.kinds import (
+from pytest_execserver.faults.protocol.events import FaultEvent
+from pytest_execserver.faults.protocol.handshake import Negotiated, read_response_head, split_head
+from pytest_execserver.faults.protocol.kinds import (
     Blackhole,
     Close,
     ConnectionFault,
@@ -39,8 +39,8 @@ from pytest_execserver.protocol_faults.kinds import (
     MessageFault,
     MutePongs,
 )
-from pytest_execserver.protocol_faults.triggers import Direction, MessageInfo, RpcTracker
-from pytest_execserver.protocol_faults.wsframes import (
+from pytest_execserver.faults.protocol.triggers import Direction, MessageInfo, RpcTracker
+from pytest_execserver.faults.protocol.wsframes import (
     OP_CLOSE,
     OP_CONT,
     OP_PONG,
