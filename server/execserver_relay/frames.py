@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from execserver_relay import relay_pb2
+import execserver_relay.relay_pb2 as relay_pb2  # not via the package: its __init__ imports this module
 
 FRAME_VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024
