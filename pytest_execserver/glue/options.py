@@ -64,34 +64,32 @@ def addoption(parser: pytest.Parser) -> None:
     for opt, ini, help_text in _OPTIONS:
         group.addoption(opt, dest=ini, default=None, help=help_text)
         parser.addini(ini, help=help_text, type="string", default="")
-    unconfined_help = (
-        "DANGEROUS: start servers without confinement (no bubblewrap, no unprivileged user). A server "
-        "under test runs arbitrary commands; only use this inside a disposable VM or container"
-    )
-    group.addoption("--execserver-unconfined", dest="execserver_unconfined", action="store_true",
-                    default=None, help=unconfined_help)
-    parser.addini("execserver_unconfined", help=unconfined_help, type="bool", default=False)
-    otel_help = (
-        "make the harness's OpenTelemetry tracer provider the process's global one (default: spans go to a "
-        "provider of its own, so the project's own set_tracer_provider is untouched)"
-    )
-    group.addoption("--execserver-otel-global", dest="execserver_otel_global", action="store_true",
-                    default=None, help=otel_help)
-    parser.addini("execserver_otel_global", help=otel_help, type="bool", default=False)
-    shrink_help = (
-        "when a test with a fault_schedule fails, re-run it (fresh server and proxy each time) with smaller "
-        "schedules and report the smallest that still fails, as a pasteable @pytest.mark.fault_schedule(...)"
-    )
-    group.addoption("--execserver-shrink", dest="execserver_shrink", action="store_true", default=None,
-                    help=shrink_help)
-    parser.addini("execserver_shrink", help=shrink_help, type="bool", default=False)
-    skip_help = (
-        "skip the tests that need a server or client under test that cannot be had (e.g. codex without npm); "
-        "without it such a run stops at once with the reason, so it never passes by skipping"
-    )
-    group.addoption("--execserver-skip-unavailable", dest="execserver_skip_unavailable", action="store_true",
-                    default=None, help=skip_help)
-    parser.addini("execserver_skip_unavailable", help=skip_help, type="bool", default=False)
+    for opt, ini, help_text in _FLAGS:
+        group.addoption(opt, dest=ini, action="store_true", default=None, help=help_text)
+        parser.addini(ini, help=help_text, type="bool", default=False)
+
+
+# on/off options: (option, ini name, help); the command line wins over the ini file
+_FLAGS: list[tuple[str, str, str]] = [
+    ("--execserver-unconfined", "execserver_unconfined",
+     "DANGEROUS: start servers without confinement (no bubblewrap, no unprivileged user). A server "
+     "under test runs arbitrary commands; only use this inside a disposable VM or container"),
+    ("--execserver-otel-global", "execserver_otel_global",
+     "make the harness's OpenTelemetry tracer provider the process's global one (default: spans go to a "
+     "provider of its own, so the project's own set_tracer_provider is untouched)"),
+    ("--execserver-shrink", "execserver_shrink",
+     "when a test with a fault_schedule fails, re-run it (fresh server and proxy each time) with smaller "
+     "schedules and report the smallest that still fails, as a pasteable @pytest.mark.fault_schedule(...)"),
+    ("--execserver-skip-unavailable", "execserver_skip_unavailable",
+     "skip the tests that need a server or client under test that cannot be had (e.g. codex without npm); "
+     "without it such a run stops at once with the reason, so it never passes by skipping"),
+]
+
+
+def _flag(config: pytest.Config, name: str) -> bool:
+    """An on/off option: the command line if given, else its ini twin."""
+    given = config.getoption(name)
+    return bool(given) if given is not None else bool(config.getini(name))
 
 
 @dataclass(frozen=True)
@@ -221,14 +219,10 @@ def settings_from_config(config: pytest.Config, worker_seed: int | None = None) 
     report = _resolve(report_raw) if report_raw else None
     artifacts = _resolve(artifacts_raw or DEFAULT_ARTIFACTS)
 
-    unconfined_cli = config.getoption("execserver_unconfined")
-    unconfined = bool(unconfined_cli) if unconfined_cli is not None else bool(config.getini("execserver_unconfined"))
-    otel_cli = config.getoption("execserver_otel_global")
-    otel_global = bool(otel_cli) if otel_cli is not None else bool(config.getini("execserver_otel_global"))
-    shrink_cli = config.getoption("execserver_shrink")
-    shrink = bool(shrink_cli) if shrink_cli is not None else bool(config.getini("execserver_shrink"))
-    skip_cli = config.getoption("execserver_skip_unavailable")
-    skip_unavailable = bool(skip_cli) if skip_cli is not None else bool(config.getini("execserver_skip_unavailable"))
+    unconfined = _flag(config, "execserver_unconfined")
+    otel_global = _flag(config, "execserver_otel_global")
+    shrink = _flag(config, "execserver_shrink")
+    skip_unavailable = _flag(config, "execserver_skip_unavailable")
     return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts,
                     otel_global, shrink=shrink, shrink_budget_s=_shrink_budget(config),
                     skip_unavailable=skip_unavailable)
