@@ -48,10 +48,14 @@ def test_bad_reply_is_a_subject_error(line: bytes, message: str) -> None:
         decode_reply(line, 1)
 
 
-def test_command_needs_the_url_placeholder() -> None:
-    assert adapter_argv("node 'my client.js' --url={url}", "ws://h:1") == ["node", "my client.js", "--url=ws://h:1"]
+def test_command_needs_the_url_placeholder(tmp_path: Path) -> None:
+    (tmp_path / "my client.js").write_text("")
+    assert adapter_argv("node 'my client.js' --url={url}", "ws://h:1", base=str(tmp_path)) == [
+        "node", str(tmp_path / "my client.js"), "--url=ws://h:1"]
     with pytest.raises(ValueError, match=re.escape("has no {url}")):
         adapter_argv("node client.js", "ws://h:1")
+    with pytest.raises(ValueError, match=re.escape("missing.js does not exist (relative paths resolve from")):
+        adapter_argv("node missing.js {url}", "ws://h:1", base=str(tmp_path))
 
 
 def test_bad_client_option_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -125,7 +125,7 @@ def test_chaos_runs_once_per_fault(inner: Inner, pytester: pytest.Pytester) -> N
     result.assert_outcomes(passed=3 + 4 + 1)
     result.stdout.fnmatch_lines_random([
         "*::test_each[[]latency[]] FAULT Fault('latency', *ms=50)*",
-        "*::test_each[[]disconnect[]] FAULT Fault('disconnect', at_ms=150,*",
+        "*::test_each[[]disconnect[]] FAULT Fault('disconnect', hold_ms=150, mode='reset')*",
         "*::test_each[[]slicer[]] FAULT Fault('slicer', at_ms=0, average_size=3,*",
         "*::test_matrix[[]disconnect-mode=reset-event-stream[]] PASSED*",
         "*::test_matrix[[]disconnect-mode=close-legacy-read[]] PASSED*",
