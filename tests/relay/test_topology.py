@@ -60,7 +60,7 @@ def test_chaos_latency_through_the_relay(pytester: pytest.Pytester, codex_availa
         "-p", "no:randomly", timeout=120)
     result.assert_outcomes(passed=1)
     assert "topology=relay" in result.stdout.str()
-    journals = list(Path(basetemp).glob("execserver*/relay-topology/relay-*/relay.jsonl"))
+    journals = list(Path(basetemp).glob("execserver[0-9]*/relay-topology/relay-*/relay.jsonl"))
     assert len(journals) == 1, journals
     events = [json.loads(line) for line in journals[0].read_text().splitlines() if line.strip()]
     opened = [e for e in events if e["event"] == "ws_open"]
