@@ -124,6 +124,7 @@ class CodexRemote:
 
     popen: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path
+    scratch: Path | None = None  # its cwd: commands run by codex's executor must lie inside it
 
     def log(self) -> str:
         try:
@@ -165,7 +166,7 @@ def start_codex_remote(relay_url: str, scratch: Path, confinement: Confinement, 
     assert popen.stdin is not None
     popen.stdin.write(bearer.encode() + b"\n")
     popen.stdin.close()
-    return CodexRemote(popen, log_path)
+    return CodexRemote(popen, log_path, scratch)
 
 
 def _environment_opens(events: list[dict[str, Any]]) -> int:
@@ -177,8 +178,10 @@ class RelayTopology:
 
     ``ensure(connect=URL)`` registers ``codex exec-server forward --connect URL`` (the reference server or a
     user's, reached through ``exec_proxy``: its faults and the journal apply on the last hop);
-    ``ensure(connect=None)`` registers codex's own executor (``--remote``). Each piece is started on first
-    use and again if it died; the registration is done when the relay journals the executor's websocket.
+    ``ensure(connect=None, via=URL)`` registers codex's own executor (``--remote URL``: a Toxiproxy proxy in
+    front of :meth:`ensure_relay`'s relay puts faults on the executor's relay hop; default the relay itself).
+    Each piece is started on first use and again if it died; the registration is done when the relay
+    journals the executor's websocket.
     """
 
     def __init__(self, root: Path, confinement: Confinement, *, version: str | None = None,
@@ -189,25 +192,31 @@ class RelayTopology:
         self.timeout_s = timeout_s
         self.relay: RelayProcess | None = None
         self.remote: CodexRemote | None = None
-        self.connect: str | None = None
+        self.target: tuple[str | None, str | None] | None = None  # (connect, via) of the running executor
         self.starts = 0
 
-    def ensure(self, connect: str | None) -> RelayProcess:
-        """The running relay, with an executor (or ``forward`` to ``connect``) registered behind it."""
+    def ensure_relay(self) -> RelayProcess:
+        """The running relay (started now if it is not; an executor behind a dead relay is stopped)."""
         if self.relay is None or not self.relay.is_running():
             self._stop_remote()
             if self.relay is not None:
                 self.relay.stop()
             self.starts += 1
             self.relay = start_relay(self.root / f"relay-{self.starts}", self.confinement)
-        relay = self.relay
-        if self.remote is None or not self.remote.is_running() or connect != self.connect:
+        return self.relay
+
+    def ensure(self, connect: str | None, via: str | None = None) -> RelayProcess:
+        """The running relay, with an executor (or ``forward`` to ``connect``) registered behind it at ``via``
+        (the registry URL the executor is given; default the relay's own)."""
+        relay = self.ensure_relay()
+        target = (connect, via)
+        if self.remote is None or not self.remote.is_running() or target != self.target:
             self._stop_remote()
             before = _environment_opens(relay.events())
             self.starts += 1
-            self.remote = start_codex_remote(relay.url, self.root / f"executor-{self.starts}", self.confinement,
-                                             connect=connect, version=self.version)
-            self.connect = connect
+            self.remote = start_codex_remote(via or relay.url, self.root / f"executor-{self.starts}",
+                                             self.confinement, connect=connect, version=self.version)
+            self.target = target
             remote = self.remote
             try:
                 relay.wait_for(lambda events: _environment_opens(events) > before or not remote.is_running(),

@@ -4,10 +4,20 @@ part of the shipped chaos suite runs with the Codex CLI client through our relay
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from pytest_execserver.faults.toxi import ToxiproxyControl
+from pytest_execserver.servers.confine import Confinement
+from pytest_execserver.servers.relay_topology import RelayTopology
+from pytest_execserver.subjects.relay import RelayCodexSubject
+from tests.relay.runs import delivered, run_paced
 
 INI = """
 [pytest]
@@ -68,3 +78,44 @@ def test_chaos_latency_through_the_relay(pytester: pytest.Pytester, codex_availa
     assert sum(1 for e in events if e["event"] == "stream_open") >= 1
     data = [e for e in events if e["event"] == "frame" and e.get("kind") == "data"]
     assert len(data) >= 10, f"only {len(data)} data frames through the relay"
+
+
+@pytest.mark.asyncio
+@pytest.mark.slow
+async def test_codex_executor_behind_toxiproxy_on_its_relay_hop(tmp_path: Path, confinement: Confinement,
+                                                                 toxiproxy: ToxiproxyControl,
+                                                                 codex_available: None) -> None:
+    """Where ``exec_proxy`` goes for codex's own executor: between it and the relay (``--remote`` = the proxy).
+    The executor's websocket really runs through it: disabling the proxy cuts it, and codex dials again."""
+    topology = RelayTopology(tmp_path / "topology", confinement)
+    name = f"relay-hop-{os.getpid()}"
+    client: RelayCodexSubject | None = None
+    try:
+        relay = topology.ensure_relay()
+        listen = toxiproxy.create_proxy(name, relay.url.removeprefix("http://"), listen="127.0.0.1:0")["listen"]
+        topology.ensure(None, via=f"http://{listen}")
+        assert topology.remote is not None and topology.remote.scratch is not None
+        scratch = topology.remote.scratch
+        client = RelayCodexSubject(relay.url, tmp_path / "client", confinement=confinement)
+        await client.start()
+        first = await run_paced(client, scratch)
+        assert delivered(first), first.describe()
+
+        def environment(event: str) -> Callable[[list[dict[str, Any]]], bool]:
+            count = sum(1 for e in relay.events(event) if e.get("role") == "environment")
+            return lambda events: sum(1 for e in events if e["event"] == event
+                                      and e.get("role") == "environment") > count
+
+        opened, closed = environment("ws_open"), environment("ws_close")
+        toxiproxy.disable(name)  # the executor's hop goes down: its websocket is cut
+        relay.wait_for(closed, 15, "the executor's websocket closing")
+        toxiproxy.enable(name)
+        relay.wait_for(opened, 30, "the executor dialling the relay again through the proxy")
+        second = await run_paced(client, scratch)
+        assert delivered(second), second.describe()
+    finally:
+        if client is not None:
+            await client.close()
+        with contextlib.suppress(Exception):
+            toxiproxy.destroy_proxy(name)
+        topology.stop()
