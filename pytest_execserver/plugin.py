@@ -189,7 +189,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [
         f"execserver: seed={settings.seed}{'' if settings.seed_given else ' (random)'} "
         f"server={settings.server} toxiproxy={_short(uses['toxiproxy'])} mode={settings.mode} "
-        f"budget-scale={settings.budget_scale:g} confinement={uses['confinement'].kind}",
+        f"budget-scale={settings.budget_scale:g} topology={settings.topology} "
+        f"confinement={uses['confinement'].kind}",
         "execserver: uses " + "; ".join(f"{part} {c.describe()}" for part, c in uses.items() if part != "confinement"),
     ]
     if any(k.startswith("OTEL_") for k in os.environ) and _otlp_wanted():

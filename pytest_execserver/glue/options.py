@@ -56,6 +56,10 @@ _OPTIONS: list[tuple[str, str, str]] = [
     ("--execserver-client", "execserver_client",
      "client under test for exec_subject: ours (default), ours:legacy-read, or a command with {url} speaking "
      "the line protocol (README, 'Test your own client')"),
+    # topology: pytest_execserver.glue.topology (--execserver-topology relay)
+    ("--execserver-topology", "execserver_topology",
+     "how the client reaches the server: direct (ws://, default) or relay (codex's remote path through our "
+     "registry and rendezvous relay; needs --execserver-client codex; docs/remote.md, 'Topology')"),
 ]
 
 
@@ -111,6 +115,7 @@ class Settings:
     shrink: bool = False
     shrink_budget_s: float = DEFAULT_SHRINK_BUDGET_S
     skip_unavailable: bool = False
+    topology: str = "direct"  # glue/topology.py
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -124,6 +129,7 @@ class Settings:
             "mode": self.mode,
             "budget_scale": self.budget_scale,
             "unconfined": self.unconfined,
+            "topology": self.topology,
         }
 
 
@@ -225,7 +231,22 @@ def settings_from_config(config: pytest.Config, worker_seed: int | None = None) 
     skip_unavailable = _flag(config, "execserver_skip_unavailable")
     return Settings(server, kind, args, toxiproxy, seed, seed_given, mode, scale, report, unconfined, artifacts,
                     otel_global, shrink=shrink, shrink_budget_s=_shrink_budget(config),
-                    skip_unavailable=skip_unavailable)
+                    skip_unavailable=skip_unavailable, topology=_topology(config))
+
+
+def _topology(config: pytest.Config) -> str:
+    from pytest_execserver.glue.topology import DEFAULT_TOPOLOGY, client_problem, topology_problem
+
+    value, where = _raw(config, "execserver_topology")
+    if value is None:
+        return DEFAULT_TOPOLOGY
+    problem = topology_problem(value)
+    if problem is not None:
+        raise pytest.UsageError(f"{where}: {problem}")
+    problem = client_problem(value, _raw(config, "execserver_client")[0])
+    if problem is not None:
+        raise pytest.UsageError(problem)
+    return value
 
 
 def _shrink_budget(config: pytest.Config) -> float:

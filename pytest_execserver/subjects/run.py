@@ -216,7 +216,12 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
                     f"server {exec_server.kind!r} keeps none: use --execserver-server ref")
     offset = journal.stat().st_size if journal.exists() else 0
     home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
-    subject = make_subject(spec, exec_proxy.url, home, getattr(exec_server, "confinement", None))
+    if node.config.stash[SETTINGS_KEY].topology == "relay":  # topology hook: subjects/relay.py
+        from pytest_execserver.subjects.relay import relay_subject
+
+        subject: ClientUnderTest = relay_subject(spec, exec_proxy, exec_server, home, node.config)
+    else:
+        subject = make_subject(spec, exec_proxy.url, home, getattr(exec_server, "confinement", None))
     if is_codex_spec(spec):
         from pytest_execserver.servers.codex import CodexUnavailable
 

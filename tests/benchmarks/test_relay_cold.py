@@ -48,9 +48,10 @@ from pytest_execserver.faults.toxi import ToxiproxyControl, start_toxiproxy
 from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
 from pytest_execserver.servers.confine import choose_confinement
 from pytest_execserver.servers.launch import start_server
+from pytest_execserver.servers.relay_topology import RelayProcess, start_codex_remote, start_relay
 from pytest_execserver.subjects.base import RunRequest
 from pytest_execserver.subjects.codex import CodexSubject
-from tests.relay.services import RelayCodexSubject, RelayProcess, start_codex_remote, start_relay
+from pytest_execserver.subjects.relay import RelayCodexSubject
 
 SAMPLES = int(os.environ.get("EXECSERVER_RELAY_COLD_SAMPLES", "30"))
 PHASES = ["registration", "executor websocket", "client start", "connect", "rendezvous websocket",

@@ -12,13 +12,8 @@ import pytest_asyncio
 from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
 from pytest_execserver.servers.confine import Confinement, choose_confinement
 from pytest_execserver.servers.launch import ServerProcess, start_server
-from tests.relay.services import (
-    CodexRemote,
-    RelayCodexSubject,
-    RelayProcess,
-    start_codex_remote,
-    start_relay,
-)
+from pytest_execserver.servers.relay_topology import CodexRemote, RelayProcess, start_codex_remote, start_relay
+from pytest_execserver.subjects.relay import RelayCodexSubject
 
 
 @pytest.fixture

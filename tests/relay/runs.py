@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.servers.relay_topology import RelayProcess
 from pytest_execserver.subjects.base import Outcome, RunRequest
 from pytest_execserver.subjects.codex import CodexHang
-from tests.relay.services import RelayCodexSubject, RelayProcess
+from pytest_execserver.subjects.relay import RelayCodexSubject
 
 LINES = 12
 PACED = ["/bin/sh", "-c", f"for i in $(seq 1 {LINES}); do echo line-$i; sleep 0.05; done; exit 4"]

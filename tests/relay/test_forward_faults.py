@@ -12,8 +12,9 @@ import pytest
 
 from pytest_execserver.checks.journal import Journal, JournalProcess
 from pytest_execserver.servers.launch import ServerProcess
+from pytest_execserver.servers.relay_topology import CodexRemote, RelayProcess
+from pytest_execserver.subjects.relay import RelayCodexSubject
 from tests.relay.runs import PACED, PACED_OUTPUT, delivered, delivered_or_reported, fired, named, run_paced
-from tests.relay.services import CodexRemote, RelayCodexSubject, RelayProcess
 
 pytestmark = pytest.mark.codex
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from pytest_execserver.servers.launch import ServerProcess
+from pytest_execserver.servers.relay_topology import ENVIRONMENT_ID, CodexRemote, RelayProcess
 from pytest_execserver.subjects.base import RunRequest
-from tests.relay.services import ENVIRONMENT_ID, CodexRemote, RelayCodexSubject, RelayProcess
+from pytest_execserver.subjects.relay import RelayCodexSubject
 
 pytestmark = pytest.mark.codex
 

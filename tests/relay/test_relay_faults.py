@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from pytest_execserver.servers.relay_topology import CodexRemote, RelayProcess
+from pytest_execserver.subjects.relay import RelayCodexSubject
 from tests.relay.runs import delivered, delivered_or_reported, fired, named, run_paced
-from tests.relay.services import CodexRemote, RelayCodexSubject, RelayProcess
 
 pytestmark = pytest.mark.codex
 

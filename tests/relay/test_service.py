@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from execserver_relay.frames import build_frame, parse_frame
 
-from tests.relay.services import AUTH_TOKEN, RelayProcess
+from pytest_execserver.servers.relay_topology import AUTH_TOKEN, RelayProcess
 
 ENV = "env-svc"
 KEY = {"suite": "Noise_hybridIK_X25519+MLKEM768_AESGCM_SHA256", "x25519_public_key": "eA==",

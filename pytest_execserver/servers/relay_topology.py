@@ -1,5 +1,7 @@
-"""Start the pieces of codex's remote path, each confined: our relay, codex's executor, ``codex exec-server
-forward``, and the Codex CLI client pointed at the relay (``CODEX_EXEC_SERVER_NOISE_*``)."""
+"""Codex's remote path, each piece confined: our relay (``execserver-relay``), codex's executor
+(``codex exec-server --remote``) or ``codex exec-server forward``, and :class:`RelayTopology`, the session's
+relay with the server under test registered behind it (``--execserver-topology relay``; docs/remote.md,
+"Topology"). The Codex CLI client pointed at the relay is :mod:`pytest_execserver.subjects.relay`."""
 
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ from typing import Any
 from pytest_execserver.servers.codex import codex_binary
 from pytest_execserver.servers.confine import Confinement, confine
 from pytest_execserver.servers.launch import _stop_group
-from pytest_execserver.subjects.codex import CodexSubject
 from pytest_execserver.telemetry.receiver import server_env
 
 AUTH_TOKEN = "relay-test-token"  # the client's bearer for /connect (a test value, not a secret)
@@ -75,6 +76,9 @@ class RelayProcess:
             result: list[dict[str, Any]] = json.loads(response.read())["faults"]
         return result
 
+    def is_running(self) -> bool:
+        return self.popen.poll() is None
+
     def stop(self) -> int | None:
         return _stop_group(self.popen, 2.0)
 
@@ -120,6 +124,7 @@ class CodexRemote:
 
     popen: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path
+    scratch: Path | None = None  # its cwd: commands run by codex's executor must lie inside it
 
     def log(self) -> str:
         try:
@@ -131,6 +136,9 @@ class CodexRemote:
         with contextlib.suppress(subprocess.TimeoutExpired):
             return self.popen.wait(timeout=timeout_s)
         return None
+
+    def is_running(self) -> bool:
+        return self.popen.poll() is None
 
     def stop(self) -> int | None:
         return _stop_group(self.popen, 2.0)
@@ -158,24 +166,76 @@ def start_codex_remote(relay_url: str, scratch: Path, confinement: Confinement, 
     assert popen.stdin is not None
     popen.stdin.write(bearer.encode() + b"\n")
     popen.stdin.close()
-    return CodexRemote(popen, log_path)
+    return CodexRemote(popen, log_path, scratch)
 
 
-class RelayCodexSubject(CodexSubject):
-    """The Codex CLI client reaching its executor through the registry and relay (no ``CODEX_EXEC_SERVER_URL``)."""
+def _environment_opens(events: list[dict[str, Any]]) -> int:
+    return sum(1 for e in events if e["event"] == "ws_open" and e.get("role") == "environment")
 
-    def __init__(self, relay_url: str, scratch: Path, *, environment_id: str = ENVIRONMENT_ID,
-                 auth_token: str = AUTH_TOKEN, otel: bool = False, **kw: Any) -> None:
-        super().__init__(relay_url, scratch, **kw)
-        self.environment_id = environment_id
-        self.auth_token = auth_token
-        self.otel = otel
 
-    def exec_server_env(self) -> dict[str, str]:
-        env = {"CODEX_EXEC_SERVER_NOISE_REGISTRY_URL": self.url,
-               "CODEX_EXEC_SERVER_NOISE_ENVIRONMENT_ID": self.environment_id,
-               "CODEX_EXEC_SERVER_NOISE_AUTH_TOKEN": self.auth_token}
-        if self.otel:  # traces to the harness's OTLP receiver ([otel] written into the client's CODEX_HOME)
-            self.scratch.mkdir(parents=True, exist_ok=True)
-            env.update(server_env("codex", self.scratch))
-        return env
+class RelayTopology:
+    """The session's relay with the server under test registered behind it (``--execserver-topology relay``).
+
+    ``ensure(connect=URL)`` registers ``codex exec-server forward --connect URL`` (the reference server or a
+    user's, reached through ``exec_proxy``: its faults and the journal apply on the last hop);
+    ``ensure(connect=None, via=URL)`` registers codex's own executor (``--remote URL``: a Toxiproxy proxy in
+    front of :meth:`ensure_relay`'s relay puts faults on the executor's relay hop; default the relay itself).
+    Each piece is started on first use and again if it died; the registration is done when the relay
+    journals the executor's websocket.
+    """
+
+    def __init__(self, root: Path, confinement: Confinement, *, version: str | None = None,
+                 timeout_s: float = 30.0) -> None:
+        self.root = root
+        self.confinement = confinement
+        self.version = version  # codex's version for the executor / forward (None: the default)
+        self.timeout_s = timeout_s
+        self.relay: RelayProcess | None = None
+        self.remote: CodexRemote | None = None
+        self.target: tuple[str | None, str | None] | None = None  # (connect, via) of the running executor
+        self.starts = 0
+
+    def ensure_relay(self) -> RelayProcess:
+        """The running relay (started now if it is not; an executor behind a dead relay is stopped)."""
+        if self.relay is None or not self.relay.is_running():
+            self._stop_remote()
+            if self.relay is not None:
+                self.relay.stop()
+            self.starts += 1
+            self.relay = start_relay(self.root / f"relay-{self.starts}", self.confinement)
+        return self.relay
+
+    def ensure(self, connect: str | None, via: str | None = None) -> RelayProcess:
+        """The running relay, with an executor (or ``forward`` to ``connect``) registered behind it at ``via``
+        (the registry URL the executor is given; default the relay's own)."""
+        relay = self.ensure_relay()
+        target = (connect, via)
+        if self.remote is None or not self.remote.is_running() or target != self.target:
+            self._stop_remote()
+            before = _environment_opens(relay.events())
+            self.starts += 1
+            self.remote = start_codex_remote(via or relay.url, self.root / f"executor-{self.starts}",
+                                             self.confinement, connect=connect, version=self.version)
+            self.target = target
+            remote = self.remote
+            try:
+                relay.wait_for(lambda events: _environment_opens(events) > before or not remote.is_running(),
+                               self.timeout_s, "executor registration")
+            except AssertionError as exc:
+                raise RelayStartError(f"{exc}; executor log: {remote.log()[-2000:]}") from None
+            if not remote.is_running():
+                raise RelayStartError(f"codex's executor exited ({remote.popen.returncode}) before registering; "
+                                      f"log: {remote.log()[-2000:]}")
+        return relay
+
+    def _stop_remote(self) -> None:
+        if self.remote is not None:
+            self.remote.stop()
+            self.remote = None
+
+    def stop(self) -> None:
+        """Stop the executor and the relay."""
+        self._stop_remote()
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
