@@ -111,7 +111,9 @@ FOLDER_RULES: dict[str, set[str]] = {
     "telemetry": {"checks"},
     "client": {"checks", "telemetry", "<waiting>"},
     "servers": {"telemetry"},
-    "load": {"client"},  # the load engine and resource sampler: our client and the stdlib only
+    # the load engine and resource sampler: our client and the stdlib only; its CLI (load/__main__.py) starts
+    # servers too
+    "load": {"client", "servers"},
     "faults": {"checks", "servers", "client"},
     "report": {"checks", "telemetry"},
     "glue": {"checks", "telemetry", "client", "servers", "faults", "report", "load"},
