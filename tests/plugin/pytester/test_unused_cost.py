@@ -105,5 +105,6 @@ def test_light_copies_match_their_homes() -> None:
 
     assert plugin.REAL_TOXIPROXY == toxi.REAL_BINARY
     assert plugin.CHAOS_PARAM == markers.CHAOS_PARAM
-    assert set(MARKERS) == {"fault", "chaos", "fault_schedule", "exec_mode", "latency_budget", "resource_budget", "load"}
+    assert set(MARKERS) == {"fault", "chaos", "fault_schedule", "exec_mode", "latency_budget", "resource_budget",
+                            "load"}
     assert {"exec_fault", "exec_mode", "exec_client"} <= plugin.HARNESS_FIXTURES
