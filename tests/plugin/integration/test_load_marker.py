@@ -123,3 +123,33 @@ def test_load_marker_needs_exec_load(inner: Inner, pytester: pytest.Pytester) ->
     result = inner()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_x: @pytest.mark.load needs the exec_load fixture*"])
+
+
+def test_html_report_shows_the_merged_load_and_links_the_curves(inner: Inner, pytester: pytest.Pytester,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    from pytest_execserver.report.page import write_page
+
+    pytester.makepyfile('''
+import pytest
+from pytest_execserver.glue.load_state import note_curves
+
+@pytest.mark.load(clients=2, processes_per_client=1, group="tiny")
+async def test_load(exec_load, request, tmp_path):
+    await exec_load()
+    picture = request.config.rootpath / "reports" / "load_curves.png"
+    picture.parent.mkdir(exist_ok=True)
+    picture.write_bytes(b"not really a png")
+    note_curves(request.config, picture)  # what the curves benchmark does after plotting
+''')
+    out = pytester.path / "reports" / "r.json"
+    inner(*COMMON, "--execserver-report", out).assert_outcomes(passed=1)
+    assert _report(out)["header"]["load_curves"] == str(pytester.path / "reports" / "load_curves.png")  # type: ignore[index]
+    page = write_page(out).read_text()
+    assert '<img src="load_curves.png"' in page and "<td>tiny</td><td>1</td><td>2</td><td>2</td><td>0</td>" in page
+    assert "HISTFAA" not in page  # the encoded histograms stay in the JSON
+
+
+def test_html_report_without_load_has_no_load_section() -> None:
+    from pytest_execserver.report.page import render
+
+    assert "Load (merged" not in render({"header": {"seed": 1}, "tests": []})
