@@ -19,6 +19,8 @@ def test_suite_passes_on_the_reference_server(pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["load *test_concurrent_clients_byte_exact: merged 1 run(s) on main: 4 clients: "
                                  "16 ok, 0 errors*"])
+    result.stdout.fnmatch_lines(["*test_reconnect_storm_through_the_proxy: storm of 4 clients, 8 cuts: "
+                                 "4 recovered byte-exact, 0 errors*"])
 
 
 @pytest.mark.parametrize(("bug", "failing", "account"), [

@@ -9,6 +9,7 @@ import pytest
 
 SCALE_ENV = "EXECSERVER_LOAD_SCALE"
 MAX_SCALE = 64.0
+STORM_PROPERTY = "load_storm"  # the user property a storm case leaves its summary in
 
 
 def add_options(parser: pytest.Parser) -> None:

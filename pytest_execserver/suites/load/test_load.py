@@ -10,6 +10,7 @@ from pytest_execserver.client import ExecClient
 from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.glue.load_run import LoadRunner
 from pytest_execserver.load import reconnect_storm
+from pytest_execserver.suites.load.options import STORM_PROPERTY
 
 # a process that double-forks a grandchild (same process group, re-parented away), then waits to be terminated
 DOUBLE_FORK = ["sh", "-c", "(sleep 30 >/dev/null 2>&1 </dev/null &); printf ready; exec sleep 31"]
@@ -31,7 +32,8 @@ async def test_open_loop_arrivals_byte_exact(exec_load: LoadRunner, load_clients
     assert result.operations >= 1, result.summary()
 
 
-async def test_reconnect_storm_through_the_proxy(exec_proxy: ExecProxy, load_clients: int) -> None:
+async def test_reconnect_storm_through_the_proxy(exec_proxy: ExecProxy, load_clients: int,
+                                                 request: pytest.FixtureRequest) -> None:
     """Every client's connection cut at once (the Toxiproxy proxy disabled and enabled: existing
     connections dropped, new ones refused until it is back), then every 2nd client cut twice more; each
     resumes its session, and its process's output -- head before the cut, tail after -- is byte-exact."""
@@ -41,6 +43,7 @@ async def test_reconnect_storm_through_the_proxy(exec_proxy: ExecProxy, load_cli
         await asyncio.to_thread(exec_proxy.control.enable, exec_proxy.name)
 
     result = await reconnect_storm(exec_proxy.url, clients=load_clients, flaps=2, cut=cut, timeout_s=60.0)
+    request.node.user_properties.append((STORM_PROPERTY, result.summary()))  # a line in the terminal summary
     assert result.ok, result.summary()
     assert result.cuts == load_clients + 2 * len(range(0, load_clients, 2))
 
