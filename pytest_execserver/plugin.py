@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from pytest_execserver.faults.kinds import Fault
     from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer
     from pytest_execserver.glue.fixtures import ClientFactory, Clients, ExecProxy, ServerManager, _ProxySlot
+    from pytest_execserver.glue.load_run import LoadRunner
     from pytest_execserver.report.summary import Summary
     from pytest_execserver.servers.launch import ServerProcess
 
@@ -78,6 +79,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from pytest_execserver.suites.security.options import add_options  # the shipped security suite's options
 
     add_options(parser)
+    from pytest_execserver.suites.load.options import add_options as add_load_options  # the load suite's
+
+    add_load_options(parser)
 
 
 # pytest-asyncio's "asyncio_default_fixture_loop_scope is unset" deprecation: every async fixture of ours sets
@@ -132,6 +136,9 @@ class _XdistHooks:
         ran = getattr(node, "workeroutput", {}).get("execserver_ran")
         if ran:
             _ran_by_worker(self.config)[str(node.gateway.id)] = ran
+        from pytest_execserver.glue import load_state  # the workers' load runs, merged at the end
+
+        load_state.add_worker_output(self.config, getattr(node, "workeroutput", {}).get(load_state.WORKEROUTPUT_KEY))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -207,8 +214,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 LOOP_SCOPE: Literal["function"] = "function"
 HARNESS_FIXTURES = frozenset({
     "exec_server", "exec_scratch", "toxiproxy", "exec_proxy", "exec_client", "exec_client_factory",
-    "exec_history", "exec_mode", "exec_fault",
+    "exec_history", "exec_mode", "exec_fault", "exec_load",
 })
+RESOURCE_BUDGET_FIXTURE = "_execserver_resource_budget"  # added to every test with a resource_budget marker
 CHAOS_PARAM = "exec_fault"  # pytest_execserver.glue.markers.CHAOS_PARAM
 
 
@@ -333,6 +341,29 @@ async def exec_client_factory(
         yield make
 
 
+@pytest.fixture
+def _execserver_resource_budget(exec_server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Samples ``exec_server`` around a test with a ``resource_budget`` marker (the plugin adds it)."""
+    from pytest_execserver.glue import load_run
+
+    yield from load_run.resource_budget(exec_server, request)
+
+
+@pytest_asyncio.fixture(loop_scope=LOOP_SCOPE)
+async def exec_load(exec_client_factory: ClientFactory, exec_proxy: ExecProxy,
+                    request: pytest.FixtureRequest) -> AsyncIterator[LoadRunner]:
+    """``result = await exec_load(**overrides)``: the ``load`` marker's run through ``exec_proxy``.
+
+    Its clients come from ``exec_client_factory`` (the test's faults and history apply); the marker's
+    ``p95_ms``/``thresholds`` (and ``errors==0``) are checked after the test; under xdist the runs of a
+    group merge across workers in the summary.
+    """
+    from pytest_execserver.glue import load_run
+
+    async for run in load_run.exec_load(exec_client_factory, exec_proxy, request):
+        yield run
+
+
 @pytest_asyncio.fixture(loop_scope=LOOP_SCOPE)
 async def exec_client(exec_client_factory: ClientFactory) -> ExecClient:
     """A client connected through ``exec_proxy`` in this test's mode, recording to ``exec_history``."""
@@ -365,6 +396,9 @@ def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> Generat
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _parametrize_chaos(metafunc)
+    if (metafunc.definition.get_closest_marker("resource_budget") is not None
+            and RESOURCE_BUDGET_FIXTURE not in metafunc.fixturenames):
+        metafunc.fixturenames.append(RESOURCE_BUDGET_FIXTURE)  # last: set up after the test's other fixtures
     if "exec_mode" not in metafunc.fixturenames:
         return
     from pytest_execserver.glue.collection import exec_mode_params
@@ -400,6 +434,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from pytest_execserver.glue.markers import validate_items
 
     validate_items(ours)
+    loaded = [item for item in ours if item.get_closest_marker("resource_budget") or item.get_closest_marker("load")]
+    if loaded:
+        from pytest_execserver.glue.load_markers import validate_items as validate_load_items
+
+        validate_load_items(loaded)
     settings = config.stash[SETTINGS_KEY]
     for item in ours:
         item.stash[TEST_KEY] = build_state(item, settings)
@@ -474,8 +513,11 @@ class _Reporter:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         ran = self.config.stash.get(RAN_KEY, {})
+        from pytest_execserver.glue import load_state
+
         if getattr(self.config, "workerinput", None) is not None:
             self.config.workeroutput["execserver_ran"] = ran  # type: ignore[attr-defined]
+            self.config.workeroutput[load_state.WORKEROUTPUT_KEY] = load_state.parts(self.config)  # type: ignore[attr-defined]
             return
         if ran:
             _ran_by_worker(self.config)["main"] = ran
@@ -487,6 +529,7 @@ class _Reporter:
                       "toxiproxy_backend": uses["toxiproxy"].kind, "confinement": uses["confinement"].kind,
                       "uses": {part: c.to_json() for part, c in uses.items()},
                       "ran_by_worker": _ran_by_worker(self.config)}
+            header.update(load_state.report_header(self.config, session))
             summary.write_json(settings.report, header)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -510,6 +553,10 @@ class _Reporter:
             shown = "; ".join(f"{part} {components.from_json(c).describe()}" for part, c in sorted(ran.items()))
             terminalreporter.write_line(f"ran on {worker}: {shown}")
         for line in lines:
+            terminalreporter.write_line(line)
+        from pytest_execserver.glue import load_state
+
+        for line in load_state.summary_lines(load_state.merged(config)):
             terminalreporter.write_line(line)
         if settings.report is not None:
             terminalreporter.write_line(f"report written to {settings.report}")

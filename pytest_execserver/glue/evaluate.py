@@ -30,6 +30,10 @@ def evaluate(item: pytest.Item, state: TestState) -> str | None:
     problems: list[str] = []
     if state.fault_errors:
         problems.append(fault_errors_text(state.fault_errors))
+    if uses_load_glue(item):  # issue 23: resource_budget and load (their own module)
+        from pytest_execserver.glue import load_run
+
+        problems.extend(load_run.evaluate(item, state))
     if history is None:
         if state.budgets:
             state.record["budgets"] = [{"phase": b.phase, "ok": False, "message": "no history"} for b in
@@ -51,6 +55,12 @@ def evaluate(item: pytest.Item, state: TestState) -> str | None:
     ]
     problems.extend(r.message() for r in budget_results if not r.ok)
     return "\n".join(problems) if problems else None
+
+
+def uses_load_glue(item: pytest.Item) -> bool:
+    """Whether the test has a ``resource_budget`` or ``load`` marker or uses ``exec_load``."""
+    return (item.get_closest_marker("resource_budget") is not None or item.get_closest_marker("load") is not None
+            or "exec_load" in getattr(item, "fixturenames", ()))
 
 
 def fault_errors_text(errors: list[str]) -> str:

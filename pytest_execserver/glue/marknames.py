@@ -31,6 +31,19 @@ MARKERS: dict[str, str] = {
         "when the phase's latency percentiles (ms, times --execserver-budget-scale) exceed the budget. "
         "Phases: connect, ws_handshake, initialize, rpc or rpc:<method>, process, first_output."
     ),
+    # issue 23 (load and resource budgets): parsed by glue/load_markers.py
+    "resource_budget": (
+        "resource_budget(rss_mb=None, fds=None, threads=None, descendants=None, idle_cpu_pct=None, "
+        "fd_growth=None, grace_s=2.0, idle_s=0.5): sample the exec_server process tree from /proc during and "
+        "after the test; fail the test when a budget is exceeded (descendants: processes the server started "
+        "still alive after the test; fd_growth: fds at the end minus at the start)."
+    ),
+    "load": (
+        "load(clients=N, processes_per_client=None, duration_s=None, rate=None, p95_ms=None, thresholds=(), "
+        "payload_bytes=64, group=None): the load the exec_load fixture runs through exec_proxy "
+        "(`result = await exec_load()`); thresholds are k6-style ('p99_ms<=500', 'throughput>=20'); "
+        "errors==0 is checked unless a threshold names errors or error_rate."
+    ),
 }
 
 

@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.report.load_page import HEADER_KEYS as LOAD_HEADER_KEYS
+from pytest_execserver.report.load_page import load_section
 from pytest_execserver.telemetry.summary import html_tables
 
 PHASE_FOR_PICTURE = ("process", "first_output", "rpc", "connect", "initialize")
@@ -168,7 +170,8 @@ def render(report: dict[str, Any], base: Path | None = None) -> str:
     for phase in (*PHASE_FOR_PICTURE, *sorted(set(by_phase) - set(PHASE_FOR_PICTURE))):
         if by_phase.get(phase):
             charts.append(f"<h3>{html.escape(phase)}</h3>{_svg_chart(phase, by_phase[phase])}")
-    header_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in header.items())
+    header_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in header.items()
+                          if k not in LOAD_HEADER_KEYS)
     tests = report.get("tests", [])
     failed = [t for t in tests if t.get("outcome") not in ("passed", "skipped")]
     return f"""<!doctype html>
@@ -193,6 +196,7 @@ td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: 
 {"".join(charts) or "<p>No latency samples in this report.</p>"}
 <h2>Where the time goes (named sub-phases; client, network and server)</h2>
 {html_tables(report.get("telemetry") or {})}
+{load_section(header, base)}
 </body></html>
 """
 

@@ -22,6 +22,7 @@ import pytest
 
 from pytest_execserver.client import connect
 from pytest_execserver.faults.toxi import ToxiproxyControl
+from pytest_execserver.glue.load_state import note_curves
 from pytest_execserver.load import LoadResult, ensure_fd_capacity, run_load_async
 from pytest_execserver.load.resources import ResourceSampler
 from pytest_execserver.servers.launch import ServerProcess
@@ -102,7 +103,7 @@ def _plot(curves: Curves, path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def curves() -> Iterator[Curves]:
+def curves(request: pytest.FixtureRequest) -> Iterator[Curves]:
     collected: Curves = {}
     yield collected
     if not collected:
@@ -111,6 +112,7 @@ def curves() -> Iterator[Curves]:
     (REPORTS / "load_curves.json").write_text(json.dumps(collected, indent=1, sort_keys=True))
     (REPORTS / "load_curves.md").write_text("\n".join(_table(collected)) + "\n")
     _plot(collected, REPORTS / "load_curves.png")
+    note_curves(request.config, REPORTS / "load_curves.png")  # linked from the HTML report
     print("\n" + "\n".join(_table(collected)))
 
 

@@ -14,6 +14,8 @@ import pytest_execserver.faults.kinds
 # pytester runs (which drop the modules first imported during the run) all see the same classes.
 import pytest_execserver.glue.collection
 import pytest_execserver.glue.evaluate
+import pytest_execserver.glue.load_run
+import pytest_execserver.glue.load_state
 import pytest_execserver.glue.markers  # noqa: F401
 
 INI = """

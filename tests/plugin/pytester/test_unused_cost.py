@@ -103,5 +103,6 @@ def test_light_copies_match_their_homes() -> None:
     from pytest_execserver.glue.marknames import MARKERS
 
     assert plugin.CHAOS_PARAM == markers.CHAOS_PARAM
-    assert set(MARKERS) == {"fault", "chaos", "fault_schedule", "exec_mode", "latency_budget"}
+    assert set(MARKERS) == {"fault", "chaos", "fault_schedule", "exec_mode", "latency_budget", "resource_budget",
+                            "load"}
     assert {"exec_fault", "exec_mode", "exec_client"} <= plugin.HARNESS_FIXTURES
