@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from pytest_execserver.checks.invariants import ExecHistory
 from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.faults.injector import FaultApplyError, Injector
 from pytest_execserver.faults.kinds import KINDS, Fault
+from pytest_execserver.faults.protolayer import ProtocolLayer
 from pytest_execserver.faults.schedule import ScheduledFault
 from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
 from pytest_execserver.glue import components
@@ -34,7 +36,13 @@ from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, r
 from pytest_execserver.report.artifacts import log_size
 from pytest_execserver.servers.codex import CodexUnavailable
 from pytest_execserver.servers.confine import Confinement, ConfinementError, choose_confinement
-from pytest_execserver.servers.launch import ServerProcess, ServerStartError, start_server
+from pytest_execserver.servers.launch import (
+    ServerProcess,
+    ServerStartError,
+    restart_in_place,
+    signal_group,
+    start_server,
+)
 from pytest_execserver.telemetry import otel
 
 __all__ = ["UNCONFINED_WARNING", "ClientFactory", "ExecProxy", "ExecServerUnconfinedWarning", "worker_id"]
@@ -88,6 +96,22 @@ class ServerManager:
         if self.server is not None:
             self.server.stop()
             self.server = None
+
+    # --- the process faults' ServerControl (faults/protolayer.py)
+
+    def restart_in_place(self) -> None:
+        """``server_restart``: SIGKILL, then the same server on the same address (its sessions lost)."""
+        if self.server is None:
+            raise RuntimeError("no server under test is running")
+        restart_in_place(self.server, extra_args=list(self.settings.server_args))
+
+    def pause(self) -> None:
+        if self.server is not None:
+            signal_group(self.server, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.server is not None:
+            signal_group(self.server, signal.SIGCONT)
 
 
 def _state(request: pytest.FixtureRequest) -> TestState | None:
@@ -166,6 +190,7 @@ class ExecProxy:
         self.listen = listen
         self.upstream = upstream
         self.injector = injector
+        self.protocol: ProtocolLayer | None = None  # the protocol fault layer (faults/protolayer.py)
 
     @property
     def url(self) -> str:
@@ -273,6 +298,12 @@ def exec_proxy(
                         lambda: list(_execserver_clients.clients))
     proxy = ExecProxy(toxiproxy, _execserver_proxy_slot.name, listen, upstream, injector)
     proxy.reset()
+    # the protocol fault layer: started (and put between Toxiproxy and the server) by the first protocol fault
+    layer = ProtocolLayer(exec_server.url, _execserver_proxy_slot.ensure, exec_history,
+                          server=request.getfixturevalue("_execserver_servers"),
+                          clients=lambda: list(_execserver_clients.clients))
+    layer.errors = injector.errors  # a process fault that fails fails the test, like a toxic that fails
+    injector.protocol = proxy.protocol = layer
     state = _state(request)
     if state is not None:
         state.fault_errors = injector.errors  # a fault that fails to apply later fails the test (plugin)
@@ -299,6 +330,7 @@ def exec_proxy(
         yield proxy
     finally:
         injector.stop()
+        layer.stop()
         if state is not None:
             state.applied_kinds.update(f.kind for f in injector.applied)
             state.record["fault_errors"] = list(injector.errors)
