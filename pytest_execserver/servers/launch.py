@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shlex
@@ -144,6 +145,9 @@ def restart_in_place(server: ServerProcess, *, extra_args: list[str] | None = No
     with contextlib.suppress(subprocess.TimeoutExpired):
         server.popen.wait(timeout=5)
     _stop_group(server.popen, 0)
+    if server.journal_path is not None:  # the journal's readers learn that every session before this is gone
+        with open(server.journal_path, "a", encoding="ascii") as journal:
+            journal.write(json.dumps({"t": time.monotonic_ns(), "kind": "server_restart"}) + "\n")
     again = start_server(server.kind, server.scratch, confinement=server.confinement, extra_args=extra_args,
                          listen=server.url, timeout_s=timeout_s)
     if again.url.rstrip("/") != server.url.rstrip("/"):

@@ -48,3 +48,18 @@ def xfail_if_found(request: pytest.FixtureRequest, finding: Finding) -> None:
     found = client_version(request.config)
     if found is not None and found[0] == finding.client and found[1] in finding.versions:
         request.applymarker(pytest.mark.xfail(strict=True, reason=finding.reason(found[1])))
+
+
+def _protocol(account: str = "", versions: frozenset[str] = frozenset()) -> Finding:
+    return Finding("codex", versions, account)
+
+
+# The protocol-fault cases (test_protocol.py), by case; an empty version set: not seen on any version.
+PROTOCOL_FINDINGS: dict[str, Finding] = {
+    "lost_start_response": _protocol(),
+    "close_1012": _protocol(),
+    "blackhole": _protocol(),
+    "duplicate": _protocol(),
+    "reorder": _protocol(),
+    "server_restart": _protocol(),
+}
