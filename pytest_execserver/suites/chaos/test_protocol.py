@@ -99,6 +99,8 @@ async def test_blackhole_on_second_output(exec_subject: RecordingSubject, exec_p
     (event,) = fired(exec_proxy, "blackhole")
     detected = noticed_ms(exec_subject, event.t_ns)
     request.node.user_properties.append(("blackhole_detection_ms", detected))
+    print(f"blackhole on the 2nd output: first new connection {detected} ms after it; answered after "
+          f"{elapsed:.2f} s ({'ok' if outcome.error is None else outcome.error.type})")
     completed_or_reported(outcome, STREAM, exec_subject)
     assert elapsed < DEADLINE_MS / 1000 + MARGIN_S, f"answered after {elapsed:.1f} s (deadline {DEADLINE_MS} ms)"
 
