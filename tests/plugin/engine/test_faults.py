@@ -263,3 +263,13 @@ def test_a_cut_given_no_time_lands_where_the_string_form_does(kind: str) -> None
     a cut during process/start (at_ms=0) only when a test asks for it."""
     assert example(kind).at_ms == Fault(kind).at_ms == CUT_AT_MS > 0
     assert Fault(kind, at_ms=0).at_ms == 0
+
+
+def test_shrinking_keeps_a_protocol_faults_trigger() -> None:
+    from pytest_execserver.shrink.core import simpler
+
+    fault = Fault("delay", on="process/output", nth=3, ms=400, at_ms=130)
+    variants = list(simpler(fault, 2000))
+    assert variants, "a protocol fault has simpler variants (shorter, later, rounder)"
+    assert all((v["on"], v["nth"], v.kind) == ("process/output", 3, "delay") for v in variants)
+    assert Fault("delay", on="process/output", nth=3, ms=200, at_ms=130) in variants
