@@ -12,6 +12,7 @@ test gets its own history, scratch subdirectory and clients.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -59,6 +60,7 @@ class ServerManager:
         self.start_failure: str | None = None  # the first failed start: later tests point to it
         self.starts = 0
         self.confinement: Confinement | None = None
+        self._starter: concurrent.futures.ThreadPoolExecutor | None = None  # restarts in place (see there)
 
     def current(self, nodeid: str = "") -> ServerProcess:
         if self.server is not None and self.server.is_running():
@@ -96,14 +98,23 @@ class ServerManager:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self._starter is not None:
+            self._starter.shutdown()
 
     # --- the process faults' ServerControl (faults/protolayer.py)
 
     def restart_in_place(self) -> None:
-        """``server_restart``: SIGKILL, then the same server on the same address (its sessions lost)."""
-        if self.server is None:
+        """``server_restart``: SIGKILL, then the same server on the same address (its sessions lost).
+
+        The new server is started from a thread that lives as long as this manager: bwrap's
+        ``--die-with-parent`` (PR_SET_PDEATHSIG) kills a sandbox when the *thread* that forked it exits, so
+        a short-lived worker thread would take the restarted server down with it."""
+        server = self.server
+        if server is None:
             raise RuntimeError("no server under test is running")
-        restart_in_place(self.server, extra_args=list(self.settings.server_args))
+        if self._starter is None:
+            self._starter = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="execserver-restart")
+        self._starter.submit(restart_in_place, server, extra_args=list(self.settings.server_args)).result()
 
     def pause(self) -> None:
         if self.server is not None:

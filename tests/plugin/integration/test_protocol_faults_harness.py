@@ -81,3 +81,46 @@ async def test_server_restart_loses_the_session(exec_client_factory: ClientFacto
     assert time.monotonic() - began < 12
     assert exec_server.url == url and exec_server.popen.pid != pid and exec_server.is_running()
     assert fired(exec_history, "server_restart")
+
+
+@pytest.mark.fault("server_pause", ms=800, on="process/output", nth=2)
+async def test_server_pause_stops_and_resumes_the_server(exec_client: ExecClient, exec_history: ExecHistory,
+                                                         exec_scratch: Path) -> None:
+    began = time.monotonic()
+    await run(exec_client, exec_history, exec_scratch)
+    assert time.monotonic() - began >= 0.7  # the server really stood still
+    windows = [e for e in exec_history.events if e.op == "fault" and e.data.get("kind") == "server_pause"]
+    (apply,) = [e for e in windows if e.data["action"] == "apply"]
+    (remove,) = [e for e in windows if e.data["action"] == "remove"]
+    assert 0.75 <= (remove.time_ns - apply.time_ns) / 1e9 < 5
+
+
+@pytest.mark.fault("client_pause", ms=500, on="process/output", nth=1)
+async def test_client_pause_pauses_the_client(exec_client: ExecClient, exec_history: ExecHistory,
+                                              exec_scratch: Path) -> None:
+    await run(exec_client, exec_history, exec_scratch)
+    assert fired(exec_history, "client_pause")
+
+
+@pytest.mark.fault("latency", ms=20)
+@pytest.mark.fault("close", code=1001, on="process/output", nth=2)
+async def test_toxiproxy_and_protocol_faults_in_one_test(exec_client: ExecClient, exec_history: ExecHistory,
+                                                         exec_scratch: Path) -> None:
+    """Both layers at once; the protocol cut counts for the recovery time and is drawn on the timeline."""
+    from pytest_execserver.glue.evaluate import durations
+    from pytest_execserver.report.timeline import fault_windows
+
+    await run(exec_client, exec_history, exec_scratch)
+    events = exec_history.events
+    kinds = {w[0] for w in fault_windows(events, time.monotonic_ns())}
+    assert {"latency", "close"} <= kinds
+    assert durations(events).get("recovery"), "the protocol close was not counted as a cut"
+
+
+async def test_apply_on_exec_proxy_before_connecting(exec_proxy: ExecProxy, exec_client_factory: ClientFactory,
+                                                     exec_history: ExecHistory, exec_scratch: Path) -> None:
+    exec_proxy.apply("duplicate", on="process/output", nth=2)
+    client = await exec_client_factory()
+    await run(client, exec_history, exec_scratch)
+    assert fired(exec_history, "duplicate")
+    assert any(e.data.get("action") == "arm" for e in exec_history.events if e.op == "fault")
