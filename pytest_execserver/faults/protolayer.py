@@ -28,7 +28,9 @@ from pytest_execserver.faults.kinds import Fault, LaggableClient
 from pytest_execserver.faults.protocol import Fault as ProxyFault
 from pytest_execserver.faults.protocol import FaultEvent, ProxyThread
 
-PROCESS_KINDS = ("server_restart", "server_pause", "client_pause")
+# Kinds whose window outlasts the firing: they end later ("remove" then: a pause's timer, a timed blackhole's
+# end event) or with the test (an untimed blackhole, mute_pongs).
+LASTING_KINDS = ("server_pause", "client_pause", "blackhole", "mute_pongs")
 
 
 class ServerControl(Protocol):
@@ -111,8 +113,7 @@ class ProtocolLayer:
             self.errors.append(f"fault {fault!r} failed: {type(exc).__name__}: {exc}")
             record_fault(self.history, "error", fault, message=self.errors[-1])
             return
-        if not (fault.kind == "blackhole" and fault["duration_ms"] is None) and fault.kind not in (
-                "server_pause", "client_pause", "blackhole", "mute_pongs"):
+        if fault.kind not in LASTING_KINDS:
             record_fault(self.history, "remove", fault)  # one-shot: its window is the act (a restart's downtime)
 
     async def _act(self, fault: Fault) -> None:
