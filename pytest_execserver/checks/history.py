@@ -82,13 +82,13 @@ class History:
         *,
         process_id: str | None = None,
         seq: int | None = None,
+        at_ns: int | None = None,
         **data: Any,
     ) -> HistoryEvent:
-        """Append an event stamped with the monotonic clock and return it."""
+        """Append an event stamped with the monotonic clock (``at_ns``: when it happened, if earlier)."""
         with self._lock:
-            event = HistoryEvent(
-                next(self._counter), kind, op, client, time.monotonic_ns(), process_id, seq, dict(data)
-            )
+            stamp = time.monotonic_ns() if at_ns is None else at_ns
+            event = HistoryEvent(next(self._counter), kind, op, client, stamp, process_id, seq, dict(data))
             self._events.append(event)
         return event
 

@@ -173,7 +173,10 @@ class Adapter:
                 return conn
             except RpcError as exc:
                 if exc.code != SESSION_ALREADY_ATTACHED:  # unknown or expired session: its processes are gone
-                    raise ClientError("SessionLost", f"session {self.session_id} cannot be resumed: {exc}") from exc
+                    lost, self.session_id = self.session_id, None  # the next run opens a new session
+                    if conn is not None:
+                        conn.abort()
+                    raise ClientError("SessionLost", f"session {lost} cannot be resumed: {exc}") from exc
                 last = str(exc)  # the server has not noticed the old connection died yet
             except (Lost, OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
                 last = f"{type(exc).__name__}: {exc}"

@@ -28,7 +28,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pytest_execserver.checks.history import History
 from pytest_execserver.faults.kinds import Fault, LaggableClient, ToxicSpec
@@ -39,18 +39,26 @@ HARNESS = "harness"
 _POLL_S = 0.005
 
 
+class ProtocolArming(Protocol):
+    """Where protocol kinds are armed (:class:`pytest_execserver.faults.protolayer.ProtocolLayer`)."""
+
+    def arm(self, fault: Fault) -> None: ...
+
+
 class FaultApplyError(RuntimeError):
     """A fault could not be applied (or removed); the message names the fault and the underlying error."""
 
 
-def record_fault(history: History | None, action: str, fault: Fault, **extra: Any) -> None:
-    """A ``fault`` info event: ``kind`` plus the fault's parameters and ``action`` (apply/remove/...)."""
+def record_fault(history: History | None, action: str, fault: Fault, *, at_ns: int | None = None,
+                 **extra: Any) -> None:
+    """A ``fault`` info event: ``kind`` plus the fault's parameters and ``action`` (apply/remove/...);
+    ``at_ns``: when it happened (``time.monotonic_ns()``), when that was before now."""
     if history is None:
         return
     data = {k: v for k, v in fault.describe().items() if k != "kind"}
     data.update(extra)
     data["action"] = action
-    history.record("info", "fault", HARNESS, kind=fault.kind, **data)
+    history.record("info", "fault", HARNESS, at_ns=at_ns, kind=fault.kind, **data)
 
 
 class Injector:
@@ -81,6 +89,8 @@ class Injector:
         self._stopped = False
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
+        # the websocket/JSON-RPC fault layer (set by exec_proxy; armed by the protocol kinds)
+        self.protocol: ProtocolArming | None = None
 
     # ------------------------------------------------------------------------------------- timeline
 
@@ -162,6 +172,11 @@ class Injector:
     def clients(self) -> Sequence[LaggableClient]:
         return self._clients()
 
+    def arm_protocol(self, fault: Fault) -> None:
+        if self.protocol is None:
+            raise FaultApplyError(f"fault {fault!r} is a protocol fault, but this proxy has no protocol layer")
+        self.protocol.arm(fault)
+
     # ------------------------------------------------------------------------- apply / remove
 
     def apply(self, fault: Fault) -> int:
@@ -178,7 +193,9 @@ class Injector:
                 raise self._failed("applied", fault, exc) from exc
             self.applied.append(fault)
             self._active[token] = (fault, names)
-            record_fault(self.history, "apply", fault, at_ms=round(self.elapsed_ms(), 1), toxics=names)
+            # a protocol fault is armed now; its "apply" event is its firing (recorded by the protocol layer)
+            action = "arm" if fault.spec.layer == "protocol" else "apply"
+            record_fault(self.history, action, fault, at_ms=round(self.elapsed_ms(), 1), toxics=names)
             return token
 
     def _failed(self, what: str, fault: Fault, exc: BaseException) -> FaultApplyError:

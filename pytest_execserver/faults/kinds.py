@@ -33,6 +33,7 @@ start: default 0, and 150 for the cutting kinds ``disconnect`` and ``down``, in 
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -57,7 +58,8 @@ _MISSING: Any = object()
 class Param:
     """One parameter of a fault kind: how it is checked, and its default (``_MISSING``: required)."""
 
-    kind: str  # "ms" (non-negative number), "count" (non-negative int), "positive", "choice"
+    kind: str  # "ms" (non-negative number), "count" (non-negative int), "positive", "choice", and for the
+    # protocol kinds "nth" (int >= 1), "text" (a string), "flag" (a bool), "any" (checked by the kind)
     default: Any = _MISSING
     choices: tuple[str, ...] = ()
     optional: bool = False  # None allowed
@@ -85,6 +87,17 @@ class Param:
         elif self.kind == "choice":
             if value not in self.choices:
                 raise FaultError(f"{where} must be one of {', '.join(self.choices)}; got {value!r}")
+        elif self.kind == "nth":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise FaultError(f"{where} must be an integer >= 1, got {value!r}")
+        elif self.kind == "text":
+            if not isinstance(value, str):
+                raise FaultError(f"{where} must be a string, got {value!r}")
+        elif self.kind == "flag":
+            if not isinstance(value, bool):
+                raise FaultError(f"{where} must be True or False, got {value!r}")
+        elif self.kind == "any":
+            pass
         else:  # pragma: no cover
             raise AssertionError(self.kind)
         return value
@@ -145,6 +158,8 @@ class FaultTarget(Protocol):
 
     def clients(self) -> Sequence[LaggableClient]: ...
 
+    def arm_protocol(self, fault: Fault) -> None: ...  # a protocol kind: armed in the protocol proxy
+
 
 Lifetime = Literal["timed", "until_cut", "one_shot"]
 
@@ -155,6 +170,9 @@ class FaultKind:
     name: ClassVar[str]
     params: ClassVar[dict[str, Param]]
     network: ClassVar[bool] = True  # realised in the proxy (else: in the client)
+    # where it is realised: "toxiproxy" (TCP bytes, by the clock), "client" (receiver lag) or "protocol"
+    # (the websocket/JSON-RPC proxy, placed by a message: see the protocol section below)
+    layer: ClassVar[str] = "toxiproxy"
     cuts: ClassVar[bool] = False  # cuts connections (recovery time is measured from its apply)
     # "timed": removed after duration_ms (None: at the end of the test); "until_cut": removed once the cut
     # was observed (or after hold_ms); "one_shot": applied once, nothing to remove
@@ -368,6 +386,7 @@ class ReceiverLag(FaultKind):
     params: ClassVar[dict[str, Param]] = {"pause_ms": _ms(500), "queue_limit": Param("positive", None, optional=True),
                                           "at_ms": _AT}
     network = False
+    layer = "client"
     lifetime = "one_shot"
     example: ClassVar[dict[str, Any]] = {"pause_ms": 300}
 
@@ -396,8 +415,226 @@ class ReceiverLag(FaultKind):
         return fault.replace(at_ms=at_ms)
 
 
+
+# ------------------------------------------------------------------------------------ protocol kinds
+# Realised by the websocket/JSON-RPC fault proxy (:mod:`pytest_execserver.faults.protocol`), which sits
+# between Toxiproxy and the server (docs/protocol-faults.md). Each is placed by a message, not the clock:
+# ``on="METHOD[:request|response|notification]"``, ``nth`` (1: the first match), ``process`` (a
+# processId). ``at_ms`` (None: armed before the clients connect) is when the trigger is armed; ``nth``
+# counts matches from then on. A fault fires once; its firing is the ``fault`` apply event in the history.
+
+_TRIGGER: dict[str, Param] = {
+    "on": Param("text"),
+    "nth": Param("nth", 1),
+    "process": Param("text", None, optional=True),
+    "at_ms": _ms(None, optional=True),
+}
+# Where a seeded schedule aims a protocol fault it draws (every one occurs in a run's normal traffic).
+DRAW_TRIGGERS = ("process/output", "process/start:response", "process/read:response", "process/exited")
+
+
+class ProtocolKind(FaultKind):
+    """A protocol-proxy kind: its own parameters plus the trigger, validated by the proxy's own kind."""
+
+    layer = "protocol"
+    lifetime = "one_shot"  # armed once; the proxy fires it once and ends a timed one itself
+    own: ClassVar[dict[str, Param]] = {}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.params = {**cls.own, **_TRIGGER}
+
+    def normalize(self, params: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(params.get("frame"), dict | list):  # hashable, and sent as it is written
+            params["frame"] = json.dumps(params["frame"], separators=(",", ":"))
+        try:
+            self.protocol_fault(params)
+        except ValueError as exc:
+            raise FaultError(f"fault {self.name!r}: {exc}") from None
+        return params
+
+    def protocol_fault(self, params: Mapping[str, Any]) -> Any:
+        """The proxy's fault object for these parameters (:func:`~.protocol.make_fault`)."""
+        from pytest_execserver.faults.protocol import make_fault
+
+        return make_fault(self.name, **{k: v for k, v in params.items() if k != "at_ms"})
+
+    def start_ms(self, params: Mapping[str, Any]) -> float:
+        at = params.get("at_ms")
+        return 0.0 if at is None else float(at)
+
+    def duration_ms(self, params: Mapping[str, Any]) -> float | None:
+        return None
+
+    def applies_before_clients(self, params: Mapping[str, Any]) -> bool:
+        return params.get("at_ms") is None  # armed before the fixtures connect: nth counts every message
+
+    def apply(self, fault: Fault, target: FaultTarget, prefix: str, added: list[str]) -> None:
+        target.arm_protocol(fault)
+
+    def remove(self, fault: Fault, target: FaultTarget, names: Sequence[str]) -> None:
+        pass  # nothing to take back: the proxy is per test
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return dict(self.example)
+
+    def draw(self, rng: random.Random, at_ms: int, duration_ms: int) -> Fault:
+        params = {**self.draw_params(rng, duration_ms), "on": rng.choice(DRAW_TRIGGERS), "nth": rng.randint(1, 3)}
+        return Fault(self.name, **params, at_ms=at_ms)
+
+    def place(self, fault: Fault, at_ms: int, duration_ms: int) -> Fault:
+        return fault.replace(at_ms=at_ms)
+
+
+@register
+class ProtoDrop(ProtocolKind):
+    """Withhold the matched message."""
+
+    name = "drop"
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2}
+
+
+@register
+class ProtoDelay(ProtocolKind):
+    """Send the matched message ``ms`` late (later ones in its direction queue behind it)."""
+
+    name = "delay"
+    own: ClassVar[dict[str, Param]] = {"ms": _ms()}
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2, "ms": 300}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"ms": rng.randint(10, max(10, duration_ms))}
+
+
+@register
+class ProtoDuplicate(ProtocolKind):
+    """Send the matched message twice."""
+
+    name = "duplicate"
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2}
+
+
+@register
+class ProtoReorder(ProtocolKind):
+    """Hold the matched message until ``hold`` later ones in its direction have passed."""
+
+    name = "reorder"
+    own: ClassVar[dict[str, Param]] = {"hold": Param("nth", 1)}
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2, "hold": 2}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"hold": rng.randint(1, 3)}
+
+
+@register
+class ProtoCorrupt(ProtocolKind):
+    """Replace the matched message: ``how`` = ``truncate``, ``not_json`` or ``wrong_type``."""
+
+    name = "corrupt"
+    own: ClassVar[dict[str, Param]] = {"how": Param("choice", "not_json", ("truncate", "not_json", "wrong_type"))}
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2, "how": "not_json"}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"how": rng.choice(["truncate", "not_json", "wrong_type"])}
+
+
+@register
+class ProtoInject(ProtocolKind):
+    """Send a crafted ``frame`` (a JSON value, or text) after the matched message."""
+
+    name = "inject"
+    own: ClassVar[dict[str, Param]] = {"frame": Param("any")}
+    example: ClassVar[dict[str, Any]] = {
+        "on": "process/output", "nth": 1,
+        "frame": {"jsonrpc": "2.0", "method": "process/output",
+                  "params": {"processId": "no-such-process", "seq": 1, "stream": "stdout", "chunk": ""}},
+    }
+
+
+@register
+class ProtoClose(ProtocolKind):
+    """Close the connection with ``code``/``reason`` after the matched message (to the client by default)."""
+
+    name = "close"
+    own: ClassVar[dict[str, Param]] = {"code": Param("count", 1000), "reason": Param("text", ""),
+                                       "handshake": Param("flag", True),
+                                       "to": Param("choice", "client", ("client", "server"))}
+    cuts = True
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 3, "code": 1012}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"code": rng.choice([1001, 1011, 1012])}
+
+
+@register
+class ProtoCut(ProtocolKind):
+    """A TCP reset of the connection right after the matched message."""
+
+    name = "cut"
+    cuts = True
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 3}
+
+
+@register
+class ProtoBlackhole(ProtocolKind):
+    """The connection goes silent both ways (no FIN, no RST) for ``duration_ms`` (None: until the test
+    ends); new connections pass (a half-open peer)."""
+
+    name = "blackhole"
+    own: ClassVar[dict[str, Param]] = {"duration_ms": _ms(None, optional=True)}
+    cuts = True
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"duration_ms": duration_ms}
+
+
+@register
+class ProtoMutePongs(ProtocolKind):
+    """From the matched message on, pongs are dropped both ways (data still flows)."""
+
+    name = "mute_pongs"
+    example: ClassVar[dict[str, Any]] = {"on": "process/start:response"}
+
+
+@register
+class ServerRestart(ProtocolKind):
+    """SIGKILL the server under test and start it again on the same address: every session is lost."""
+
+    name = "server_restart"
+    cuts = True
+    example: ClassVar[dict[str, Any]] = {"on": "process/start:response"}
+
+
+@register
+class ServerPause(ProtocolKind):
+    """SIGSTOP the server's process group for ``ms``, then SIGCONT it."""
+
+    name = "server_pause"
+    own: ClassVar[dict[str, Param]] = {"ms": _ms(1000)}
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2, "ms": 500}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"ms": duration_ms}
+
+
+@register
+class ClientPause(ProtocolKind):
+    """SIGSTOP the client under test (an ``exec_subject`` adapter's process group) for ``ms``, then SIGCONT;
+    our in-process client pauses its consumer instead."""
+
+    name = "client_pause"
+    own: ClassVar[dict[str, Param]] = {"ms": _ms(1000)}
+    example: ClassVar[dict[str, Any]] = {"on": "process/output", "nth": 2, "ms": 500}
+
+    def draw_params(self, rng: random.Random, duration_ms: int) -> dict[str, Any]:
+        return {"ms": duration_ms}
+
+
+PROTOCOL_KINDS: tuple[str, ...] = tuple(k for k, v in KINDS.items() if v.layer == "protocol")
+
 FAULT_KINDS: tuple[str, ...] = tuple(KINDS)
-NETWORK_KINDS = tuple(k for k, v in KINDS.items() if v.network)
+NETWORK_KINDS = tuple(k for k, v in KINDS.items() if v.network and v.layer == "toxiproxy")
 CLIENT_KINDS = tuple(k for k, v in KINDS.items() if not v.network)
 CUTTING_KINDS = tuple(k for k, v in KINDS.items() if v.cuts)
 

@@ -12,9 +12,11 @@ test gets its own history, scratch subdirectory and clients.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from pytest_execserver.checks.invariants import ExecHistory
 from pytest_execserver.client import ExecClient, connect
 from pytest_execserver.faults.injector import FaultApplyError, Injector
 from pytest_execserver.faults.kinds import KINDS, Fault
+from pytest_execserver.faults.protolayer import ProtocolLayer
 from pytest_execserver.faults.schedule import ScheduledFault
 from pytest_execserver.faults.toxi import ToxiproxyControl, ToxiproxyServer, start_toxiproxy
 from pytest_execserver.glue import components
@@ -34,7 +37,13 @@ from pytest_execserver.glue.runstate import SETTINGS_KEY, TEST_KEY, TestState, r
 from pytest_execserver.report.artifacts import log_size
 from pytest_execserver.servers.codex import CodexUnavailable
 from pytest_execserver.servers.confine import Confinement, ConfinementError, choose_confinement
-from pytest_execserver.servers.launch import ServerProcess, ServerStartError, start_server
+from pytest_execserver.servers.launch import (
+    ServerProcess,
+    ServerStartError,
+    restart_in_place,
+    signal_group,
+    start_server,
+)
 from pytest_execserver.telemetry import otel
 
 __all__ = ["UNCONFINED_WARNING", "ClientFactory", "ExecProxy", "ExecServerUnconfinedWarning", "worker_id"]
@@ -51,6 +60,7 @@ class ServerManager:
         self.start_failure: str | None = None  # the first failed start: later tests point to it
         self.starts = 0
         self.confinement: Confinement | None = None
+        self._starter: concurrent.futures.ThreadPoolExecutor | None = None  # restarts in place (see there)
 
     def current(self, nodeid: str = "") -> ServerProcess:
         if self.server is not None and self.server.is_running():
@@ -88,6 +98,31 @@ class ServerManager:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self._starter is not None:
+            self._starter.shutdown()
+
+    # --- the process faults' ServerControl (faults/protolayer.py)
+
+    def restart_in_place(self) -> None:
+        """``server_restart``: SIGKILL, then the same server on the same address (its sessions lost).
+
+        The new server is started from a thread that lives as long as this manager: bwrap's
+        ``--die-with-parent`` (PR_SET_PDEATHSIG) kills a sandbox when the *thread* that forked it exits, so
+        a short-lived worker thread would take the restarted server down with it."""
+        server = self.server
+        if server is None:
+            raise RuntimeError("no server under test is running")
+        if self._starter is None:
+            self._starter = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="execserver-restart")
+        self._starter.submit(restart_in_place, server, extra_args=list(self.settings.server_args)).result()
+
+    def pause(self) -> None:
+        if self.server is not None:
+            signal_group(self.server, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.server is not None:
+            signal_group(self.server, signal.SIGCONT)
 
 
 def _state(request: pytest.FixtureRequest) -> TestState | None:
@@ -166,6 +201,7 @@ class ExecProxy:
         self.listen = listen
         self.upstream = upstream
         self.injector = injector
+        self.protocol: ProtocolLayer | None = None  # the protocol fault layer (faults/protolayer.py)
 
     @property
     def url(self) -> str:
@@ -273,6 +309,12 @@ def exec_proxy(
                         lambda: list(_execserver_clients.clients))
     proxy = ExecProxy(toxiproxy, _execserver_proxy_slot.name, listen, upstream, injector)
     proxy.reset()
+    # the protocol fault layer: started (and put between Toxiproxy and the server) by the first protocol fault
+    layer = ProtocolLayer(exec_server.url, _execserver_proxy_slot.ensure, exec_history,
+                          server=request.getfixturevalue("_execserver_servers"),
+                          clients=lambda: list(_execserver_clients.clients))
+    layer.errors = injector.errors  # a process fault that fails fails the test, like a toxic that fails
+    injector.protocol = proxy.protocol = layer
     state = _state(request)
     if state is not None:
         state.fault_errors = injector.errors  # a fault that fails to apply later fails the test (plugin)
@@ -299,6 +341,7 @@ def exec_proxy(
         yield proxy
     finally:
         injector.stop()
+        layer.stop()
         if state is not None:
             state.applied_kinds.update(f.kind for f in injector.applied)
             state.record["fault_errors"] = list(injector.errors)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import shlex
@@ -73,14 +74,14 @@ class ServerProcess:
         self.stop()
 
 
-def server_argv(kind: str, extra_args: list[str] | None = None) -> list[str]:
+def server_argv(kind: str, extra_args: list[str] | None = None, listen: str = LISTEN_LOOPBACK) -> list[str]:
     """The command line for a server kind: ``ref``, ``codex``, ``codex@VERSION``, or a shell-quoted command."""
     extra = list(extra_args or [])
     if kind == "ref":
-        return [sys.executable, "-m", "execserver_ref", "--listen", LISTEN_LOOPBACK, *extra]
+        return [sys.executable, "-m", "execserver_ref", "--listen", listen, *extra]
     if kind == "codex" or kind.startswith("codex@"):
         version = kind.partition("@")[2] or None
-        return [str(codex_binary(version)), "exec-server", "--listen", LISTEN_LOOPBACK, *extra]
+        return [str(codex_binary(version)), "exec-server", "--listen", listen, *extra]
     return [*shlex.split(kind), *extra]
 
 
@@ -93,10 +94,12 @@ def start_server(
     env: dict[str, str] | None = None,
     timeout_s: float = 30.0,
     journal: bool = True,
+    listen: str = LISTEN_LOOPBACK,
 ) -> ServerProcess:
     """Start a confined server and wait until it printed its URL and answers ``/readyz``.
 
     A reference server journals into ``scratch`` (``ServerProcess.journal_path``) unless ``journal`` is false.
+    ``listen``: the address to listen on (default: a free loopback port).
     """
     scratch.mkdir(parents=True, exist_ok=True)
     log_path = scratch.parent / f"{scratch.name}.server.log"
@@ -108,12 +111,12 @@ def start_server(
     from pytest_execserver.telemetry.receiver import server_env  # aiohttp: loaded when a server starts
 
     env = {**server_env(kind, scratch), **(env or {})}  # its spans go to the harness's receiver (issue 13)
-    argv = server_argv(kind, extra)
+    argv = server_argv(kind, extra, listen)
     command = confine(argv, scratch, confinement=confinement, env=env)
-    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child; closed below
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child; closed below (a restart appends)
     try:
         popen = subprocess.Popen(
-            [arg.replace("{listen}", LISTEN_LOOPBACK) for arg in command.argv],  # a command's {listen} placeholder
+            [arg.replace("{listen}", listen) for arg in command.argv],  # a command's {listen} placeholder
             cwd=command.cwd,
             env=command.env,
             stdin=subprocess.DEVNULL,
@@ -133,6 +136,29 @@ def start_server(
         _stop_group(popen, 0.5)
         raise
     return server
+
+
+def restart_in_place(server: ServerProcess, *, extra_args: list[str] | None = None, timeout_s: float = 30.0) -> None:
+    """SIGKILL ``server``'s process group (no goodbye to any client) and start the same server again on the
+    same address and scratch directory; ``server`` is updated in place. Every session it held is lost."""
+    _kill_group(server.popen.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.popen.wait(timeout=5)
+    _stop_group(server.popen, 0)
+    if server.journal_path is not None:  # the journal's readers learn that every session before this is gone
+        with open(server.journal_path, "a", encoding="ascii") as journal:
+            journal.write(json.dumps({"t": time.monotonic_ns(), "kind": "server_restart"}) + "\n")
+    again = start_server(server.kind, server.scratch, confinement=server.confinement, extra_args=extra_args,
+                         listen=server.url, timeout_s=timeout_s)
+    if again.url.rstrip("/") != server.url.rstrip("/"):
+        again.stop(0.5)
+        raise ServerStartError(f"the restarted server listens on {again.url}, not {server.url}")
+    server.popen = again.popen
+
+
+def signal_group(server: ServerProcess, sig: signal.Signals) -> None:
+    """Send ``sig`` to the server's process group (SIGSTOP/SIGCONT: ``server_pause``)."""
+    _kill_group(server.popen.pid, sig)
 
 
 def _read_url(popen: subprocess.Popen[bytes], timeout_s: float, log_path: Path) -> str:

@@ -241,9 +241,12 @@ def check_resumed_session(view: JournalView, runs: Sequence[SubjectRun]) -> list
     sessions = [r for r in view.records if r.get("kind") == "session"]
     closes = {r["conn"]: r["t"] for r in view.records if r.get("kind") == "conn_close"}
     t0 = view.records[0]["t"] if view.records else 0
+    restarts = [r["t"] for r in view.records if r.get("kind") == "server_restart"]  # written by the harness
     for prev, new in itertools.pairwise(sessions):
         if new.get("resumed") or new["session"] == prev["session"]:
             continue
+        if any(prev["t"] < t < new["t"] for t in restarts):
+            continue  # the server was restarted in between: the old session is gone, a new one is right
         running = [p for p in view.procs.values() if p.session == prev["session"] and p.t < new["t"]
                    and (p.closed_t is None or p.closed_t > new["t"])]
         if not running:

@@ -31,6 +31,10 @@ class OursSubject:
         self.client: ExecClient | None = None
 
     async def _client(self) -> ExecClient:
+        if self.client is not None and self.client.failure is not None:  # its session is lost (reported)
+            with contextlib.suppress(Exception):
+                await self.client.close()
+            self.client = None  # the next run opens a new session
         if self.client is None:
             kwargs = {"request_timeout_s": 10.0, "client_id": self.name, **self.client_kwargs}
             self.client = await connect(self.url, mode=self.mode, history=self.history, **kwargs)
@@ -41,8 +45,14 @@ class OursSubject:
         delivered: tuple[bytes, bytes] = (b"", b"")
         try:
             client = await self._client()
-            handle = await client.start(list(request.argv), cwd=request.cwd, env=request.env, tty=request.tty,
-                                        pipe_stdin=request.stdin is not None)
+            # within the run's deadline: a start whose answer is lost is reported (outcome unknown) by then
+            try:
+                handle = await asyncio.wait_for(
+                    client.start(list(request.argv), cwd=request.cwd, env=request.env, tty=request.tty,
+                                 pipe_stdin=request.stdin is not None), request.timeout_ms / 1000)
+            except TimeoutError:
+                raise TimeoutError(f"process/start got no answer within the run's timeout_ms {request.timeout_ms}: "
+                                   "outcome unknown (not sent again)") from None
             if request.stdin is not None:
                 await handle.write(request.stdin, close_stdin=True)
             try:

@@ -73,3 +73,14 @@ def test_nth_and_process_count_matches_and_fire_once() -> None:
     fired = [bool(faults.offer(info)) for info in (mine, other, mine, other, mine, mine, mine)]
     assert fired == [False, False, False, False, True, False, False]
     assert not faults.pending
+
+
+def test_alternatives_match_either_and_count_together() -> None:
+    trigger = Trigger.parse("process/output|process/read:response", nth=2)
+    assert trigger.spec == "process/output|process/read:response"
+    out = MessageInfo(Direction.TO_CLIENT, "notification", "process/output", None, "p1")
+    read = MessageInfo(Direction.TO_CLIENT, "response", "process/read", 3, "p1")
+    start = MessageInfo(Direction.TO_CLIENT, "response", "process/start", 2, "p1")
+    assert trigger.matches(out) and trigger.matches(read) and not trigger.matches(start)
+    with pytest.raises(ValueError, match="without spaces"):
+        Trigger.parse("process/output|bad method")

@@ -30,6 +30,14 @@ async def test_cut(exec_subject):
 
 async def test_quick(exec_subject):
     await exec_subject.run_argv(["true"], timeout_ms=1000)
+
+@pytest.mark.fault("drop", on="process/start:response")
+async def test_lost_start(exec_subject):
+    await exec_subject.run_argv(["seq", "1", "5"], timeout_ms=4000)
+
+@pytest.mark.fault("blackhole", on="process/read:response", nth=2)
+async def test_blackhole(exec_subject):
+    await exec_subject.run_argv(["sh", "-c", PACED], timeout_ms=1500)
 '''
 
 
@@ -46,7 +54,7 @@ def _wrong(bug: str) -> str:
 
 def test_example_adapter_passes_every_scenario(pytester: pytest.Pytester) -> None:
     result = _run(pytester, EXAMPLE + " {url}")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
 
 
 @pytest.mark.parametrize(
@@ -66,6 +74,12 @@ def test_example_adapter_passes_every_scenario(pytester: pytest.Pytester) -> Non
                                          "connection *): a replay must reuse the writeId"]),
         ("hang", "test_quick", ["*[[]reported_in_time[]] run 1: client * hung: no reply to request 1 (true) within "
                                 "6.0 s (its timeout_ms 1000 + the harness's margin 5 s)"]),
+        # outcome unknown: a lost process/start answer must be checked, never re-sent (the journal proves it)
+        ("retry-start", "test_lost_start", ["*[[]started_once[]] run 1 (seq 1 5): process/start sent 2 times*for "
+                                            "one run: 'ws-*' on connection *; 'ws-*-again' on connection *"]),
+        # liveness: a connection blackholed mid-stream must be noticed within the run's deadline
+        ("no-liveness", "test_blackhole", ["*[[]reported_in_time[]] run 1: client * hung: no reply to request 1 "
+                                           "(sh -c *) within 6.5 s (its timeout_ms 1500 + the harness's margin 5 s)"]),
     ],
 )
 def test_wrong_client_fails_with_an_account(pytester: pytest.Pytester, bug: str, test: str,

@@ -5,7 +5,9 @@
 
 BUG: ``drop-chunk`` (loses the second output chunk it reads), ``restart-on-reconnect`` (starts the process
 again, under a new processId, after a reconnect), ``new-session`` (never sends resumeSessionId),
-``rewrite-stdin`` (writes stdin again on a new connection with a new writeId), ``hang`` (never answers).
+``rewrite-stdin`` (writes stdin again on a new connection with a new writeId), ``hang`` (never answers),
+``retry-start`` (a start with no answer is sent again blindly, under a new processId), ``no-liveness``
+(waits on a silent connection forever: never notices it is dead).
 """
 
 from __future__ import annotations
@@ -75,6 +77,26 @@ class RewriteStdin(Adapter):
         return result
 
 
+class RetryStart(Adapter):
+    """A start whose answer did not come is sent again (new processId) instead of asking the server."""
+
+    async def start(self, params: dict[str, Any], deadline: float) -> None:
+        conn = await self.connection(deadline)
+        try:
+            await conn.call("process/start", params, 1.0)
+        except Lost:
+            conn = await self.connection(deadline)
+            await conn.call("process/start", {**params, "processId": f"{params['processId']}-again"}, SILENCE_S)
+
+
+class NoLiveness(Adapter):
+    """Waits for any answer as long as it takes: a connection that went silent is never noticed."""
+
+    async def call(self, method: str, params: dict[str, Any], deadline: float, wait_s: float = 0.0) -> Any:
+        conn = await self.connection(deadline)
+        return await conn.call(method, params, 3600.0)
+
+
 class Hang(Adapter):
     async def run(self, request: dict[str, Any]) -> dict[str, Any]:
         await asyncio.Event().wait()
@@ -87,6 +109,8 @@ BUGS: dict[str, type[Adapter]] = {
     "new-session": NewSession,
     "rewrite-stdin": RewriteStdin,
     "hang": Hang,
+    "retry-start": RetryStart,
+    "no-liveness": NoLiveness,
 }
 
 if __name__ == "__main__":

@@ -54,12 +54,19 @@ class Trigger:
     kind: str | None = None
     nth: int = 1
     process: str | None = None
+    # ``on="A|B"``: either message matches (``nth`` counts both), e.g. the output a client is pushed
+    # (``process/output``) or polls for (``process/read:response``)
+    alternatives: tuple[Trigger, ...] = ()
 
     @classmethod
     def parse(cls, on: str, nth: int = 1, process: str | None = None) -> Trigger:
-        """``"METHOD"`` or ``"METHOD:KIND"``; a clear ``ValueError`` for anything else."""
+        """``"METHOD"``, ``"METHOD:KIND"`` or alternatives ``"A|B"``; a clear ``ValueError`` for anything else."""
         if not isinstance(on, str) or not on:
             raise ValueError(f"on= must be 'METHOD' or 'METHOD:request|response|notification', not {on!r}")
+        if "|" in on:
+            alternatives = tuple(cls.parse(part, nth, process) for part in on.split("|"))
+            first = alternatives[0]
+            return cls(first.method, first.kind, nth, process, alternatives)
         method, sep, kind = on.rpartition(":")
         if not sep or kind not in KINDS:
             method, kind = on, ""
@@ -73,9 +80,13 @@ class Trigger:
 
     @property
     def spec(self) -> str:
+        if self.alternatives:
+            return "|".join(a.spec for a in self.alternatives)
         return f"{self.method}:{self.kind}" if self.kind else self.method
 
     def matches(self, info: MessageInfo) -> bool:
+        if self.alternatives:
+            return any(a.matches(info) for a in self.alternatives)
         if info.method != self.method:
             return False
         if self.kind is None:

@@ -48,3 +48,23 @@ def xfail_if_found(request: pytest.FixtureRequest, finding: Finding) -> None:
     found = client_version(request.config)
     if found is not None and found[0] == finding.client and found[1] in finding.versions:
         request.applymarker(pytest.mark.xfail(strict=True, reason=finding.reason(found[1])))
+
+
+def _protocol(account: str = "", versions: frozenset[str] = frozenset()) -> Finding:
+    return Finding("codex", versions, account)
+
+
+# The protocol-fault cases (test_protocol.py), by case; an empty version set: not seen on any version.
+PROTOCOL_FINDINGS: dict[str, Finding] = {
+    "lost_start_response": _protocol(
+        "with the response to its process/start withheld by the protocol proxy (the process did start: the "
+        "journal shows one start, and codex did not send it again), codex exec never finishes: it told the "
+        "model nothing and printed nothing, and was still waiting when the harness stopped it at 25.0 s (the "
+        "run's timeout_ms 5000 + the 20 s margin); an exec call whose answer is lost hangs instead of failing",
+        frozenset({"0.171.0"})),
+    "close_1012": _protocol(),
+    "blackhole": _protocol(),
+    "duplicate": _protocol(),
+    "reorder": _protocol(),
+    "server_restart": _protocol(),
+}

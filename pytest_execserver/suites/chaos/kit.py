@@ -113,6 +113,7 @@ async def streaming(subject: RecordingSubject, workload: Workload, timeout_ms: i
     """Start ``workload`` and return once the server journaled some of its output: a fault applied now lands
     mid-stream, however long the client took to start and connect. A client that hangs instead is reported
     as the hang it is (the run's own deadline comes first)."""
+    before = sum(1 for r in subject.journal_records() if r.get("kind") == "proc_start")
     task = asyncio.ensure_future(run_workload(subject, workload, timeout_ms))
 
     def flowing() -> bool:
@@ -120,7 +121,9 @@ async def streaming(subject: RecordingSubject, workload: Workload, timeout_ms: i
             return True
         records = subject.journal_records()
         started = [i for i, r in enumerate(records) if r.get("kind") == "proc_start"]
-        return bool(started) and sum(1 for r in records[started[-1]:] if r.get("kind") == "proc_output") >= 3
+        if len(started) <= before:  # not this run's process yet (an earlier run's output does not count)
+            return False
+        return sum(1 for r in records[started[-1]:] if r.get("kind") == "proc_output") >= 3
 
     try:
         await wait_until(flowing, timeout_ms / 1000 + 10, f"{workload.name} streaming", interval=0.01)

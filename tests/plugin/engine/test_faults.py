@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import pytest
@@ -24,7 +25,12 @@ from pytest_execserver.faults.schedule import draw_schedule
 
 
 def test_kinds() -> None:
-    assert set(FAULT_KINDS) == {"latency", "bandwidth", "slicer", "disconnect", "down", "receiver_lag"}
+    toxiproxy = {"latency", "bandwidth", "slicer", "disconnect", "down"}
+    protocol = {"drop", "delay", "duplicate", "reorder", "corrupt", "inject", "close", "cut", "blackhole",
+                "mute_pongs", "server_restart", "server_pause", "client_pause"}
+    assert set(FAULT_KINDS) == toxiproxy | {"receiver_lag"} | protocol
+    assert {k for k in FAULT_KINDS if KINDS[k].layer == "protocol"} == protocol
+    assert {k for k in FAULT_KINDS if KINDS[k].layer == "toxiproxy"} == toxiproxy
 
 
 def test_latency_defaults_and_toxics() -> None:
@@ -142,6 +148,9 @@ class _Recorder:
     def set_enabled(self, enabled: bool) -> None:
         self.calls.append(("enabled", enabled))
 
+    def arm_protocol(self, fault: Fault) -> None:
+        self.calls.append(("arm", fault))
+
     def clients(self) -> list[Any]:
         recorder = self
 
@@ -178,6 +187,52 @@ def test_every_kind_is_one_registered_class() -> None:
     assert down.calls == [("enabled", False), ("enabled", True)]
     KINDS["receiver_lag"].apply(Fault("receiver_lag", pause_ms=20, queue_limit=3), lag, "", [])
     assert lag.lagged == [("queue_limit", 3), ("pause", 20.0)]
+    proto = _Recorder()
+    drop = Fault("drop", on="process/start:response")
+    drop.spec.apply(drop, proto, "", [])
+    assert proto.calls == [("arm", drop)]
+
+
+ISSUE_EXAMPLES = [
+    ("drop", {"on": "process/start:response"}),
+    ("close", {"code": 1012, "on": "process/output", "nth": 3}),
+    ("blackhole", {"on": "process/output", "nth": 2}),
+    ("server_restart", {"on": "process/start:response"}),
+    ("duplicate", {"on": "process/output"}),
+    ("reorder", {"on": "process/output", "hold": 2}),
+]
+
+
+@pytest.mark.parametrize(("kind", "params"), ISSUE_EXAMPLES, ids=[k for k, _ in ISSUE_EXAMPLES])
+def test_protocol_examples_parse(kind: str, params: dict[str, Any]) -> None:
+    fault = Fault(kind, **params)
+    assert fault.spec.layer == "protocol" and fault["nth"] == params.get("nth", 1)
+    assert fault.spec.protocol_fault(fault.params).trigger.spec == params["on"]  # type: ignore[attr-defined]
+    assert fault.spec.applies_before_clients(fault.params)  # armed before the clients connect
+    assert eval(repr(fault)) == fault  # pasteable
+
+
+@pytest.mark.parametrize(("kind", "params", "message"), [
+    ("drop", {}, "missing required parameter 'on'"),
+    ("drop", {"on": "process start"}, "without spaces"),
+    ("drop", {"on": "process/start", "nth": 0}, "'nth' must be an integer >= 1"),
+    ("reorder", {"on": "x", "hold": 0}, "'hold' must be an integer >= 1"),
+    ("close", {"on": "x", "code": 999}, "1000..4999"),
+    ("corrupt", {"on": "x", "how": "shuffle"}, "truncate, not_json, wrong_type"),
+    ("server_pause", {"on": "x", "ms": -1}, ">= 0 ms"),
+])
+def test_protocol_params_validated(kind: str, params: dict[str, Any], message: str) -> None:
+    with pytest.raises(FaultError, match=re.escape(message)):
+        Fault(kind, **params)
+
+
+def test_protocol_kinds_draw_and_place() -> None:
+    schedule = draw_schedule(7, ["drop", "close", "latency"], duration_ms=1200)
+    assert [s.fault.kind for s in schedule] and all(s.fault["at_ms"] == s.at_ms for s in schedule
+                                                    if s.fault.spec.layer == "protocol")
+    assert schedule == draw_schedule(7, ["drop", "close", "latency"], duration_ms=1200)
+    placed = Fault("drop", on="process/output").spec.place(Fault("drop", on="process/output"), 40, 100)
+    assert placed == Fault("drop", on="process/output", at_ms=40)
 
 
 def test_a_new_kind_is_one_class() -> None:
@@ -208,3 +263,13 @@ def test_a_cut_given_no_time_lands_where_the_string_form_does(kind: str) -> None
     a cut during process/start (at_ms=0) only when a test asks for it."""
     assert example(kind).at_ms == Fault(kind).at_ms == CUT_AT_MS > 0
     assert Fault(kind, at_ms=0).at_ms == 0
+
+
+def test_shrinking_keeps_a_protocol_faults_trigger() -> None:
+    from pytest_execserver.shrink.core import simpler
+
+    fault = Fault("delay", on="process/output", nth=3, ms=400, at_ms=130)
+    variants = list(simpler(fault, 2000))
+    assert variants, "a protocol fault has simpler variants (shorter, later, rounder)"
+    assert all((v["on"], v["nth"], v.kind) == ("process/output", 3, "delay") for v in variants)
+    assert Fault("delay", on="process/output", nth=3, ms=200, at_ms=130) in variants

@@ -14,7 +14,11 @@ Inner = Callable[..., pytest.RunResult]  # the `inner` fixture (tests/plugin/con
     ("marker", "message"),
     [
         ("fault('lag')", "unknown fault kind 'lag'; known kinds: latency, bandwidth, slicer, disconnect, down, "
-                         "receiver_lag"),
+                         "receiver_lag, drop, delay, duplicate, reorder, corrupt, inject, close, cut, blackhole, "
+                         "mute_pongs, server_restart, server_pause, client_pause"),
+        ("fault('drop')", "fault 'drop': missing required parameter 'on'"),
+        ("fault('close', on='process/output', code=99)", "fault 'close': close code= must be an integer in "
+                                                         "1000..4999, not 99"),
         ("fault('latency', ms=10, delay=3)", "fault 'latency': unknown parameter(s) delay; accepted: ms, jitter*"),
         ("fault('latency', ms='10')", "fault 'latency': parameter 'ms' must be a number of milliseconds, got '10'"),
         ("fault('latency', ms=-1)", "fault 'latency': parameter 'ms' must be >= 0 ms, got -1"),

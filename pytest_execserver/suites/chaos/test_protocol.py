@@ -1,0 +1,133 @@
+"""Protocol faults placed by messages, not the clock (issue 20): any client must survive or report them.
+
+Each case arms one fault of the protocol proxy (between Toxiproxy and the server) by a marker, so it
+lands on the same message on every run: the lost ``process/start`` response, a ``1012`` close on the
+third output, a connection blackholed on the second output, duplicated and reordered output, and the
+server killed and restarted right after a start. Output counts whether it is pushed (``process/output``)
+or polled (the ``process/read`` response). The journal checks after each test add: one
+``process/start`` per run (an unknown outcome never runs twice), output byte-exact or an exact prefix,
+and an answer within the run's deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from pytest_execserver.faults.kinds import Fault
+from pytest_execserver.glue.fixtures import ExecProxy
+from pytest_execserver.subjects.base import Outcome
+from pytest_execserver.subjects.run import RecordingSubject
+from pytest_execserver.suites.chaos.findings import PROTOCOL_FINDINGS, xfail_if_found
+from pytest_execserver.suites.chaos.kit import (
+    check,
+    check_prefix,
+    paced_workload,
+    run_checked,
+    run_workload,
+    seq_workload,
+)
+
+pytestmark = pytest.mark.asyncio
+
+OUTPUT = "process/output|process/read:response"  # output pushed, or polled
+STREAM = paced_workload(24, per_batch=100, sleep_s=0.025)  # ~0.6 s of output in many messages
+DEADLINE_MS = 5000  # the run's timeout_ms where a correct client may have to give up
+MARGIN_S = 5.0  # the harness's margin over a deadline (as in reported_in_time)
+
+
+def fired(proxy: ExecProxy, kind: str) -> list[Any]:
+    """The firings of ``kind`` in this test; the fault must have fired (else the case tested nothing)."""
+    assert proxy.protocol is not None
+    events = [e for e in proxy.protocol.fired if e.kind == kind and e.phase == "fire"]
+    assert events, f"the {kind!r} fault never fired (its trigger matched no message)"
+    assert not proxy.injector.errors, f"fault errors: {proxy.injector.errors}"
+    return events
+
+
+def noticed_ms(subject: RecordingSubject, fired_ns: int) -> float | None:
+    """How long after ``fired_ns`` the client opened a new connection (it noticed the old one was dead)."""
+    opens = [r["t"] for r in subject.journal_records() if r.get("kind") == "conn_open" and r["t"] > fired_ns]
+    return None if not opens else (min(opens) - fired_ns) / 1e6
+
+
+def completed_or_reported(outcome: Outcome, workload: Any, subject: RecordingSubject) -> None:
+    """Byte-exact success, or a typed error with an exact prefix delivered: never silent loss."""
+    if outcome.error is None:
+        check(outcome, workload, subject)
+    else:
+        assert outcome.error.message, "the client's error has no message"
+        check_prefix(outcome, workload, subject)
+
+
+@pytest.mark.fault("drop", on="process/start:response")
+async def test_lost_start_response_runs_once(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                             request: pytest.FixtureRequest) -> None:
+    """The start's outcome is unknown to the client: it may find out (read back) or report it, but the
+    journal must show the process started once (``started_once``)."""
+    xfail_if_found(request, PROTOCOL_FINDINGS["lost_start_response"])
+    workload = seq_workload(2000)
+    began = time.monotonic()
+    outcome = await run_workload(exec_subject, workload, timeout_ms=DEADLINE_MS)
+    fired(exec_proxy, "drop")
+    completed_or_reported(outcome, workload, exec_subject)
+    assert time.monotonic() - began < DEADLINE_MS / 1000 + MARGIN_S
+    await run_checked(exec_subject, seq_workload(500))  # and the client is still usable
+
+
+@pytest.mark.fault("close", code=1012, on=OUTPUT, nth=3)
+async def test_close_1012_on_third_output(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                          request: pytest.FixtureRequest) -> None:
+    """The server says it is restarting (1012) mid-stream, but it is not: reconnect, resume, deliver all."""
+    xfail_if_found(request, PROTOCOL_FINDINGS["close_1012"])
+    await run_checked(exec_subject, STREAM, timeout_ms=20_000)
+    fired(exec_proxy, "close")
+
+
+@pytest.mark.fault("blackhole", on=OUTPUT, nth=2)
+async def test_blackhole_on_second_output(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                          request: pytest.FixtureRequest) -> None:
+    """The connection dies silently (no FIN, no RST) until the test ends; new connections pass, but the
+    server still holds the session on the dead one. The client must answer within its deadline: all the
+    bytes, or an error with an exact prefix. Liveness: its detection time (first new connection) is reported."""
+    xfail_if_found(request, PROTOCOL_FINDINGS["blackhole"])
+    began = time.monotonic()
+    outcome = await run_workload(exec_subject, STREAM, timeout_ms=DEADLINE_MS)
+    elapsed = time.monotonic() - began
+    (event,) = fired(exec_proxy, "blackhole")
+    detected = noticed_ms(exec_subject, event.t_ns)
+    request.node.user_properties.append(("blackhole_detection_ms", detected))
+    print(f"blackhole on the 2nd output: first new connection {detected} ms after it; answered after "
+          f"{elapsed:.2f} s ({'ok' if outcome.error is None else outcome.error.type})")
+    completed_or_reported(outcome, STREAM, exec_subject)
+    assert elapsed < DEADLINE_MS / 1000 + MARGIN_S, f"answered after {elapsed:.1f} s (deadline {DEADLINE_MS} ms)"
+
+
+@pytest.mark.chaos(Fault("duplicate", on=OUTPUT), Fault("reorder", on=OUTPUT, hold=2))
+async def test_duplicate_and_reorder_output(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                            exec_fault: Fault, request: pytest.FixtureRequest) -> None:
+    """A message delivered twice, or overtaken by the next two: output is still delivered once, in order."""
+    xfail_if_found(request, PROTOCOL_FINDINGS[exec_fault.kind])
+    outcome = await run_workload(exec_subject, STREAM, timeout_ms=DEADLINE_MS)
+    fired(exec_proxy, exec_fault.kind)
+    check(outcome, STREAM, exec_subject)
+
+
+@pytest.mark.fault("server_restart", on="process/start:response")
+async def test_server_restart_after_start(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                          request: pytest.FixtureRequest) -> None:
+    """The server is killed as it answers the start and comes back on the same address without the session:
+    the client must report the loss (an error, an exact prefix) within its deadline, and not start the
+    process again on its own (``started_once``)."""
+    xfail_if_found(request, PROTOCOL_FINDINGS["server_restart"])
+    workload = paced_workload(8, per_batch=50, sleep_s=0.05)
+    began = time.monotonic()
+    outcome = await run_workload(exec_subject, workload, timeout_ms=DEADLINE_MS)
+    elapsed = time.monotonic() - began
+    fired(exec_proxy, "server_restart")
+    assert outcome.error is not None, "the client reported success for a process whose server died mid-run"
+    completed_or_reported(outcome, workload, exec_subject)
+    assert elapsed < DEADLINE_MS / 1000 + MARGIN_S, f"answered after {elapsed:.1f} s (deadline {DEADLINE_MS} ms)"
+    await run_checked(exec_subject, seq_workload(300))  # a fresh session on the restarted server works
