@@ -390,6 +390,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[TEST_KEY] = build_state(item, settings)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Harness tests collected: prove once, before any test, that a server can start here (issue 19)."""
+    if session.config.option.collectonly or not any(TEST_KEY in item.stash for item in session.items):
+        return
+    from pytest_execserver.servers.confine import ConfinementError, check_session
+
+    try:
+        check_session(session.config.stash[SETTINGS_KEY].unconfined)
+    except ConfinementError as exc:
+        raise pytest.UsageError(f"pytest-execserver: {exc}") from exc
+
+
 # --------------------------------------------------------------------------------------- running
 
 
