@@ -118,7 +118,8 @@ FOLDER_RULES: dict[str, set[str]] = {
     "suites": {
         *("checks", "telemetry", "client", "servers", "faults", "report", "glue", "subjects", "shrink", "<waiting>"),
     },
-    "<__main__>": {"servers", "faults", "glue", "report", "suites"},
+    "cli": {"servers", "faults"},
+    "<__main__>": {"servers", "faults", "glue", "report", "suites", "cli"},
     "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "glue", "subjects", "shrink"},
     "<__init__>": {"<decorators>", "faults"},
 }
