@@ -121,6 +121,9 @@ class _XdistHooks:
         ran = getattr(node, "workeroutput", {}).get("execserver_ran")
         if ran:
             _ran_by_worker(self.config)[str(node.gateway.id)] = ran
+        usage_error = getattr(node, "workeroutput", {}).get(USAGE_ERROR_OUTPUT)
+        if usage_error:  # the workers collected no test (see pytest_collection_finish): stop the session once
+            raise pytest.UsageError(usage_error)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -390,7 +393,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.stash[TEST_KEY] = build_state(item, settings)
 
 
-@pytest.hookimpl(trylast=True)
+USAGE_ERROR_OUTPUT = "execserver_usage_error"  # an xdist worker's confinement failure, for the controller
+
+
+@pytest.hookimpl(tryfirst=True)  # before an xdist worker reports its collection
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Harness tests collected: prove once, before any test, that a server can start here (issue 19)."""
     if session.config.option.collectonly or not any(TEST_KEY in item.stash for item in session.items):
@@ -400,7 +406,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     try:
         check_session(session.config.stash[SETTINGS_KEY].unconfined)
     except ConfinementError as exc:
-        raise pytest.UsageError(f"pytest-execserver: {exc}") from exc
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is None:
+            raise pytest.UsageError(f"pytest-execserver: {exc}") from exc
+        workeroutput[USAGE_ERROR_OUTPUT] = f"pytest-execserver: {exc}"  # the controller raises it, once
+        session.items.clear()
 
 
 # --------------------------------------------------------------------------------------- running

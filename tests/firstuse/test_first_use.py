@@ -132,11 +132,14 @@ def test_root_without_bwrap_venv_and_python_under_root_pass(root_home_dir: Path,
     assert "confinement=unprivileged-user" in done.stdout
 
 
-def test_root_with_a_venv_nobody_can_reach_stops_once_with_the_fixes(tmp_path: Path, wheel: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_root_with_a_venv_nobody_can_reach_stops_once_with_the_fixes(
+    tmp_path: Path, wheel: Path, workers: list[str]
+) -> None:
     venv_dir = Path(tempfile.mkdtemp(prefix="execserver-venv-"))  # the venv itself is the 0700 folder
     try:
         venv = make_venv(venv_dir, str(Path(sys.base_prefix) / "bin" / "python3"), wheel)
-        done = run(without_bwrap(pytest_argv(venv)), project(tmp_path / "project"))
+        done = run(without_bwrap([*pytest_argv(venv), *workers]), project(tmp_path / "project"))
     finally:
         shutil.rmtree(venv_dir, ignore_errors=True)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:] + done.stderr[-2000:]
