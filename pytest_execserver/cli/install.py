@@ -32,8 +32,8 @@ def install_codex(version: str | None) -> int:
         return 0
     started = time.monotonic()
     try:
-        with step(f"Downloading codex {concrete} ({codex.platform_package(concrete)}, about 60-90 MB) with npm pack "
-                  f"into {target.parents[2]}"):
+        with step(f"Downloading codex {concrete} ({codex.platform_package(concrete)}, about 450 MB "
+                  f"unpacked) with npm pack into {target.parents[2]}"):
             path = codex.codex_binary(concrete)
     except (codex.CodexUnavailable, ValueError) as exc:
         print(f"codex: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import TextIO
 
 @contextmanager
 def step(what: str, *, every_s: float = 15.0, out: TextIO | None = None) -> Iterator[None]:
-    """Print ``what...``, then ``... still <what> (N s)`` every ``every_s`` until the block ends."""
+    """Print ``what...``, then ``... still working (N s)`` every ``every_s`` until the block ends."""
     stream = out or sys.stderr
     print(f"{what}...", file=stream, flush=True)
     started = time.monotonic()
@@ -21,8 +21,7 @@ def step(what: str, *, every_s: float = 15.0, out: TextIO | None = None) -> Iter
 
     def tick() -> None:
         while not done.wait(every_s):
-            print(f"  ... still {what[0].lower() + what[1:]} ({time.monotonic() - started:.0f} s)", file=stream,
-                  flush=True)
+            print(f"  ... still working ({time.monotonic() - started:.0f} s)", file=stream, flush=True)
 
     ticker = threading.Thread(target=tick, name="progress", daemon=True)
     ticker.start()
