@@ -139,6 +139,9 @@ class _XdistHooks:
         from pytest_execserver.glue import load_state  # the workers' load runs, merged at the end
 
         load_state.add_worker_output(self.config, getattr(node, "workeroutput", {}).get(load_state.WORKEROUTPUT_KEY))
+        usage_error = getattr(node, "workeroutput", {}).get(USAGE_ERROR_OUTPUT)
+        if usage_error:  # the workers collected no test (see pytest_collection_finish): stop the session once
+            raise pytest.UsageError(usage_error)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -442,6 +445,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     settings = config.stash[SETTINGS_KEY]
     for item in ours:
         item.stash[TEST_KEY] = build_state(item, settings)
+
+
+USAGE_ERROR_OUTPUT = "execserver_usage_error"  # an xdist worker's confinement failure, for the controller
+
+
+@pytest.hookimpl(tryfirst=True)  # before an xdist worker reports its collection
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Harness tests collected: prove once, before any test, that a server can start here (issue 19)."""
+    if session.config.option.collectonly or not any(TEST_KEY in item.stash for item in session.items):
+        return
+    from pytest_execserver.servers.confine import ConfinementError, check_session
+
+    try:
+        check_session(session.config.stash[SETTINGS_KEY].unconfined)
+    except ConfinementError as exc:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is None:
+            raise pytest.UsageError(f"pytest-execserver: {exc}") from exc
+        workeroutput[USAGE_ERROR_OUTPUT] = f"pytest-execserver: {exc}"  # the controller raises it, once
+        session.items.clear()
 
 
 # --------------------------------------------------------------------------------------- running

@@ -124,7 +124,8 @@ FOLDER_RULES: dict[str, set[str]] = {
         *("checks", "telemetry", "client", "servers", "faults", "report", "load", "glue", "subjects", "shrink"),
         "<waiting>",
     },
-    "<__main__>": {"servers", "faults", "glue", "report", "suites"},
+    "cli": {"servers", "faults"},
+    "<__main__>": {"servers", "faults", "glue", "report", "suites", "cli"},
     "<plugin>": {"checks", "telemetry", "client", "servers", "faults", "report", "load", "glue", "subjects", "shrink",
                  "suites"},  # the shipped suites' options are registered by the entry (a --pyargs conftest is too late)
     "<__init__>": {"<decorators>", "faults"},

@@ -1,0 +1,1 @@
+"""Command-line tools: ``python -m pytest_execserver doctor`` and ``install`` (see ``__main__``)."""
