@@ -15,19 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_execserver.faults.kinds import KINDS, Fault, kind_or_fault
 
-__all__ = ["ScheduledFault", "as_timed", "derive_seed", "draw_schedule", "format_schedule", "new_seed"]
-
-
-def new_seed() -> int:
-    """A fresh random session seed (printed in the report header so a run can be repeated)."""
-    return secrets.randbelow(2**32)
+__all__ = ["ScheduledFault", "as_timed", "derive_seed", "draw_schedule", "format_schedule"]
 
 DEFAULT_DURATION_MS = 2000
 SLOT_MS = 400  # default slot width when no count is given

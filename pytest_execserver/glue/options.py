@@ -7,6 +7,7 @@ then the default. Bad values raise :class:`pytest.UsageError` naming the option 
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,10 +174,13 @@ def parse_server(
         raise pytest.UsageError(f"{where}: {exc}") from None
 
 
+def new_seed() -> int:
+    """A fresh random session seed (printed in the report header so a run can be repeated)."""
+    return secrets.randbelow(2**32)
+
+
 def settings_from_config(config: pytest.Config, worker_seed: int | None = None) -> Settings:
     """Read and validate every option; raise :class:`pytest.UsageError` on a bad value."""
-    from pytest_execserver.faults.schedule import new_seed
-
     server, where = _raw(config, "execserver_server")
     server = "ref" if server is None else server
     kind, args = parse_server(server, where or "--execserver-server", str(config.invocation_params.dir))

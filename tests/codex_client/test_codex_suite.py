@@ -27,9 +27,12 @@ def _suite(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def test_the_whole_chaos_suite_runs_on_codex(pytester: pytest.Pytester) -> None:
     result = _suite(pytester)
-    result.assert_outcomes(passed=21, xfailed=1)
-    result.stdout.fnmatch_lines([f"XFAIL *test_binary_stdin_after_a_cut - codex {DEFAULT_VERSION}: codex writes a "
-                                 "process's stdin only through a terminal, as text*"])
+    result.assert_outcomes(passed=26, xfailed=2)  # 22 clock-placed cases + 6 event-placed (test_protocol.py)
+    result.stdout.fnmatch_lines_random([
+        f"XFAIL *test_binary_stdin_after_a_cut - codex {DEFAULT_VERSION}: codex writes a process's stdin only "
+        "through a terminal, as text*",
+        f"XFAIL *test_lost_start_response* - codex {DEFAULT_VERSION}*",
+    ])
 
 
 # drop-chunk: the 2nd chunk of every process is lost for good; lose-first-chunk-after-resume: the first chunk

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_execserver.faults.kinds import FAULT_KINDS, KINDS, Fault, FaultError
-from pytest_execserver.faults.schedule import derive_seed, draw_schedule, format_schedule, new_seed
+from pytest_execserver.faults.schedule import derive_seed, draw_schedule, format_schedule
+from pytest_execserver.glue.options import new_seed
 
 
 def test_same_seed_same_schedule() -> None:

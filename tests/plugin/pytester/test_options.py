@@ -49,7 +49,7 @@ def test_header_shows_settings(inner: Inner, pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "execserver: seed=1234 server=ref --inject-bug reorder toxiproxy=embedded mode=legacy-read "
-        "budget-scale=2.5 confinement=*"
+        "budget-scale=2.5 topology=direct confinement=*"
     ])
 
 
