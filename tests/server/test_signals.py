@@ -96,9 +96,10 @@ class _Busy:
         self._thread.join(5)
 
 
-# 50 rounds on the reference server (the bar). codex loses ~8 in 100, so it gets 100 rounds: its
-# xfail stays strict (the chance that 100 rounds all pass there is well under 1 %).
-ROUNDS = {"ref": 50, "codex": 100}
+# 50 rounds on the reference server (the bar). codex loses ~8 in 100 on a busy machine but fewer on a
+# quiet one (a CI run on 2 quiet cores lost none of 100: the race needs the fork to be slow), so it gets 300
+# rounds to keep its strict xfail from passing by luck.
+ROUNDS = {"ref": 50, "codex": 300}
 LOST_AFTER_S = 3.0  # an interrupted `sleep 30` exits within milliseconds; still running after this: lost
 
 
