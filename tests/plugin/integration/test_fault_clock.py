@@ -54,8 +54,11 @@ async def test_early_cut_hits_the_body_not_the_handshake(slow_client: ExecClient
                                                          exec_scratch: Path) -> None:
     # before: the cut landed in exec_client's handshake and the test errored in setup. Now it lands here,
     # on the first traffic (a start in flight may end in the typed StartOutcomeUnknown, never re-sent)
+    # output for ~200 ms, so the reset (which acts on the next bytes to the client) has traffic to cut even
+    # when the first bytes beat the toxic (a quiet machine ran a single echo before the toxic was in place)
+    paced = "for i in 1 2 3 4 5 6 7 8 9 10; do echo during-the-cut-$i; sleep 0.02; done"
     with contextlib.suppress(StartOutcomeUnknown):
-        await slow_client.run(["/bin/echo", "during the cut"], cwd=exec_scratch)
+        await slow_client.run(["/bin/sh", "-c", paced], cwd=exec_scratch)
     await wait_until(lambda: [e for e in exec_history.select("reconnect") if e.kind == "ok"], 10,
                      "the client to see the cut and reconnect")
     result = await slow_client.run(["/bin/echo", "after the cut"], cwd=exec_scratch)
