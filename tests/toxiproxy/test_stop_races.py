@@ -365,7 +365,16 @@ class Spammer:
 
 
 async def still_open(clients: list[socket.socket], timeout: float = CLOSE_WITHIN_S) -> list[socket.socket]:
-    """The clients that have not seen EOF, RST or a failed connect within ``timeout``."""
+    """The clients that have not seen EOF, RST or a failed connect within ``timeout``.
+
+    Each client first sends one byte. A client whose handshake the kernel never finished on the proxy's
+    side (its last ACK lost under load, then the listener closed) believes it is connected and hears
+    nothing until it sends: the byte draws the peer kernel's RST. A client the proxy really still holds
+    gets no RST (its byte is read, or echoed back by the upstream), so it still counts as open.
+    """
+    for sock in clients:
+        with contextlib.suppress(OSError):
+            sock.send(b"?")
     results = await asyncio.gather(*(closed_how(sock, timeout) for sock in clients))
     return [sock for sock, how in zip(clients, results, strict=True) if how == "timeout"]
 
