@@ -71,6 +71,13 @@ class RelayProcess:
             result: dict[str, Any] = json.loads(response.read())
         return result
 
+    def set_rendezvous(self, role: str, base: str | None) -> None:
+        """Hand ``role`` rendezvous URLs on ``base`` (``ws://127.0.0.1:PORT``, e.g. a Toxiproxy listener)."""
+        request = urllib.request.Request(self.url + "/rendezvous", data=json.dumps({role: base}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+
     def faults(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(self.url + "/faults", timeout=5) as response:
             result: list[dict[str, Any]] = json.loads(response.read())["faults"]
