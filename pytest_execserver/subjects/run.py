@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ class SubjectState:
     runs: list[SubjectRun] = field(default_factory=list)
     markers: dict[int, Path] = field(default_factory=dict)  # journal-free: run index -> its start marker
     unchecked: dict[str, str] = field(default_factory=dict)  # journal-free: what the test could not check, why
+    connections: Callable[[], int] | None = None  # journal-free: client connections a relay saw since the start
 
 
 class RecordingSubject:
@@ -177,6 +178,11 @@ class RecordingSubject:
     def unchecked(self, what: str, reason: str) -> None:
         """Note something this test checks only with a journal, and why it was not checked (in the report)."""
         self.state.unchecked[what] = reason
+
+    def client_connections(self) -> int | None:
+        """Journal-free: how many websockets the client opened since the test began, when something other than
+        the server's journal saw them (the relay, for codex's executor behind it); else None."""
+        return None if self.state.connections is None else self.state.connections()
 
     def process_starts(self) -> int:
         """Journal-free: how many processes of this test's runs have started so far (their markers' bytes)."""
@@ -265,7 +271,7 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
             if node.config.stash[SETTINGS_KEY].skip_unavailable:
                 pytest.skip(message)
             pytest.fail(message, pytrace=False)
-    state = SubjectState(subject, journal, offset)
+    state = SubjectState(subject, journal, offset, connections=_relay_connections(exec_server))
     node.stash[SUBJECT_STATE] = state
     if not isinstance(subject, OursSubject) and journal is not None:  # ours reports its cuts to the history
         exec_proxy.injector.cut_probes.append(JournalCuts(journal, offset))
@@ -280,6 +286,19 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
         lag.stop()
         with contextlib.suppress(Exception):
             await subject.close()
+
+
+def _relay_connections(exec_server: Any) -> Callable[[], int] | None:
+    """For codex's executor behind our relay: the client websockets the relay opened from now on."""
+    relay = getattr(exec_server, "relay", None)
+    if relay is None:
+        return None
+
+    def harness_opens() -> int:
+        return sum(1 for e in relay.events("ws_open") if e.get("role") == "harness")
+
+    before = harness_opens()
+    return lambda: harness_opens() - before
 
 
 def _journal_free_budgets(node: pytest.Item) -> None:

@@ -67,3 +67,28 @@ def test_ran_once() -> None:
     assert [v.check for v in violations] == ["started_once", "started_once"]
     assert "started 2 times" in violations[0].message and "never started" in violations[1].message
     assert check_ran_once([_run(1, failed)], {1: 0}) == []  # a failure may not have started it
+
+
+class _Seen:
+    """Stands in for ``exec_subject``: what ``landed_journal_free`` reads and writes."""
+
+    def __init__(self, connections: int | None) -> None:
+        self.connections = connections
+        self.notes: dict[str, str] = {}
+
+    def client_connections(self) -> int | None:
+        return self.connections
+
+    def unchecked(self, what: str, reason: str) -> None:
+        self.notes[what] = reason
+
+
+def test_a_cut_that_did_not_land_fails_when_the_relay_saw_the_connections() -> None:
+    from pytest_execserver.suites.chaos.test_cuts import landed_journal_free
+
+    with pytest.raises(AssertionError, match="the cut did not land: the relay saw 1 client websocket"):
+        landed_journal_free(_Seen(1))  # type: ignore[arg-type]
+    landed, unknown = _Seen(2), _Seen(None)
+    landed_journal_free(landed)  # type: ignore[arg-type]
+    landed_journal_free(unknown)  # type: ignore[arg-type]
+    assert set(landed.notes) == {"session_resumed"} and set(unknown.notes) == {"cut_landed", "session_resumed"}

@@ -33,8 +33,19 @@ from pytest_execserver.suites.chaos.kit import (
 pytestmark = pytest.mark.asyncio
 
 STREAM = paced_workload(40, per_batch=150, sleep_s=0.025)  # ~1 s, ~34 KB stdout, 40 stderr lines
-JOURNAL_ONLY = ("how many connections the server accepted and whether one resumed the session are only in the "
-                "journal; journal-free, the cut is known applied (fault_applied) and the output byte-exact")
+RESUMED_JOURNAL_ONLY = ("whether the new connection resumed the session is only in the server's journal; "
+                        "journal-free, the output is byte-exact and the process started once (its marker)")
+
+
+def landed_journal_free(subject: RecordingSubject) -> None:
+    """Without the server's journal: the cut landed if the relay saw the client open a second websocket
+    (codex's executor behind the relay); otherwise that is not known either, and the report says so."""
+    seen = subject.client_connections()
+    if seen is None:
+        subject.unchecked("cut_landed", "the connections the server accepted are only in its journal")
+    else:
+        assert seen >= 2, f"the cut did not land: the relay saw {seen} client websocket(s)"
+    subject.unchecked("session_resumed", RESUMED_JOURNAL_ONLY)
 
 
 @pytest.mark.parametrize("mode", ["reset", "close", "timeout"])
@@ -45,7 +56,7 @@ async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_prox
     check(await run, STREAM, exec_subject)
     fault_applied(exec_proxy, "disconnect")
     if exec_subject.journal_free:
-        exec_subject.unchecked("cut_landed_and_resumed", JOURNAL_ONLY)
+        landed_journal_free(exec_subject)
     else:
         records = exec_subject.journal_records()
         assert connections(records) >= 2, "the cut did not land (one connection only)"
@@ -62,7 +73,7 @@ async def test_short_outage_recovers(exec_subject: RecordingSubject, exec_proxy:
     check(await run, STREAM, exec_subject)
     fault_applied(exec_proxy, "down")
     if exec_subject.journal_free:
-        exec_subject.unchecked("cut_landed_and_resumed", JOURNAL_ONLY)
+        landed_journal_free(exec_subject)
     else:
         assert resumed(exec_subject.journal_records()) >= 1, "the client never resumed its session after the outage"
     await run_checked(exec_subject, seq_workload(3000))
