@@ -79,8 +79,14 @@ class ServerManager:
         self.starts += 1
         scratch = self.root / f"server-{self.starts}"
         try:
-            self.server = start_server(self.settings.server_kind, scratch, confinement=self.confinement,
-                                       extra_args=list(self.settings.server_args))
+            kind = self.settings.server_kind
+            if self.settings.topology == "relay" and (kind == "codex" or kind.startswith("codex@")):
+                from pytest_execserver.servers.relay_topology import start_relayed_codex
+
+                self.server = start_relayed_codex(kind, scratch, self.confinement)  # codex --remote, our relay
+            else:
+                self.server = start_server(kind, scratch, confinement=self.confinement,
+                                           extra_args=list(self.settings.server_args))
         except ServerStartError as exc:
             self.start_failure = f"see the first failure, in {nodeid}"
             raise ServerStartError(f"the server under test {self.settings.server!r} did not start: {exc}") from None

@@ -20,7 +20,7 @@ from typing import Any
 
 from pytest_execserver.servers.codex import codex_binary
 from pytest_execserver.servers.confine import Confinement, confine
-from pytest_execserver.servers.launch import _stop_group
+from pytest_execserver.servers.launch import ServerProcess, ServerStartError, _stop_group
 from pytest_execserver.telemetry.receiver import server_env
 
 AUTH_TOKEN = "relay-test-token"  # the client's bearer for /connect (a test value, not a secret)
@@ -70,6 +70,13 @@ class RelayProcess:
         with urllib.request.urlopen(request, timeout=5) as response:
             result: dict[str, Any] = json.loads(response.read())
         return result
+
+    def set_rendezvous(self, role: str, base: str | None) -> None:
+        """Hand ``role`` rendezvous URLs on ``base`` (``ws://127.0.0.1:PORT``, e.g. a Toxiproxy listener)."""
+        request = urllib.request.Request(self.url + "/rendezvous", data=json.dumps({role: base}).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
 
     def faults(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(self.url + "/faults", timeout=5) as response:
@@ -239,3 +246,56 @@ class RelayTopology:
         if self.relay is not None:
             self.relay.stop()
             self.relay = None
+
+
+@dataclass
+class RelayedServer(ServerProcess):
+    """``--execserver-server codex --execserver-topology relay``: codex's own executor, registered behind our
+    relay with ``codex exec-server --remote`` (its cwd and writable scratch: the server's scratch).
+
+    ``url`` is the relay's address (``ws://127.0.0.1:PORT``), so ``exec_proxy`` -- Toxiproxy in front of the
+    server's URL -- sits between the client and the relay: the client is given the proxy as its registry,
+    and the relay builds its rendezvous URL on the address it was reached at, so the client's ``/connect``
+    and its rendezvous websocket both cross the proxy (docs/remote.md, "Codex's own executor").
+    ``popen`` is the executor's; the server runs while both the executor and the relay run.
+    """
+
+    relay: RelayProcess | None = None
+    executor: CodexRemote | None = None
+
+    def is_running(self) -> bool:
+        return (self.popen.poll() is None and self.relay is not None and self.relay.is_running())
+
+    def stop(self, grace_s: float = 2.0) -> int | None:
+        status = _stop_group(self.popen, grace_s)
+        if self.relay is not None:
+            self.relay.stop()
+        return status
+
+
+def start_relayed_codex(kind: str, scratch: Path, confinement: Confinement, *,
+                        timeout_s: float = 30.0) -> RelayedServer:
+    """Start our relay and ``codex exec-server --remote`` (``kind``: ``codex`` or ``codex@VERSION``) registered
+    behind it, each confined, the bearer on the executor's stdin; return when the relay journals the
+    executor's websocket. :class:`ServerStartError` (with both logs) when it does not come up."""
+    version = kind.partition("@")[2] or None
+    try:
+        relay = start_relay(scratch.parent / f"{scratch.name}-relay", confinement)
+    except RelayStartError as exc:
+        raise ServerStartError(f"the relay did not start: {exc}") from None
+    try:
+        remote = start_codex_remote(relay.url, scratch, confinement, version=version)
+        try:
+            relay.wait_for(lambda events: _environment_opens(events) > 0 or not remote.is_running(), timeout_s,
+                           "executor registration")
+        except AssertionError as exc:
+            remote.stop()
+            raise ServerStartError(f"{exc}; executor log: {remote.log()[-2000:]}") from None
+        if not remote.is_running():
+            raise ServerStartError(f"codex's executor exited ({remote.popen.returncode}) before registering; "
+                                   f"log: {remote.log()[-2000:]}")
+    except BaseException:
+        relay.stop()
+        raise
+    return RelayedServer(kind, "ws://" + relay.url.removeprefix("http://"), scratch, remote.log_path, confinement,
+                         remote.popen, None, str(codex_binary(version)), relay=relay, executor=remote)

@@ -37,9 +37,19 @@ class RelayCodexSubject(CodexSubject):
 
 
 def relay_subject(spec: str, exec_proxy: Any, exec_server: Any, home: Path, config: pytest.Config) -> CodexSubject:
-    """The codex client for ``--execserver-topology relay``: the session's relay is started (once) with
-    ``codex exec-server forward --connect <exec_proxy>`` registered behind it, so the chain is
-    client -> relay -> forward -> Toxiproxy -> server and the server's journal stays the ground truth."""
+    """The codex client for ``--execserver-topology relay``. Any server but codex: the session's relay is
+    started (once) with ``codex exec-server forward --connect <exec_proxy>`` registered behind it, so the chain
+    is client -> relay -> forward -> Toxiproxy -> server and the server's journal stays the ground truth.
+    Codex's own executor (:class:`~pytest_execserver.servers.relay_topology.RelayedServer`): client ->
+    Toxiproxy -> relay -> ``codex exec-server --remote``, checked journal-free."""
+    relay = getattr(exec_server, "relay", None)
+    if relay is not None:  # codex's own executor, already behind the relay
+        # the client's rendezvous websocket (the connection that carries its stream) crosses exec_proxy
+        # (Toxiproxy -> the relay), so the test's faults sit between the client and the relay; its registry
+        # calls go to the relay straight (registry faults are the relay's own kinds)
+        relay.set_rendezvous("harness", f"ws://{exec_proxy.listen}")
+        return RelayCodexSubject(relay.url, home, version=codex_client_version(spec),
+                                 confinement=exec_server.confinement)
     topology = config.stash.get(_TOPOLOGY, None)
     if topology is None:
         topology = RelayTopology(exec_server.scratch.parent / "relay-topology", exec_server.confinement)

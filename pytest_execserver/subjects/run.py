@@ -14,8 +14,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,13 @@ from pytest_execserver.subjects.checks import (
     check_subject,
     format_violations,
     phase_samples,
+)
+from pytest_execserver.subjects.journal_free import (
+    JOURNAL_FREE_CHECKS,
+    NOT_CHECKED,
+    check_ran_once,
+    marker_name,
+    wrap_argv,
 )
 from pytest_execserver.subjects.ours import OursSubject
 from pytest_execserver.subjects.spec import is_codex_spec, parse_ours
@@ -110,6 +117,9 @@ class SubjectState:
     journal: Path | None
     offset: int
     runs: list[SubjectRun] = field(default_factory=list)
+    markers: dict[int, Path] = field(default_factory=dict)  # journal-free: run index -> its start marker
+    unchecked: dict[str, str] = field(default_factory=dict)  # journal-free: what the test could not check, why
+    connections: Callable[[], int] | None = None  # journal-free: client connections a relay saw since the start
 
 
 class RecordingSubject:
@@ -138,10 +148,14 @@ class RecordingSubject:
 
     async def run(self, request: RunRequest) -> Outcome:
         index = len(self.state.runs) + 1
+        if self.journal_free and request.cwd == self.scratch.as_uri():  # count its starts (journal_free.py)
+            marker = marker_name(len(self.state.markers) + 1)
+            self.state.markers[index] = self.scratch / marker
+            request = replace(request, argv=wrap_argv(request.argv, marker))
         begin = time.monotonic_ns()
         lagging = None
-        if self.lag is not None and self.lag.pending and self.state.journal is not None:
-            lagging = asyncio.ensure_future(self._lag_once_streaming(begin))
+        if self.lag is not None and self.lag.pending:
+            lagging = asyncio.ensure_future(self._lag_once_streaming(begin, self.process_starts()))
         try:
             outcome = await self.subject.run(request)
         except SubjectHang as exc:
@@ -155,6 +169,24 @@ class RecordingSubject:
                     await lagging
         self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
         return outcome
+
+    @property
+    def journal_free(self) -> bool:
+        """Whether the server keeps no journal, so the checks are the journal-free ones (journal_free.py)."""
+        return self.state.journal is None
+
+    def unchecked(self, what: str, reason: str) -> None:
+        """Note something this test checks only with a journal, and why it was not checked (in the report)."""
+        self.state.unchecked[what] = reason
+
+    def client_connections(self) -> int | None:
+        """Journal-free: how many websockets the client opened since the test began, when something other than
+        the server's journal saw them (the relay, for codex's executor behind it); else None."""
+        return None if self.state.connections is None else self.state.connections()
+
+    def process_starts(self) -> int:
+        """Journal-free: how many processes of this test's runs have started so far (their markers' bytes)."""
+        return sum(_size(path) for path in self.state.markers.values())
 
     @property
     def merged_streams(self) -> bool:
@@ -174,13 +206,16 @@ class RecordingSubject:
         procs = JournalView(self.journal_records()).procs_in(run)
         return [(stream, data) for _, stream, data in sorted(procs[0].chunks)] if procs else None
 
-    async def _lag_once_streaming(self, begin_ns: int) -> None:
-        """Apply the pending receiver lag once this run's process has emitted output (the client is reading)."""
-        assert self.lag is not None and self.state.journal is not None
+    async def _lag_once_streaming(self, begin_ns: int, starts_before: int) -> None:
+        """Apply the pending receiver lag once this run's process has emitted output (the client is reading);
+        journal-free, once it has started (its marker)."""
+        assert self.lag is not None
         path, offset = self.state.journal, self.state.offset
         while True:
-            records = read_records(path, offset)
-            if any(r.get("kind") == "proc_output" and r["t"] >= begin_ns for r in records):
+            if path is None:
+                if self.process_starts() > starts_before:
+                    break
+            elif any(r.get("kind") == "proc_output" and r["t"] >= begin_ns for r in read_records(path, offset)):
                 break
             await asyncio.sleep(0.01)
         pending, self.lag.pending = self.lag.pending, []
@@ -211,10 +246,9 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
                        node: pytest.Item) -> AsyncIterator[RecordingSubject]:
     """The body of the ``exec_subject`` fixture."""
     journal = getattr(exec_server, "journal_path", None)
-    if journal is None:
-        pytest.skip(f"exec_subject needs the reference server's journal (the ground truth of its checks); "
-                    f"server {exec_server.kind!r} keeps none: use --execserver-server ref")
-    offset = journal.stat().st_size if journal.exists() else 0
+    offset = 0 if journal is None or not journal.exists() else journal.stat().st_size
+    if journal is None:  # codex's executor, a user's server: the journal-free checks (journal_free.py)
+        _journal_free_budgets(node)
     home = exec_scratch.parent / f"{exec_scratch.name}-client"  # the adapter's HOME: scratch, not the server's cwd
     if node.config.stash[SETTINGS_KEY].topology == "relay":  # topology hook: subjects/relay.py
         from pytest_execserver.subjects.relay import relay_subject
@@ -237,9 +271,9 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
             if node.config.stash[SETTINGS_KEY].skip_unavailable:
                 pytest.skip(message)
             pytest.fail(message, pytrace=False)
-    state = SubjectState(subject, journal, offset)
+    state = SubjectState(subject, journal, offset, connections=_relay_connections(exec_server))
     node.stash[SUBJECT_STATE] = state
-    if not isinstance(subject, OursSubject):  # ours reports its cuts to the history; others do not
+    if not isinstance(subject, OursSubject) and journal is not None:  # ours reports its cuts to the history
         exec_proxy.injector.cut_probes.append(JournalCuts(journal, offset))
     lag = SubjectLag(subject)
     clients.clients.append(lag)  # receiver_lag faults reach it
@@ -252,6 +286,35 @@ async def open_subject(spec: str, exec_proxy: Any, exec_server: Any, exec_scratc
         lag.stop()
         with contextlib.suppress(Exception):
             await subject.close()
+
+
+def _relay_connections(exec_server: Any) -> Callable[[], int] | None:
+    """For codex's executor behind our relay: the client websockets the relay opened from now on."""
+    relay = getattr(exec_server, "relay", None)
+    if relay is None:
+        return None
+
+    def harness_opens() -> int:
+        return sum(1 for e in relay.events("ws_open") if e.get("role") == "harness")
+
+    before = harness_opens()
+    return lambda: harness_opens() - before
+
+
+def _journal_free_budgets(node: pytest.Item) -> None:
+    """Without a journal there are no phase samples: the test's latency budgets are not measured (said in
+    the report), instead of failing for want of samples."""
+    test_state = node.stash.get(TEST_KEY, None)
+    if test_state is not None and test_state.budgets:
+        test_state.record["budgets_not_measured"] = {b.phase: NOT_CHECKED["latency_budget"] for b in test_state.budgets}
+        test_state.budgets = []
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 class JournalCuts:
@@ -320,8 +383,9 @@ def evaluate_subject(item: pytest.Item) -> str | None:
     state = item.stash.get(SUBJECT_STATE, None)
     if state is None:
         return None
-    if state.journal is None:  # not the reference server: only what needs no journal (exec_subject skips)
-        violations = check_reported_in_time(JournalView([]), state.runs)
+    if state.journal is None:  # no journal: the journal-free checks (journal_free.py)
+        starts = {index: _size(path) for index, path in state.markers.items()}
+        violations = check_reported_in_time(JournalView([]), state.runs) + check_ran_once(state.runs, starts)
     else:
         records = read_records(state.journal, state.offset)
         history = getattr(item.stash.get(TEST_KEY, None), "history", None)
@@ -330,12 +394,16 @@ def evaluate_subject(item: pytest.Item) -> str | None:
         violations = check_subject(records, state.runs, lambda chunks: delivered_view(state.subject, chunks))
     test_state = item.stash.get(TEST_KEY, None)
     if test_state is not None:  # the JSON report: which client, and each check with its violations
-        checked = CHECKS if state.journal is not None else {"reported_in_time": CHECKS["reported_in_time"]}
+        checked = CHECKS if state.journal is not None else {"reported_in_time": 0, "started_once": 0}
         test_state.record["client"] = {
             "name": state.subject.name,
             "runs": len(state.runs),
             "checks": {name: [v.message for v in violations if v.check == name] for name in checked},
         }
+        if state.journal is None:  # the report says what was checked without the journal, and what was not
+            test_state.record["client"]["journal_free"] = {
+                "checked": dict(JOURNAL_FREE_CHECKS), "not_checked": {**NOT_CHECKED, **state.unchecked}}
+            item.user_properties.append(("execserver_journal_free", sorted(JOURNAL_FREE_CHECKS)))
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"

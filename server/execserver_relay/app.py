@@ -42,10 +42,11 @@ class RelayService:
         self.router = RelayRouter(self.plan)
         self.registry = Registry(self._url_for, plan=self.plan, auth_token=auth_token)
         self.base_http = ""
+        self.rendezvous: dict[str, str] = {}  # role -> ws://127.0.0.1:PORT its rendezvous URLs use (POST /rendezvous)
         self._sockets: dict[int, _Socket] = {}
 
     def _url_for(self, role: str, environment_id: str, registration_id: str, ws_base: str | None) -> str:
-        base = ws_base or self.base_http.replace("http://", "ws://", 1)
+        base = self.rendezvous.get(role) or ws_base or self.base_http.replace("http://", "ws://", 1)
         url = f"{base}/relay?role={role}&environment_id={environment_id}"
         return url + (f"&executor_registration_id={registration_id}" if role == "environment" else "")
 
@@ -60,6 +61,7 @@ class RelayService:
         app.router.add_post("/faults", self._faults_post)
         app.router.add_delete("/faults", self._faults_delete)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_post("/rendezvous", self._rendezvous_post)
         app.on_shutdown.append(self._shutdown)
         return app
 
@@ -166,6 +168,26 @@ class RelayService:
     async def _faults_delete(self, request: web.Request) -> web.Response:
         self.plan.clear()
         return web.json_response({"faults": []})
+
+    async def _rendezvous_post(self, request: web.Request) -> web.Response:
+        """``{"harness": "ws://127.0.0.1:PORT"}``: hand that role rendezvous URLs on that loopback address (a
+        Toxiproxy listener in front of this relay); ``null`` restores the default."""
+        try:
+            body = await request.json()
+            if not isinstance(body, dict) or not set(body) <= {"harness", "environment"}:
+                raise ValueError("expected {'harness'|'environment': 'ws://127.0.0.1:PORT' or null}")
+            for role, base in body.items():
+                if base is not None and _loopback_base(str(base).removeprefix("ws://")) != base:
+                    raise ValueError(f"{role}: {base!r} is not ws://<loopback IP>:PORT")
+        except (json.JSONDecodeError, ValueError) as exc:
+            return web.json_response({"error": {"code": "invalid_rendezvous", "message": str(exc)}}, status=400)
+        for role, base in body.items():
+            if base is None:
+                self.rendezvous.pop(role, None)
+            else:
+                self.rendezvous[role] = base
+        self.journal.write("rendezvous_set", **body)
+        return web.json_response({"rendezvous": self.rendezvous})
 
     async def _readyz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

@@ -172,3 +172,16 @@ def test_a_fault_arms_across_connections() -> None:
     _outputs(second, 2)
     assert (_seqs(first), _seqs(second)) == ([1, 2], [2])  # the 3rd match overall was the 2nd connection's 1st
     assert second.events[0].conn == 1  # each Wire's core is connection 1 here; the proxy numbers them
+
+
+def test_a_request_in_a_binary_frame_is_still_matched() -> None:
+    """codex's ``exec-server forward`` sends its JSON-RPC requests in binary frames: a response trigger
+    must still know which method the reply answers (issue 21: the relay topology's protocol cases)."""
+    wire = Wire([make_fault("drop", on="process/start:response")])
+    wire.client.send_binary(b'{"id":2,"method":"process/start","params":{"processId":"p"}}')
+    wire.pump()
+    wire.server.send_text(b'{"id":2,"result":{}}')
+    wire.server.send_text(b'{"id":3,"result":{}}')
+    wire.pump()
+    assert [json.loads(f.data)["id"] for f in wire.client_frames()] == [3]
+    assert wire.events[0].message == "response process/start id=2 process=p"

@@ -98,6 +98,21 @@ async def test_registry_fault_over_http(relay: RelayProcess, http: aiohttp.Clien
         assert (await response.json())["error"]["code"] == "rate_limited"
 
 
+async def test_rendezvous_address_per_role(relay: RelayProcess, http: aiohttp.ClientSession) -> None:
+    """``POST /rendezvous`` hands one role its URLs on another loopback address (a Toxiproxy listener in
+    front of the relay); anything not ``ws://<loopback IP>:PORT`` is a 400; ``null`` restores the default."""
+    relay.set_rendezvous("harness", "ws://127.0.0.1:1")
+    environment_url, harness_url = await register_and_connect(relay, http)
+    assert harness_url.startswith("ws://127.0.0.1:1/relay?role=harness")
+    assert environment_url.startswith(relay.url.replace("http://", "ws://") + "/relay?role=environment")
+    for bad in ({"harness": "ws://10.0.0.1:80"}, {"harness": "ws://example.com:80"}, {"client": "ws://127.0.0.1:1"}):
+        async with http.post(f"{relay.url}/rendezvous", json=bad) as r:
+            assert r.status == 400, bad
+            assert (await r.json())["error"]["code"] == "invalid_rendezvous"
+    relay.set_rendezvous("harness", None)
+    assert (await register_and_connect(relay, http))[1].startswith(relay.url.replace("http://", "ws://"))
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--listen", "ws://0.0.0.0:0"], "not a loopback"),
     (["--listen", "tcp://127.0.0.1:0"], "unsupported --listen"),

@@ -119,3 +119,39 @@ async def test_codex_executor_behind_toxiproxy_on_its_relay_hop(tmp_path: Path, 
         with contextlib.suppress(Exception):
             toxiproxy.destroy_proxy(name)
         topology.stop()
+
+
+@pytest.mark.slow
+def test_codex_executor_behind_the_relay_runs_the_suite_journal_free(pytester: pytest.Pytester,
+                                                                     codex_available: None) -> None:
+    """Setup (b) of issue 21: ``--execserver-server codex --execserver-topology relay`` registers codex's own
+    executor (``--remote``) behind our relay; a cut on the client's rendezvous websocket (through exec_proxy)
+    is recovered byte-exact, the checks ran journal-free (the report says which), and a protocol case skips
+    saying the hop carries only Noise."""
+    pytester.makeini(INI)
+    basetemp = pytester.path / "bt"
+    result = pytester.runpytest_subprocess(
+        *LEAN, "--pyargs", "pytest_execserver.suites.chaos", "-rs",
+        "-k", "(test_cut_mid_stream_recovers and reset) or test_close_1012",
+        "--execserver-client", "codex", "--execserver-server", "codex", "--execserver-topology", "relay",
+        f"--basetemp={basetemp}", "--execserver-report", "report.json", "-p", "no:randomly", timeout=180)
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*SKIPPED*protocol faults act on JSON-RPC messages*Noise channel*"])
+    (record,) = [t for t in json.loads((pytester.path / "report.json").read_text())["tests"]
+                 if t["outcome"] == "passed"]
+    client = record["client"]
+    assert client["checks"] == {"reported_in_time": [], "started_once": []}, client
+    assert set(client["journal_free"]["checked"]) == {"delivered_output", "started_once", "reported_in_time"}
+    assert "session_resumed" in client["journal_free"]["not_checked"]
+    assert "cut_landed" not in client["journal_free"]["not_checked"]  # the relay saw the second websocket
+    assert "process" in record["budgets_not_measured"]  # the case's latency_budget: no journal phases
+    (journal,) = Path(basetemp).glob("execserver[0-9]*/server-1-relay/relay.jsonl")
+    events = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    # codex's own executor registered once; 3 codex runs, one cut and reopened: 4 client websockets
+    assert sum(1 for e in events if e["event"] == "register") == 1
+    assert sum(1 for e in events if e["event"] == "ws_open" and e["role"] == "environment") == 1
+    assert sum(1 for e in events if e["event"] == "ws_open" and e["role"] == "harness") >= 4, \
+        "the cut did not reach the client's rendezvous websocket"
+    (rendezvous,) = {e["harness"] for e in events if e["event"] == "rendezvous_set"}
+    relay_url = next(e["url"] for e in events if e["event"] == "listening")
+    assert rendezvous.removeprefix("ws://") != relay_url.removeprefix("http://"), "the client's hop skipped the proxy"

@@ -41,6 +41,7 @@ from pytest_execserver.faults.protocol.kinds import (
 )
 from pytest_execserver.faults.protocol.triggers import Direction, MessageInfo, RpcTracker
 from pytest_execserver.faults.protocol.wsframes import (
+    OP_BINARY,
     OP_CLOSE,
     OP_CONT,
     OP_PONG,
@@ -323,7 +324,8 @@ class ConnectionCore:
         info = (
             MessageInfo(direction, "other")
             if side.unreadable
-            else self._tracker.observe(direction, payload, text=opcode == OP_TEXT)
+            # JSON-RPC in a binary frame is still a message: codex's `exec-server forward` sends its requests so
+            else self._tracker.observe(direction, payload, text=opcode in (OP_TEXT, OP_BINARY))
         )
         fired = self._faults.offer(info) if self._faults.pending else []
         if not fired:  # the hot path: nothing fires

@@ -32,7 +32,7 @@ class MessageInfo(NamedTuple):
     """What the matcher knows about one websocket data message."""
 
     direction: Direction
-    kind: str  # "request", "response", "notification" or "other" (binary, not JSON, not JSON-RPC)
+    kind: str  # "request", "response", "notification" or "other" (not JSON, not JSON-RPC)
     method: str | None = None  # for a response: its request's method, when known
     id: Any = None
     process: str | None = None

@@ -17,6 +17,7 @@ import random
 from typing import Any
 
 from pytest_execserver.subjects.base import Outcome
+from pytest_execserver.subjects.journal_free import interleaving_error
 from pytest_execserver.subjects.run import RecordingSubject
 from pytest_execserver.suites.chaos.compare import assert_bytes, assert_prefix
 from pytest_execserver.suites.chaos.workloads import Workload as Workload
@@ -45,7 +46,7 @@ def text_stdin_workload(lines: int, seed: int) -> Workload:
 def check_prefix(outcome: Outcome, workload: Workload, subject: RecordingSubject | None = None) -> None:
     """What a failed run delivered is an exact prefix of what the client should deliver, per its view."""
     stdout, stderr = expected_output(outcome, workload, subject, whole=False)
-    if subject is not None and subject.merged_streams:
+    if subject is not None and subject.merged_streams and not subject.journal_free:
         chunks = subject.emitted(outcome) or []
         assert_prefix(b"".join(d for s, d in chunks if s != "stderr"), workload.stdout,
                       f"{workload.name} stdout the process emitted (journal)")
@@ -77,6 +78,8 @@ def expected_output(outcome: Outcome, workload: Workload, subject: RecordingSubj
     """
     if subject is None or not subject.merged_streams:
         return workload.stdout, workload.stderr
+    if subject.journal_free:
+        return journal_free_merged(outcome, workload, subject, whole=whole)
     chunks = subject.emitted(outcome)
     assert chunks is not None, f"{workload.name}: the server's journal shows no process for this run"
     if not whole:  # the process may still be running: what it emitted so far
@@ -97,6 +100,26 @@ def expected_output(outcome: Outcome, workload: Workload, subject: RecordingSubj
     return subject.delivered_view(chunks)
 
 
+def journal_free_merged(outcome: Outcome, workload: Workload, subject: RecordingSubject, *,
+                        whole: bool = True) -> tuple[bytes, bytes]:
+    """:func:`expected_output` for a client that merges the streams (codex) when the server keeps no journal:
+    the workload's bytes are known, only how stdout and stderr interleaved is not, so the delivered text must
+    be an order-keeping interleaving of them (``whole`` False: a prefix of one)."""
+    if workload.stdin is not None:  # through a terminal: stdin echoed and output once each, in any order
+        if whole:
+            text = outcome.stdout.replace(b"\r\n", b"\n")
+            assert sorted(text) == sorted(workload.stdin * 2), (
+                f"{workload.name}: the terminal text delivered ({len(text)} bytes, journal-free) is not the "
+                f"{len(workload.stdin)} stdin bytes echoed and output once each: {text[:120]!r}")
+        return outcome.stdout, b""
+    if not workload.stderr:
+        return subject.delivered_view([("stdout", workload.stdout)])
+    problem = interleaving_error(outcome.stdout, workload.stdout, workload.stderr, whole=whole)
+    assert problem is None, (f"{workload.name}: the delivered text is not the workload's stdout and stderr "
+                             f"interleaved{'' if whole else ' (a prefix)'} (journal-free check): {problem}")
+    return outcome.stdout, b""
+
+
 def check(outcome: Outcome, workload: Workload, subject: RecordingSubject | None = None) -> Outcome:
     """The run completed byte-exact with its exit code (``subject``: compare through its delivered view)."""
     assert outcome.error is None, f"{workload.name}: the client reported {outcome.error.type}: {outcome.error.message}"
@@ -110,15 +133,18 @@ def check(outcome: Outcome, workload: Workload, subject: RecordingSubject | None
 
 
 async def streaming(subject: RecordingSubject, workload: Workload, timeout_ms: int = 30_000) -> asyncio.Task[Outcome]:
-    """Start ``workload`` and return once the server journaled some of its output: a fault applied now lands
-    mid-stream, however long the client took to start and connect. A client that hangs instead is reported
-    as the hang it is (the run's own deadline comes first)."""
+    """Start ``workload`` and return once the server journaled some of its output (journal-free: once its
+    process started): a fault applied now lands mid-stream, however long the client took to start and
+    connect. A client that hangs instead is reported as the hang it is (the run's own deadline comes first)."""
     before = sum(1 for r in subject.journal_records() if r.get("kind") == "proc_start")
+    starts = subject.process_starts()
     task = asyncio.ensure_future(run_workload(subject, workload, timeout_ms))
 
     def flowing() -> bool:
         if task.done():
             return True
+        if subject.journal_free:  # its process has started (marker): it streams from its first line
+            return subject.process_starts() > starts
         records = subject.journal_records()
         started = [i for i, r in enumerate(records) if r.get("kind") == "proc_start"]
         if len(started) <= before:  # not this run's process yet (an earlier run's output does not count)

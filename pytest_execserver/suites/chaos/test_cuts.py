@@ -2,7 +2,9 @@
 byte once -- or, when the server stays unreachable, reports an error within the run's deadline.
 
 The journal checks after each test prove how: one ``process/start`` per run, the session resumed (never a
-new one while a process runs), output byte-exact; a hang is a violation naming its deadline.
+new one while a process runs), output byte-exact; a hang is a violation naming its deadline. Journal-free
+(a server without the reference journal), the process starts are counted by a marker file and the output is
+compared with the workload's bytes; whether the session was resumed is not known (the report says so).
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ from pytest_execserver.suites.chaos.kit import (
 pytestmark = pytest.mark.asyncio
 
 STREAM = paced_workload(40, per_batch=150, sleep_s=0.025)  # ~1 s, ~34 KB stdout, 40 stderr lines
+RESUMED_JOURNAL_ONLY = ("whether the new connection resumed the session is only in the server's journal; "
+                        "journal-free, the output is byte-exact and the process started once (its marker)")
+
+
+def landed_journal_free(subject: RecordingSubject) -> None:
+    """Without the server's journal: the cut landed if the relay saw the client open a second websocket
+    (codex's executor behind the relay); otherwise that is not known either, and the report says so."""
+    seen = subject.client_connections()
+    if seen is None:
+        subject.unchecked("cut_landed", "the connections the server accepted are only in its journal")
+    else:
+        assert seen >= 2, f"the cut did not land: the relay saw {seen} client websocket(s)"
+    subject.unchecked("session_resumed", RESUMED_JOURNAL_ONLY)
 
 
 @pytest.mark.parametrize("mode", ["reset", "close", "timeout"])
@@ -40,9 +55,12 @@ async def test_cut_mid_stream_recovers(exec_subject: RecordingSubject, exec_prox
     exec_proxy.disconnect(mode=mode)
     check(await run, STREAM, exec_subject)
     fault_applied(exec_proxy, "disconnect")
-    records = exec_subject.journal_records()
-    assert connections(records) >= 2, "the cut did not land (one connection only)"
-    assert resumed(records) >= 1, "the client never resumed its session after the cut"
+    if exec_subject.journal_free:
+        landed_journal_free(exec_subject)
+    else:
+        records = exec_subject.journal_records()
+        assert connections(records) >= 2, "the cut did not land (one connection only)"
+        assert resumed(records) >= 1, "the client never resumed its session after the cut"
     await run_checked(exec_subject, seq_workload(3000))  # the resumed session is fully usable
     await run_checked(exec_subject, text_stdin_workload(40, seed=5))  # and takes stdin (writes idempotent)
 
@@ -54,7 +72,10 @@ async def test_short_outage_recovers(exec_subject: RecordingSubject, exec_proxy:
     exec_proxy.apply("down", duration_ms=down_ms)  # connections dropped and refused, then let through again
     check(await run, STREAM, exec_subject)
     fault_applied(exec_proxy, "down")
-    assert resumed(exec_subject.journal_records()) >= 1, "the client never resumed its session after the outage"
+    if exec_subject.journal_free:
+        landed_journal_free(exec_subject)
+    else:
+        assert resumed(exec_subject.journal_records()) >= 1, "the client never resumed its session after the outage"
     await run_checked(exec_subject, seq_workload(3000))
 
 
