@@ -35,6 +35,7 @@ from pytest_execserver.subjects.checks import (
     format_violations,
     phase_samples,
 )
+from pytest_execserver.subjects.memory import MemoryProbe
 from pytest_execserver.subjects.ours import OursSubject
 from pytest_execserver.subjects.spec import is_codex_spec, parse_ours
 from pytest_execserver.subjects.subprocess import SubprocessSubject
@@ -110,6 +111,8 @@ class SubjectState:
     journal: Path | None
     offset: int
     runs: list[SubjectRun] = field(default_factory=list)
+    session_lost_within_s: float | None = None  # bounds the test stated (see the checks)
+    memory_bound: int | None = None
 
 
 class RecordingSubject:
@@ -128,6 +131,16 @@ class RecordingSubject:
         self.name = subject.name
         self.lag = lag
 
+    def expect_session_lost(self, within_s: float) -> None:
+        """From now on, a run whose session dies with the server must report it within ``within_s`` of the
+        restarted server's first resume attempt (check ``session_lost_reported``)."""
+        self.state.session_lost_within_s = float(within_s)
+
+    def bound_memory(self, max_growth: int) -> None:
+        """From now on, measure what the client holds in each run (check ``bounded_memory``): at most
+        ``max_growth`` bytes over its peak in the earlier runs. Run a quiet run first: it is the baseline."""
+        self.state.memory_bound = int(max_growth)
+
     def request(self, argv: list[str] | tuple[str, ...], *, env: Mapping[str, str] | None = None,
                 stdin: bytes | None = None, tty: bool = False, timeout_ms: int = 30_000) -> RunRequest:
         return RunRequest(list(argv), self.scratch.as_uri(), dict(ENV if env is None else env), stdin, tty,
@@ -142,18 +155,25 @@ class RecordingSubject:
         lagging = None
         if self.lag is not None and self.lag.pending and self.state.journal is not None:
             lagging = asyncio.ensure_future(self._lag_once_streaming(begin))
+        probe = None if self.state.memory_bound is None else MemoryProbe(self.subject)
+        if probe is not None:
+            probe.start()
+        bounds: dict[str, Any] = {"session_lost_within_s": self.state.session_lost_within_s,
+                                  "memory_bound": self.state.memory_bound}
         try:
             outcome = await self.subject.run(request)
         except SubjectHang as exc:
             self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), hang=f"run {index}: {exc}",
-                                              deadline_s=exc.deadline_s))
+                                              deadline_s=exc.deadline_s, **bounds))
             raise
         finally:
             if lagging is not None:
                 lagging.cancel()
                 with contextlib.suppress(BaseException):
                     await lagging
-        self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
+            if probe is not None:
+                bounds.update(memory_peak=await probe.stop(), memory_what=probe.what)
+        self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome, **bounds))
         return outcome
 
     @property

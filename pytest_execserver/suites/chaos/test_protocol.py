@@ -3,7 +3,9 @@
 Each case arms one fault of the protocol proxy (between Toxiproxy and the server) by a marker, so it
 lands on the same message on every run: the lost ``process/start`` response, a ``1012`` close on the
 third output, a connection blackholed on the second output, duplicated and reordered output, and the
-server killed and restarted right after a start. Output counts whether it is pushed (``process/output``)
+server killed and restarted right after a start, and again mid-stream, where the client must say the
+session is lost as soon as the restarted server refuses to resume it (``session_lost_reported``), not when
+its recovery window runs out. Output counts whether it is pushed (``process/output``)
 or polled (the ``process/read`` response). The journal checks after each test add: one
 ``process/start`` per run (an unknown outcome never runs twice), output byte-exact or an exact prefix,
 and an answer within the run's deadline.
@@ -131,3 +133,24 @@ async def test_server_restart_after_start(exec_subject: RecordingSubject, exec_p
     completed_or_reported(outcome, workload, exec_subject)
     assert elapsed < DEADLINE_MS / 1000 + MARGIN_S, f"answered after {elapsed:.1f} s (deadline {DEADLINE_MS} ms)"
     await run_checked(exec_subject, seq_workload(300))  # a fresh session on the restarted server works
+
+
+WINDOW_MS = 10_000  # the run's timeout_ms: a client retrying a refused resume gives up only here
+SESSION_LOST_S = 3.0  # the bound on reporting a lost session, from the first resume the restarted server saw
+
+
+@pytest.mark.fault("server_restart", on=OUTPUT, nth=2)
+async def test_server_restart_is_reported_as_session_lost(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                                          request: pytest.FixtureRequest) -> None:
+    """The server dies mid-stream and comes back without the session. Its refusal to resume is terminal: the
+    client must report a lost session (an error that says so) within ``SESSION_LOST_S`` of it, while its
+    recovery window (the run's ``timeout_ms``) is three times longer; then a new session works."""
+    xfail_if_found(request, PROTOCOL_FINDINGS["session_lost"])
+    exec_subject.expect_session_lost(within_s=SESSION_LOST_S)
+    workload = paced_workload(40, per_batch=50, sleep_s=0.05)  # ~2 s: still running when the server dies
+    outcome = await run_workload(exec_subject, workload, timeout_ms=WINDOW_MS)
+    fired(exec_proxy, "server_restart")
+    assert outcome.error is not None, "the client reported success for a process whose server died mid-run"
+    print(f"server restart mid-stream: {outcome.error.type}: {outcome.error.message[:200]}")
+    check_prefix(outcome, workload, exec_subject)
+    await run_checked(exec_subject, seq_workload(300))
