@@ -151,6 +151,6 @@ async def test_server_restart_is_reported_as_session_lost(exec_subject: Recordin
     outcome = await run_workload(exec_subject, workload, timeout_ms=WINDOW_MS)
     fired(exec_proxy, "server_restart")
     assert outcome.error is not None, "the client reported success for a process whose server died mid-run"
-    print(f"server restart mid-stream: {outcome.error.type}: {outcome.error.message[:200]}")
+    print(f"server restart mid-stream: {outcome.error.type}: {outcome.error.message[:600]}")
     check_prefix(outcome, workload, exec_subject)
     await run_checked(exec_subject, seq_workload(300))
