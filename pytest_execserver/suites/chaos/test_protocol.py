@@ -151,6 +151,13 @@ async def test_server_restart_is_reported_as_session_lost(exec_subject: Recordin
     outcome = await run_workload(exec_subject, workload, timeout_ms=WINDOW_MS)
     fired(exec_proxy, "server_restart")
     assert outcome.error is not None, "the client reported success for a process whose server died mid-run"
-    print(f"server restart mid-stream: {outcome.error.type}: {outcome.error.message[:600]}")
+    records = exec_subject.journal_records()
+    restart = next(r["t"] for r in records if r.get("kind") == "server_restart")
+    resumes = [r["t"] for r in records if r["t"] > restart and r.get("kind") == "frame" and r.get("dir") == "in"
+               and r.get("method") == "initialize" and (r.get("params") or {}).get("resumeSessionId")]
+    reported_s = (exec_subject.state.runs[-1].end_ns - (resumes[0] if resumes else restart)) / 1e9
+    request.node.user_properties.append(("session_lost_reported_s", reported_s))
+    print(f"server restart mid-stream: reported {reported_s:.2f} s after the first resume the restarted server saw "
+          f"({len(resumes)} resume attempts): {outcome.error.type}: {outcome.error.message[:600]}")
     check_prefix(outcome, workload, exec_subject)
     await run_checked(exec_subject, seq_workload(300))
