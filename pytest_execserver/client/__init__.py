@@ -13,6 +13,7 @@ from pytest_execserver.client.errors import (
     ExecServerError,
     RecoveryError,
     RequestTimeout,
+    SessionLost,
     StartOutcomeUnknown,
     TransportError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Reassembler",
     "RecoveryError",
     "RequestTimeout",
+    "SessionLost",
     "StartOutcomeUnknown",
     "TransportError",
     "connect",

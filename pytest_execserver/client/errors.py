@@ -23,6 +23,11 @@ class RecoveryError(TransportError):
     """Recovery could not restore a consistent state (lost events, unknown start outcome, ...)."""
 
 
+class SessionLost(RecoveryError):
+    """The server no longer has the session (restarted, or its detached TTL expired): it refused the resume,
+    so every process of the session is gone. Terminal: reported at the first refusal, not retried."""
+
+
 class StartOutcomeUnknown(RecoveryError):
     """The transport dropped while ``process/start`` was in flight; it is never re-sent blindly."""
 

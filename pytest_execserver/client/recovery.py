@@ -19,6 +19,7 @@ from pytest_execserver.client.errors import (
     SESSION_ALREADY_ATTACHED,
     ExecServerError,
     RecoveryError,
+    SessionLost,
     TransportError,
 )
 from pytest_execserver.client.ports import Resumable
@@ -82,7 +83,10 @@ async def reconnect(client: Resumable, reason: str) -> None:
                 break
         await asyncio.sleep(backoff.next_delay(deadline - time.monotonic()))
     if transport is None:
-        if last_error is not None and not is_retryable(last_error):
+        if isinstance(last_error, ExecServerError) and not is_retryable(last_error):
+            error = SessionLost(f"{reason}; session {client.session_id} lost: the server refused to resume it "
+                                f"({last_error}), so its processes are gone")
+        elif last_error is not None and not is_retryable(last_error):
             error = RecoveryError(f"{reason}; session {client.session_id} cannot be resumed: {last_error}")
         else:
             error = TransportError(

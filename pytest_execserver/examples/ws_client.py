@@ -162,7 +162,7 @@ class Adapter:
             conn: Connection | None = None
             try:
                 ws = await connect(self.url, open_timeout=max(0.1, min(3.0, deadline - time.monotonic())),
-                                   max_size=None, compression=None, ping_interval=None)
+                                   max_size=None, max_queue=4, compression=None, ping_interval=None)
                 conn = Connection(ws)
                 params = self.initialize_params()
                 result = await conn.call("initialize", params, SILENCE_S)

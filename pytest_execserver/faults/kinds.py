@@ -540,10 +540,11 @@ class ProtoCorrupt(ProtocolKind):
 
 @register
 class ProtoInject(ProtocolKind):
-    """Send a crafted ``frame`` (a JSON value, or text) after the matched message."""
+    """Send a crafted ``frame`` (a JSON value, or text) after the matched message, ``count`` times; the
+    string ``"{process}"`` in it names the matched message's process."""
 
     name = "inject"
-    own: ClassVar[dict[str, Param]] = {"frame": Param("any")}
+    own: ClassVar[dict[str, Param]] = {"frame": Param("any"), "count": Param("nth", 1)}
     example: ClassVar[dict[str, Any]] = {
         "on": "process/output", "nth": 1,
         "frame": {"jsonrpc": "2.0", "method": "process/output",

@@ -15,6 +15,12 @@ Checks (each returns :class:`Violation` s with a readable account):
 ``resumed_session``   after a drop with processes still running, the client resumed (``resumeSessionId``)
                       instead of opening a new session.
 ``reported_in_time``  every run was answered within its deadline (a hang is a violation naming it).
+``session_lost_reported``  a run whose process's session died with the server (a ``server_restart``) ended
+                      in an error that says the session is lost, within the bound the test stated
+                      (``expect_session_lost``) after the restarted server first refused to resume it: not
+                      success, not after retrying the refused resume until the recovery window ran out.
+``bounded_memory``    what the client held during a run grew by no more than the bound the test stated
+                      (``bound_memory``), against its peak in the test's earlier runs.
 
 :func:`phase_samples` gives the journal's latency phases (connect -> initialize, start -> first output,
 start -> closed as the client saw it) for ``latency_budget``.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +52,10 @@ class SubjectRun:
     outcome: Outcome | None = None
     hang: str | None = None
     deadline_s: float | None = None
+    session_lost_within_s: float | None = None  # the test's bound for reporting a lost session
+    memory_bound: int | None = None  # the test's bound on what the client may hold more (bytes) ...
+    memory_peak: int | None = None  # ... and what it held at most during this run
+    memory_what: str = ""
 
 
 @dataclass(frozen=True)
@@ -265,12 +276,71 @@ def check_reported_in_time(view: JournalView, runs: Sequence[SubjectRun]) -> lis
     return [Violation("reported_in_time", run.hang) for run in runs if run.hang is not None]
 
 
+SESSION_LOST_WORDS = re.compile(r"session\W?lost|session.{0,120}\b(lost|gone|unknown|expired|not found|"
+                                r"no longer|cannot be resumed|refused)", re.IGNORECASE | re.DOTALL)
+"""How an error says the session is lost (its type name or message), in any client's words."""
+
+
+def check_session_lost_reported(view: JournalView, runs: Sequence[SubjectRun]) -> list[Violation]:
+    out: list[Violation] = []
+    restarts = [r["t"] for r in view.records if r.get("kind") == "server_restart"]
+    for run in runs:
+        bound = run.session_lost_within_s
+        if bound is None or run.outcome is None:  # no bound stated; a hang is reported_in_time's
+            continue
+        restart = next((t for t in restarts if run.begin_ns <= t <= run.end_ns), None)
+        if restart is None or not any(p.t < restart for p in view.procs_in(run)):
+            continue  # the run's process did not lose its session
+        what = f"run {run.index} ({' '.join(run.request.argv)[:60]})"
+        error = run.outcome.error
+        if error is None:
+            out.append(Violation("session_lost_reported", f"{what}: the server restarted at "
+                                 f"{_ms(restart, run.begin_ns)} and lost the session of the run's process, but "
+                                 f"the client reported success (exit code {run.outcome.exit_code})"))
+            continue
+        refusals = view.between(restart, run.end_ns, lambda r: r.get("kind") == "frame" and r.get("dir") == "in"
+                                and r.get("method") == "initialize"
+                                and bool((r.get("params") or {}).get("resumeSessionId")))
+        since = refusals[0]["t"] if refusals else restart
+        after_s = (run.end_ns - since) / 1e9
+        basis = ("the restarted server was first asked to resume the session" if refusals
+                 else "the server restart (no resume was tried)")
+        if after_s > bound:
+            tries = f" ({len(refusals)} resume attempts)" if refusals else ""
+            out.append(Violation("session_lost_reported", f"{what}: the session was lost to a server restart, "
+                                 f"but the client reported it {after_s:.1f} s after {basis}{tries}, over the "
+                                 f"test's bound {bound:g} s: a refused resume is terminal, report it at once "
+                                 f"({error.type}: {error.message[:120]})"))
+        elif not SESSION_LOST_WORDS.search(f"{error.type} {error.message}"):
+            out.append(Violation("session_lost_reported", f"{what}: the session was lost to a server restart, "
+                                 f"but the client's error does not say so: {error.type}: {error.message[:160]}"))
+    return out
+
+
+def check_bounded_memory(view: JournalView, runs: Sequence[SubjectRun]) -> list[Violation]:
+    out: list[Violation] = []
+    baseline: int | None = None  # a run with no measured run before it has nothing to compare with
+    for run in runs:
+        if run.memory_bound is not None and run.memory_peak is not None and baseline is not None and \
+                run.memory_peak - baseline > run.memory_bound:
+            mib = 1024 * 1024
+            out.append(Violation("bounded_memory", f"run {run.index} ({' '.join(run.request.argv)[:60]}): the "
+                                 f"client's {run.memory_what} peaked at {run.memory_peak / mib:.1f} MiB, "
+                                 f"{(run.memory_peak - baseline) / mib:.1f} MiB over its peak in the earlier runs "
+                                 f"({baseline / mib:.1f} MiB): the test's bound is {run.memory_bound / mib:.1f} MiB"))
+        if run.memory_peak is not None:
+            baseline = max(baseline or 0, run.memory_peak)
+    return out
+
+
 CHECKS: dict[str, Callable[[JournalView, Sequence[SubjectRun]], list[Violation]]] = {
     "delivered_output": check_delivered_output,
     "started_once": check_started_once,
     "writes_idempotent": check_writes_idempotent,
     "resumed_session": check_resumed_session,
     "reported_in_time": check_reported_in_time,
+    "session_lost_reported": check_session_lost_reported,
+    "bounded_memory": check_bounded_memory,
 }
 
 

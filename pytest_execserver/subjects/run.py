@@ -42,6 +42,7 @@ from pytest_execserver.subjects.journal_free import (
     marker_name,
     wrap_argv,
 )
+from pytest_execserver.subjects.memory import MemoryProbe
 from pytest_execserver.subjects.ours import OursSubject
 from pytest_execserver.subjects.spec import is_codex_spec, parse_ours
 from pytest_execserver.subjects.subprocess import SubprocessSubject
@@ -120,6 +121,8 @@ class SubjectState:
     markers: dict[int, Path] = field(default_factory=dict)  # journal-free: run index -> its start marker
     unchecked: dict[str, str] = field(default_factory=dict)  # journal-free: what the test could not check, why
     connections: Callable[[], int] | None = None  # journal-free: client connections a relay saw since the start
+    session_lost_within_s: float | None = None  # bounds the test stated (see the checks)
+    memory_bound: int | None = None
 
 
 class RecordingSubject:
@@ -137,6 +140,16 @@ class RecordingSubject:
         self.scratch = scratch
         self.name = subject.name
         self.lag = lag
+
+    def expect_session_lost(self, within_s: float) -> None:
+        """From now on, a run whose session dies with the server must report it within ``within_s`` of the
+        restarted server's first resume attempt (check ``session_lost_reported``)."""
+        self.state.session_lost_within_s = float(within_s)
+
+    def bound_memory(self, max_growth: int) -> None:
+        """From now on, measure what the client holds in each run (check ``bounded_memory``): at most
+        ``max_growth`` bytes over its peak in the earlier runs. Run a quiet run first: it is the baseline."""
+        self.state.memory_bound = int(max_growth)
 
     def request(self, argv: list[str] | tuple[str, ...], *, env: Mapping[str, str] | None = None,
                 stdin: bytes | None = None, tty: bool = False, timeout_ms: int = 30_000) -> RunRequest:
@@ -156,18 +169,25 @@ class RecordingSubject:
         lagging = None
         if self.lag is not None and self.lag.pending:
             lagging = asyncio.ensure_future(self._lag_once_streaming(begin, self.process_starts()))
+        probe = None if self.state.memory_bound is None else MemoryProbe(self.subject)
+        if probe is not None:
+            probe.start()
+        bounds: dict[str, Any] = {"session_lost_within_s": self.state.session_lost_within_s,
+                                  "memory_bound": self.state.memory_bound}
         try:
             outcome = await self.subject.run(request)
         except SubjectHang as exc:
             self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), hang=f"run {index}: {exc}",
-                                              deadline_s=exc.deadline_s))
+                                              deadline_s=exc.deadline_s, **bounds))
             raise
         finally:
             if lagging is not None:
                 lagging.cancel()
                 with contextlib.suppress(BaseException):
                     await lagging
-        self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome))
+            if probe is not None:
+                bounds.update(memory_peak=await probe.stop(), memory_what=probe.what)
+        self.state.runs.append(SubjectRun(index, request, begin, time.monotonic_ns(), outcome, **bounds))
         return outcome
 
     @property

@@ -78,6 +78,18 @@ def test_inject_sends_a_crafted_frame_after_the_matched_one() -> None:
     assert _seqs(wire) == [1, 99, 2]
 
 
+def test_inject_on_a_response_names_the_process_of_its_request() -> None:
+    future = {"method": "process/output", "params": {"processId": "{process}", "seq": 10**6, "chunk": ""}}
+    wire = Wire([make_fault("inject", on="process/read:response", frame=future, count=2)])
+    wire.client.send_text(b'{"id":7,"method":"process/read","params":{"processId":"p-7","afterSeq":0}}')
+    wire.pump()
+    wire.server.send_text(b'{"id":7,"result":{"chunks":[],"nextSeq":1}}')
+    wire.pump()
+    sent = [json.loads(f.data) for f in wire.client_frames()]
+    assert [m.get("id") for m in sent] == [7, None, None]
+    assert [m["params"]["processId"] for m in sent[1:]] == ["p-7", "p-7"]
+
+
 def test_inject_towards_the_server_is_masked() -> None:
     wire = Wire([make_fault("inject", on="initialize:request", frame={"method": "initialized"})])
     wire.client.send_text(b'{"id":1,"method":"initialize","params":{}}')

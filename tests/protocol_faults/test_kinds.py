@@ -63,6 +63,19 @@ def test_message_plans() -> None:
     assert Corrupt(on="x", how="not_json").plan(MSG, _reframe).send[0].startswith(b"F1:not json")
 
 
+def test_inject_names_the_matched_process_and_repeats() -> None:
+    frame = {"method": "process/exited", "params": {"processId": "{process}", "seq": 9, "tags": ["{process}"]}}
+    about = Message(MSG.opcode, MSG.payload, b"RAW", process="p-1")
+    plan = Inject(on="x", frame=frame, count=3).plan(about, _reframe)
+    crafted = b'F1:{"method":"process/exited","params":{"processId":"p-1","seq":9,"tags":["p-1"]}}'
+    assert plan.send == [b"RAW", crafted * 3]
+    assert Inject(on="x", frame=frame).plan(MSG, _reframe).send[1].count(b"{process}") == 2  # no process known
+    as_text = Inject(on="x", frame=json.dumps(frame, separators=(",", ":"))).plan(about, _reframe)  # as markers give it
+    assert as_text.send == [b"RAW", crafted]
+    with pytest.raises(ValueError, match="count="):
+        make_fault("inject", on="x", frame={}, count=0)
+
+
 def test_corruptions_keep_utf8_and_break_only_the_json_layer() -> None:
     truncated = corrupt_payload("é".encode() * 5, "truncate")
     assert truncated.decode() == "éé"

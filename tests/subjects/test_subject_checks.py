@@ -117,3 +117,48 @@ def test_truncation_is_reported_as_such_not_as_a_mismatch() -> None:
     run = SubjectRun(1, REQ, 1 * MS, 10 * MS, Outcome(0, b"Warning: truncated output\n1\n", b"", truncated=True))
     [v] = check_subject(_journal(), [run])
     assert "the client truncated the output" in v.message and "differs" not in v.message
+
+
+def _restarted(run_end_ms: int, error: Any, *, resumes: int = 1) -> tuple[list[dict[str, Any]], SubjectRun]:
+    """The server restarted at 3 ms (the process started at 2 ms); the client tried ``resumes`` resumes."""
+    records = [r for r in _journal() if r["t"] <= 3 * MS and r["kind"] != "proc_output"]
+    records.append({"t": 3 * MS, "kind": "server_restart"})
+    for i in range(resumes):
+        records.append({"t": (100 + 10 * i) * MS, "kind": "frame", "conn": 2 + i, "dir": "in", "method": "initialize",
+                        "params": {"resumeSessionId": "S"}})
+    run = SubjectRun(1, REQ, 1 * MS, run_end_ms * MS, Outcome(None, b"", b"", error), session_lost_within_s=3.0)
+    return records, run
+
+
+def test_a_lost_session_reported_at_once_passes_and_late_or_unnamed_fails() -> None:
+    from pytest_execserver.subjects.base import ClientFailure
+
+    lost = ClientFailure("SessionLost", "session S lost: the server refused to resume it")
+    records, prompt = _restarted(200, lost)
+    assert check_subject(records, [prompt]) == []
+    records, late = _restarted(9000, ClientFailure("TransportError", "gave up at the deadline"), resumes=40)
+    [v] = check_subject(records, [late])
+    assert v.check == "session_lost_reported" and "reported it 8.9 s after the restarted server was first asked " \
+        "to resume the session (40 resume attempts), over the test's bound 3 s" in v.message
+    records, vague = _restarted(200, ClientFailure("TransportError", "connection reset"))
+    [v] = check_subject(records, [vague])
+    assert "does not say so: TransportError: connection reset" in v.message
+    ok = SubjectRun(1, REQ, 1 * MS, 200 * MS, Outcome(0, b"", b""), session_lost_within_s=3.0)
+    [v] = check_subject(records, [ok])
+    assert "the client reported success (exit code 0)" in v.message
+    unbounded = SubjectRun(1, REQ, 1 * MS, 9000 * MS, Outcome(None, b"", b"", lost))  # no bound stated: not checked
+    assert check_subject(records, [unbounded]) == []
+
+
+def test_memory_growth_over_the_earlier_runs_is_bounded() -> None:
+    mib = 1024 * 1024
+
+    def run(index: int, peak: int, bound: int | None = 8 * mib) -> SubjectRun:
+        return SubjectRun(index, REQ, 1 * MS, 10 * MS, Outcome(0, b"1\n2\n3\n", b""), memory_bound=bound,
+                          memory_peak=peak, memory_what="resident memory")
+
+    assert check_subject(_journal(), [run(1, 40 * mib), run(2, 47 * mib)]) == []
+    [v] = check_subject(_journal(), [run(1, 40 * mib), run(2, 70 * mib)])
+    assert v.check == "bounded_memory" and "resident memory peaked at 70.0 MiB, 30.0 MiB over its peak in the " \
+        "earlier runs (40.0 MiB): the test's bound is 8.0 MiB" in v.message
+    assert check_subject(_journal(), [run(1, 70 * mib)]) == []  # nothing earlier to compare with

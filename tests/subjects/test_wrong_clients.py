@@ -24,7 +24,7 @@ async def test_burst(exec_subject):
 async def test_stdin(exec_subject):
     await exec_subject.run_argv(["head", "-c", "5"], stdin=b"hello")
 
-@pytest.mark.fault("disconnect", mode="reset", after_ms=300)
+@pytest.mark.fault("cut", on="process/output|process/read:response", nth=6)  # a reset mid-stream, by event
 async def test_cut(exec_subject):
     await exec_subject.run_argv(["sh", "-c", PACED])
 

@@ -7,17 +7,22 @@ BUG: ``drop-chunk`` (loses the second output chunk it reads), ``restart-on-recon
 again, under a new processId, after a reconnect), ``new-session`` (never sends resumeSessionId),
 ``rewrite-stdin`` (writes stdin again on a new connection with a new writeId), ``hang`` (never answers),
 ``retry-start`` (a start with no answer is sent again blindly, under a new processId), ``no-liveness``
-(waits on a silent connection forever: never notices it is dead).
+(waits on a silent connection forever: never notices it is dead), ``retry-resume`` (a resume the server
+refused, because it lost the session, is retried until the run's deadline), ``hoard`` (keeps every message it
+receives), ``strict-session`` (a frame about a process it did not start fails its whole session).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import time
 import uuid
 from typing import Any
 
-from pytest_execserver.examples.ws_client import SILENCE_S, Adapter, Lost, main
+from pytest_execserver.examples import ws_client
+from pytest_execserver.examples.ws_client import SILENCE_S, Adapter, ClientError, Connection, Lost, main
 
 
 class DropChunk(Adapter):
@@ -97,6 +102,94 @@ class NoLiveness(Adapter):
         return await conn.call(method, params, 3600.0)
 
 
+class RetryResume(Adapter):
+    """Treats the restarted server's "unknown session" like a busy one: retries the resume until the deadline."""
+
+    async def connection(self, deadline: float) -> Connection:
+        while True:
+            session = self.session_id
+            try:
+                return await super().connection(deadline)
+            except ClientError as exc:
+                if exc.type_name != "SessionLost":
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ClientError("TransportError", "gave up reconnecting at the run's deadline") from None
+                self.session_id = session  # try again, as if the server were only busy
+                await asyncio.sleep(0.1)
+
+
+class HoardingConnection(Connection):
+    """Keeps every message it receives (a client that buffers whatever a server sends)."""
+
+    hoard: list[Any] = []
+
+    async def _read(self) -> None:
+        original = self.ws
+
+        class Tap:
+            def __aiter__(self) -> Any:
+                return self._messages()
+
+            async def _messages(self) -> Any:
+                async for message in original:
+                    HoardingConnection.hoard.append(json.loads(message))
+                    yield message
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(original, name)
+
+        self.ws = Tap()  # type: ignore[assignment]
+        try:
+            await super()._read()
+        finally:
+            self.ws = original
+
+
+class StrictConnection(Connection):
+    """Abandons the connection, and its session, on a frame about a process its client did not start."""
+
+    started: set[str] = set()
+    fatal: str | None = None
+
+    async def _read(self) -> None:
+        original = self.ws
+
+        class Tap:
+            def __aiter__(self) -> Any:
+                return self._messages()
+
+            async def _messages(self) -> Any:
+                async for message in original:
+                    frame = json.loads(message)
+                    params = frame.get("params") if isinstance(frame, dict) else None
+                    pid = params.get("processId") if isinstance(params, dict) else None
+                    if pid is not None and pid not in StrictConnection.started:
+                        StrictConnection.fatal = f"the server sent {frame.get('method')} for unknown process {pid!r}"
+                        return
+                    yield message
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(original, name)
+
+        self.ws = Tap()  # type: ignore[assignment]
+        try:
+            await super()._read()
+        finally:
+            self.ws = original
+
+
+class StrictSession(Adapter):
+    async def start(self, params: dict[str, Any], deadline: float) -> None:
+        StrictConnection.started.add(params["processId"])
+        await super().start(params, deadline)
+
+    async def call(self, method: str, params: dict[str, Any], deadline: float, wait_s: float = 0.0) -> Any:
+        if StrictConnection.fatal is not None:
+            raise ClientError("ProtocolError", f"{StrictConnection.fatal}: session abandoned")
+        return await super().call(method, params, deadline, wait_s)
+
+
 class Hang(Adapter):
     async def run(self, request: dict[str, Any]) -> dict[str, Any]:
         await asyncio.Event().wait()
@@ -111,8 +204,13 @@ BUGS: dict[str, type[Adapter]] = {
     "hang": Hang,
     "retry-start": RetryStart,
     "no-liveness": NoLiveness,
+    "retry-resume": RetryResume,
+    "hoard": Adapter,
+    "strict-session": StrictSession,
 }
+CONNECTIONS: dict[str, type[Connection]] = {"hoard": HoardingConnection, "strict-session": StrictConnection}
 
 if __name__ == "__main__":
     bug = sys.argv.pop(1)
+    ws_client.Connection = CONNECTIONS.get(bug, Connection)  # type: ignore[misc]  # what Adapter.connection builds
     main(BUGS[bug])

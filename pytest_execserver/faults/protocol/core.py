@@ -339,9 +339,9 @@ class ConnectionCore:
                 self._release_held(side)
             return
         if compressed and side.desync:
-            message = Message(opcode, payload, self._reframe(direction, opcode, payload), compressed=False)
+            message = Message(opcode, payload, self._reframe(direction, opcode, payload), False, info.process)
         else:
-            message = Message(opcode, payload, b"".join(f.raw for f in frames), compressed)
+            message = Message(opcode, payload, b"".join(f.raw for f in frames), compressed, info.process)
         self._fired(side, message, info.summary(), fired)
 
     def _fired(self, side: _Side, message: Message, summary: str, fired: list[Fault]) -> None:

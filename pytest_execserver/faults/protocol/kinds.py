@@ -28,6 +28,7 @@ class Message:
     payload: bytes
     raw: bytes
     compressed: bool = False
+    process: str | None = None  # the processId it is about (a response: its request's), when known
 
 
 @dataclass(frozen=True)
@@ -156,13 +157,27 @@ class Corrupt(MessageFault):
 
 @dataclass(frozen=True, kw_only=True)
 class Inject(MessageFault):
-    """Send a crafted message (a JSON-able value, or ``str``/``bytes`` sent as text) after the matched one."""
+    """Send a crafted message (a JSON-able value, or ``str``/``bytes`` sent as text) after the matched one,
+    ``count`` times. In a JSON-able ``frame`` every string ``"{process}"`` becomes the processId the matched
+    message is about (a response: its request's), so a frame can name the running process: a future seq,
+    an ``exited`` without a code."""
 
     kind: ClassVar[str] = "inject"
     frame: Any
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or not 1 <= self.count <= 100_000:
+            raise ValueError(f"inject count= must be an integer in 1..100000, not {self.count!r}")
 
     def plan(self, message: Message, reframe: Reframe) -> MessagePlan:
-        return MessagePlan([message.raw, reframe(OP_TEXT, inject_payload(self.frame))])
+        frame = self.frame
+        if message.process is not None:
+            frame = (frame.replace(json.dumps(PROCESS_PLACEHOLDER), json.dumps(message.process))
+                     if isinstance(frame, str) else _name_process(frame, message.process))  # JSON text, or a value
+        crafted = reframe(OP_TEXT, inject_payload(frame))
+        return MessagePlan([message.raw, crafted * self.count])  # one piece: no quadratic joining of writes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,6 +318,20 @@ def _wrong_type(value: Any) -> Any:
     if isinstance(value, str):
         return 0
     return "wrong type"  # objects and arrays
+
+
+def _name_process(frame: Any, process: str) -> Any:
+    """``frame`` with every string ``"{process}"`` (at any depth of a JSON-able value) replaced by ``process``."""
+    if frame == PROCESS_PLACEHOLDER:
+        return process
+    if isinstance(frame, dict):
+        return {k: _name_process(v, process) for k, v in frame.items()}
+    if isinstance(frame, list):
+        return [_name_process(v, process) for v in frame]
+    return frame
+
+
+PROCESS_PLACEHOLDER = "{process}"
 
 
 def inject_payload(frame: Any) -> bytes:

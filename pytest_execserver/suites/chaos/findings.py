@@ -67,4 +67,13 @@ PROTOCOL_FINDINGS: dict[str, Finding] = {
     "duplicate": _protocol(),
     "reorder": _protocol(),
     "server_restart": _protocol(),
+    "session_lost": _protocol(),
+}
+
+# The hostile-server cases (test_hostile_server.py), by case.
+HOSTILE_FINDINGS: dict[str, Finding] = {
+    "flood": _protocol(),
+    "oversized": _protocol(),
+    "future_seq": _protocol(),
+    "exited_no_code": _protocol(),
 }

@@ -177,3 +177,15 @@ def fault_applied(proxy: Any, kind: str) -> None:
     """The fault really went in, and the injector reported no error."""
     assert any(f.kind == kind for f in proxy.injector.applied), f"no {kind!r} fault was applied"
     assert not proxy.injector.errors, f"fault injector errors: {proxy.injector.errors}"
+
+
+NOISE_HOP = (
+    "protocol faults act on JSON-RPC messages, and with codex's own executor behind the relay "
+    "(--execserver-server codex --execserver-topology relay) the proxied hop, client -> relay, carries only "
+    "the Noise channel (protobuf relay frames of ciphertext): no message to place the fault on"
+)
+
+
+def readable_hop(exec_server: Any) -> bool:
+    """Whether the hop ``exec_proxy`` sits on carries JSON-RPC a protocol fault can be placed on (see NOISE_HOP)."""
+    return getattr(exec_server, "relay", None) is None

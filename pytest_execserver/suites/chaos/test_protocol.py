@@ -3,7 +3,9 @@
 Each case arms one fault of the protocol proxy (between Toxiproxy and the server) by a marker, so it
 lands on the same message on every run: the lost ``process/start`` response, a ``1012`` close on the
 third output, a connection blackholed on the second output, duplicated and reordered output, and the
-server killed and restarted right after a start. Output counts whether it is pushed (``process/output``)
+server killed and restarted right after a start, and again mid-stream, where the client must say the
+session is lost as soon as the restarted server refuses to resume it (``session_lost_reported``), not when
+its recovery window runs out. Output counts whether it is pushed (``process/output``)
 or polled (the ``process/read`` response). The journal checks after each test add: one
 ``process/start`` per run (an unknown outcome never runs twice), output byte-exact or an exact prefix,
 and an answer within the run's deadline.
@@ -30,26 +32,12 @@ from pytest_execserver.suites.chaos.kit import (
     seq_workload,
 )
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.usefixtures("plaintext_hop")]
 
 OUTPUT = "process/output|process/read:response"  # output pushed, or polled
 STREAM = paced_workload(24, per_batch=100, sleep_s=0.025)  # ~0.6 s of output in many messages
 DEADLINE_MS = 5000  # the run's timeout_ms where a correct client may have to give up
 MARGIN_S = 5.0  # the harness's margin over a deadline (as in reported_in_time)
-
-
-NOISE_HOP = (
-    "protocol faults act on JSON-RPC messages, and with codex's own executor behind the relay "
-    "(--execserver-server codex --execserver-topology relay) the proxied hop, client -> relay, carries only "
-    "the Noise channel (protobuf relay frames of ciphertext): no message to place the fault on"
-)
-
-
-@pytest.fixture(autouse=True)
-def _plaintext_hop(exec_server: Any) -> None:
-    """Skip before ``exec_proxy`` puts the protocol proxy in a hop it cannot read (see NOISE_HOP)."""
-    if getattr(exec_server, "relay", None) is not None:
-        pytest.skip(NOISE_HOP)
 
 
 def fired(proxy: ExecProxy, kind: str) -> list[Any]:
@@ -145,3 +133,31 @@ async def test_server_restart_after_start(exec_subject: RecordingSubject, exec_p
     completed_or_reported(outcome, workload, exec_subject)
     assert elapsed < DEADLINE_MS / 1000 + MARGIN_S, f"answered after {elapsed:.1f} s (deadline {DEADLINE_MS} ms)"
     await run_checked(exec_subject, seq_workload(300))  # a fresh session on the restarted server works
+
+
+WINDOW_MS = 10_000  # the run's timeout_ms: a client retrying a refused resume gives up only here
+SESSION_LOST_S = 3.0  # the bound on reporting a lost session, from the first resume the restarted server saw
+
+
+@pytest.mark.fault("server_restart", on=OUTPUT, nth=2)
+async def test_server_restart_is_reported_as_session_lost(exec_subject: RecordingSubject, exec_proxy: ExecProxy,
+                                                          request: pytest.FixtureRequest) -> None:
+    """The server dies mid-stream and comes back without the session. Its refusal to resume is terminal: the
+    client must report a lost session (an error that says so) within ``SESSION_LOST_S`` of it, while its
+    recovery window (the run's ``timeout_ms``) is three times longer; then a new session works."""
+    xfail_if_found(request, PROTOCOL_FINDINGS["session_lost"])
+    exec_subject.expect_session_lost(within_s=SESSION_LOST_S)
+    workload = paced_workload(40, per_batch=50, sleep_s=0.05)  # ~2 s: still running when the server dies
+    outcome = await run_workload(exec_subject, workload, timeout_ms=WINDOW_MS)
+    fired(exec_proxy, "server_restart")
+    assert outcome.error is not None, "the client reported success for a process whose server died mid-run"
+    records = exec_subject.journal_records()
+    restart = next(r["t"] for r in records if r.get("kind") == "server_restart")
+    resumes = [r["t"] for r in records if r["t"] > restart and r.get("kind") == "frame" and r.get("dir") == "in"
+               and r.get("method") == "initialize" and (r.get("params") or {}).get("resumeSessionId")]
+    reported_s = (exec_subject.state.runs[-1].end_ns - (resumes[0] if resumes else restart)) / 1e9
+    request.node.user_properties.append(("session_lost_reported_s", reported_s))
+    print(f"server restart mid-stream: reported {reported_s:.2f} s after the first resume the restarted server saw "
+          f"({len(resumes)} resume attempts): {outcome.error.type}: {outcome.error.message[:600]}")
+    check_prefix(outcome, workload, exec_subject)
+    await run_checked(exec_subject, seq_workload(300))
