@@ -79,8 +79,8 @@ def _link_cache(cache: Path) -> None:
 def user_venv(wheel: Path) -> Iterator[UserVenv]:
     """``esuser`` (made with useradd if missing) with its own venv, project and cache.
 
-    The user's cache holds the real toxiproxy-server when this machine has one: the embedded Toxiproxy
-    under Debian 12's Python 3.11.2 drops websocket handshakes (see docs/first-use.md).
+    The user's cache holds this machine's codex and real toxiproxy-server (when it has them), as
+    ``python -m pytest_execserver install`` would.
     """
     if shutil.which("useradd") is None:
         pytest.skip("useradd is not installed")
