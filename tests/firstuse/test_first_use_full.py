@@ -38,11 +38,12 @@ def suite_argv(python: Path, suite: str) -> list[str]:
     return [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-rs", "--pyargs", suite]
 
 
-def run_suites(case: str, wrap: Callable[[list[str]], list[str]], python: Path, cwd: Path, header: str) -> None:
+def run_suites(case: str, wrap: Callable[[list[str]], list[str]], python: Path, cwd: Path, header: str,
+               extra: tuple[str, ...] = ()) -> None:
     """Both suites, each in its own session: every one passes (skips allowed, none failed or in error)."""
     for suite in SUITES:
         started = time.monotonic()
-        done = run(wrap(suite_argv(python, suite)), cwd, timeout=SUITE_TIMEOUT_S)
+        done = run(wrap([*suite_argv(python, suite), *extra]), cwd, timeout=SUITE_TIMEOUT_S)
         took = time.monotonic() - started
         counts = outcomes(done.stdout)
         print(f"\nfirstuse {case} {suite}: {counts} in {took:.0f} s (exit {done.returncode})")
@@ -74,5 +75,7 @@ def test_b_non_root_with_bwrap(user_venv: UserVenv) -> None:
 
 
 def test_c_non_root_without_bwrap(user_venv: UserVenv) -> None:
+    """Nothing installed but codex: no bubblewrap, and the embedded Toxiproxy (under /usr/bin/python3)."""
     run_suites("c", lambda argv: without_bwrap(as_user(argv, user_venv.project, user_venv.cache)),
-               user_venv.python, user_venv.project, "confinement=unprivileged-user (bubblewrap not found")
+               user_venv.python, user_venv.project, "confinement=unprivileged-user (bubblewrap not found",
+               extra=("--execserver-toxiproxy", "embedded"))

@@ -91,7 +91,8 @@ def test_a_missing_bwrap_is_named_with_its_fix_in_one_short_line(monkeypatch: py
     monkeypatch.setattr(confine, "bwrap_installed", lambda: None)
     brief = confine.confinement_brief()
     who = ", servers run as 'nobody'" if os.geteuid() == 0 else ""
-    assert brief == f"unprivileged-user (bubblewrap not found{who}; fix: python -m pytest_execserver install bubblewrap)"
+    fix = "fix: python -m pytest_execserver install bubblewrap"
+    assert brief == f"unprivileged-user (bubblewrap not found{who}; {fix})"
     assert confine.confinement_brief(unconfined=True) == "none (--execserver-unconfined)"
 
 
