@@ -168,6 +168,15 @@ def _confinement_name(settings: Settings) -> str:
         return f"unavailable ({exc})"
 
 
+def _confinement_brief(settings: Settings) -> str:
+    from pytest_execserver.servers.confine import ConfinementError, confinement_brief
+
+    try:
+        return confinement_brief(settings.unconfined)
+    except ConfinementError as exc:
+        return f"unavailable ({exc})"
+
+
 def _ran_by_worker(config: pytest.Config) -> dict[str, dict[str, dict[str, Any]]]:
     if RAN_BY_WORKER_KEY not in config.stash:
         config.stash[RAN_BY_WORKER_KEY] = {}
@@ -200,7 +209,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"execserver: seed={settings.seed}{'' if settings.seed_given else ' (random)'} "
         f"server={settings.server} toxiproxy={_short(uses['toxiproxy'])} mode={settings.mode} "
         f"budget-scale={settings.budget_scale:g} topology={settings.topology} "
-        f"confinement={uses['confinement'].kind}",
+        f"confinement={_confinement_brief(settings)}",
         "execserver: uses " + "; ".join(f"{part} {c.describe()}" for part, c in uses.items() if part != "confinement"),
     ]
     if any(k.startswith("OTEL_") for k in os.environ) and _otlp_wanted():

@@ -43,8 +43,9 @@ class Confinement(enum.Enum):
 
 
 UNPRIVILEGED_USER = "nobody"
+INSTALL_BWRAP = "python -m pytest_execserver install bubblewrap"
 FIXES = (
-    "fix one of: install bubblewrap (`python -m pytest_execserver install bubblewrap`); run pytest as a "
+    f"fix one of: install bubblewrap (`{INSTALL_BWRAP}`); run pytest as a "
     "non-root user; move the virtualenv and its Python to a folder every user can read (not under /root "
     "or a 0700 folder); or pass --execserver-unconfined (DANGEROUS: servers can write anywhere)"
 )
@@ -136,6 +137,26 @@ def confinement_report(unconfined: bool = False) -> tuple[Confinement, str]:
         raise ConfinementError(f"running as root, {why_not}, and there is no '{UNPRIVILEGED_USER}' user; "
                                + FIXES) from exc
     return Confinement.UNPRIVILEGED_USER, f"{why_not}; running as root, so servers run as '{UNPRIVILEGED_USER}'"
+
+
+def confinement_brief(unconfined: bool = False) -> str:
+    """One short line for the pytest header: the confinement, why, and the fix when it is not bubblewrap
+    (``unprivileged-user (bubblewrap not found; fix: python -m pytest_execserver install bubblewrap)``).
+
+    Raises :class:`ConfinementError` like :func:`confinement_report`.
+    """
+    kind, _ = confinement_report(unconfined)
+    if kind is Confinement.NONE:
+        return "none (--execserver-unconfined)"
+    installed = bwrap_installed()
+    if kind is Confinement.BWRAP:
+        return f"bwrap ({installed} works)"
+    as_nobody = f", servers run as '{UNPRIVILEGED_USER}'" if os.geteuid() == 0 else ""
+    if installed is None:
+        return f"unprivileged-user (bubblewrap not found{as_nobody}; fix: {INSTALL_BWRAP})"
+    failed = bwrap_trial(installed).rpartition("failed: ")[2]  # bwrap's own words, without the command
+    failed = failed if len(failed) <= 80 else failed[:77] + "..."
+    return f"unprivileged-user (bubblewrap unusable: {failed}{as_nobody}; fix: python -m pytest_execserver doctor)"
 
 
 def check_session(unconfined: bool = False) -> Confinement:
@@ -266,6 +287,20 @@ def _private_dirs(argv: list[str]) -> list[str]:
         for top in tops:
             out += ["--ro-bind", str(top), str(top)]
     return out
+
+
+def hand_to_server(scratch: Path, *paths: Path) -> None:
+    """Give what the harness made inside a server's ``scratch`` to the server's user (the owner of scratch).
+
+    As root with the ``unprivileged-user`` confinement the server runs as ``nobody`` and owns its scratch
+    directory; a folder root adds there later would not be writable for it.
+    """
+    if os.geteuid() != 0:
+        return
+    st = scratch.stat()
+    if st.st_uid != 0:
+        for path in paths:
+            os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:

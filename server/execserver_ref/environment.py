@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import shutil
 from typing import Any
 
 from execserver_ref.params import to_file_uri
@@ -37,14 +38,29 @@ def capability_names(codex: CodexBehaviour) -> tuple[str, ...]:
     return tuple(names)
 
 
+_KNOWN_SHELLS = ("zsh", "bash", "sh")
+
+
+def user_shell(uid: int | None = None) -> str:
+    """The shell codex reports: the login shell when it is one codex knows and it exists, else ``bash`` on
+    PATH, else ``zsh``, else /bin/sh (codex's ``default_user_shell``; ``nobody``'s /usr/sbin/nologin gives
+    bash on PATH, e.g. /usr/bin/bash)."""
+    try:
+        login = pwd.getpwuid(os.getuid() if uid is None else uid).pw_shell
+    except KeyError:
+        login = ""
+    if os.path.basename(login) in _KNOWN_SHELLS and os.path.isabs(login) and os.access(login, os.X_OK):
+        return login
+    for name in ("bash", "zsh"):
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    return "/bin/sh"
+
+
 def environment_info(codex: CodexBehaviour) -> dict[str, Any]:
     """A fresh ``environmentInfo`` for the server's process environment."""
-    try:
-        shell_path = pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
-    except KeyError:
-        shell_path = "/bin/sh"
-    if not os.path.isabs(shell_path) or not os.access(shell_path, os.X_OK):
-        shell_path = "/bin/sh"
+    shell_path = user_shell()
     cwd = os.getcwd()
     home = os.environ.get("HOME", cwd)
     tmp = os.environ.get("TMPDIR", "/tmp")

@@ -82,9 +82,22 @@ def test_an_installed_but_unusable_bwrap_falls_back_and_says_why(fake_bwrap: Pat
     kind, why = confine.confinement_report()
     assert kind is confine.Confinement.UNPRIVILEGED_USER
     assert "installed but unusable" in why and "uid map: Permission denied" in why
+    brief = confine.confinement_brief()
+    assert brief.startswith("unprivileged-user (bubblewrap unusable: ") and "uid map: Permission denied" in brief
+    assert brief.endswith("; fix: python -m pytest_execserver doctor)") and len(brief) < 200
+
+
+def test_a_missing_bwrap_is_named_with_its_fix_in_one_short_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(confine, "bwrap_installed", lambda: None)
+    brief = confine.confinement_brief()
+    who = ", servers run as 'nobody'" if os.geteuid() == 0 else ""
+    fix = "fix: python -m pytest_execserver install bubblewrap"
+    assert brief == f"unprivileged-user (bubblewrap not found{who}; {fix})"
+    assert confine.confinement_brief(unconfined=True) == "none (--execserver-unconfined)"
 
 
 @pytest.mark.skipif(confine.bwrap_installed() is None, reason="bubblewrap not installed")
 def test_a_usable_bwrap_is_chosen() -> None:
     assert confine.confinement_report() == (
         confine.Confinement.BWRAP, f"bubblewrap {confine.bwrap_installed()} works here")
+    assert confine.confinement_brief() == f"bwrap ({confine.bwrap_installed()} works)"

@@ -35,6 +35,13 @@ class _Side(asyncio.Protocol):
         self.upstream_side = upstream_side
         self.transport: asyncio.Transport | None = None
         self.lost = False  # connection_lost was called: the socket is really closed
+        # Read before its link existed, fed to the link when it does. The client is paused from
+        # connection_made until then, but older CPythons ignore a pause made in connection_made
+        # (CPython gh-103607: Debian 12's 3.11.2 has the bug, 3.11.7 the fix): the transport starts
+        # reading right after it, and a websocket handshake sent at once was dropped here. The upstream
+        # side may speak as soon as it is connected, before create_connection returns.
+        self._early: list[bytes] = []
+        self._early_eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -54,12 +61,26 @@ class _Side(asyncio.Protocol):
         link = self._reading_link()
         if link is not None:
             link.feed(data)
+        else:
+            self._early.append(data)
 
     def eof_received(self) -> bool:
         link = self._reading_link()
         if link is not None:
             link.feed_eof()
+        else:
+            self._early_eof = True
         return True  # keep the socket open for writing until the other direction finishes
+
+    def feed_early(self) -> None:
+        """Feed the link what was read before it existed (see ``_early``)."""
+        link = self._reading_link()
+        assert link is not None
+        early, self._early = self._early, []
+        for data in early:
+            link.feed(data)
+        if self._early_eof:
+            link.feed_eof()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -151,6 +172,8 @@ class Connection:
             for wrapper in collection.chain(link.direction):
                 link.add_toxic(wrapper)
             collection.links.add(link)
+        self.client.feed_early()
+        self.upstream.feed_early()
         client.resume_reading()
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
+from pytest_execserver.servers.confine import hand_to_server
 from pytest_execserver.servers.launch import ServerProcess
 
 from .differences import normalize
@@ -131,6 +132,7 @@ class Ctx:
             self.server = self.other_server("--codex-version", target)
             self.workdir = self.server.scratch / self.workdir.name
             self.workdir.mkdir(exist_ok=True)
+            hand_to_server(self.server.scratch, self.workdir)
         self.version = server_version(self.server)
 
     def since(self, version: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_execserver.servers.confine import hand_to_server
 from pytest_execserver.waiting import wait_until
 
 from .harness import Ctx, b64, outcome_of, read_summary, unb64
@@ -86,9 +89,22 @@ def capability_names(ctx: Ctx) -> list[str]:
     return sorted(names)
 
 
+def expected_shell(ctx: Ctx) -> dict[str, str]:
+    """The shell codex reports for the server's user (the owner of its scratch): the login shell when
+    codex knows it (bash, zsh, sh), else bash on PATH (as ``nobody``, whose shell is nologin: /usr/bin/bash
+    on Debian 12, measured with codex 0.171.0), else zsh, else /bin/sh."""
+    try:
+        login = pwd.getpwuid(ctx.server.scratch.stat().st_uid).pw_shell
+    except KeyError:
+        login = ""
+    path = login if os.path.basename(login) in ("zsh", "bash", "sh") and os.access(login, os.X_OK) else (
+        shutil.which("bash") or shutil.which("zsh") or "/bin/sh")
+    return {"name": os.path.basename(path), "path": path}
+
+
 def env_info_expected(ctx: Ctx) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "shell": {"name": "bash", "path": "/bin/bash"},
+        "shell": expected_shell(ctx),
         "executorVersion": ctx.version,
         "providerId": "<providerId>",
         "cwd": "file://<scratch>",
@@ -835,6 +851,7 @@ async def sc_pty(ctx: Ctx) -> None:
 async def sc_arg0_env_cwd(ctx: Ctx) -> None:
     c = await ctx.connect()
     (ctx.workdir / "sub").mkdir()
+    hand_to_server(ctx.server.scratch, ctx.workdir / "sub")
     await ctx.start(c, "arg0", "a", ["/bin/sh", "-c", "echo $0"], arg0="my-arg0")
     await ctx.run_to_close(
         c,

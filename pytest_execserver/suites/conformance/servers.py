@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_execserver.servers.codex import CodexUnavailable, codex_binary
-from pytest_execserver.servers.confine import choose_confinement
+from pytest_execserver.servers.confine import choose_confinement, hand_to_server
 from pytest_execserver.servers.launch import ServerProcess, start_server
 from pytest_execserver.suites.conformance.harness import Ctx
 
@@ -81,6 +81,7 @@ def new_ctx(pool: ServerPool, kind: str, name: str, *, strict: bool, args: tuple
     server = pool.get(kind, *args)
     workdir = server.scratch / f"w{next(_workdirs)}-{name}"
     workdir.mkdir()
+    hand_to_server(server.scratch, workdir)
 
     def other_server(*extra_args: str, prepare: Callable[[Path], None] | None = None) -> ServerProcess:
         return pool.get(kind, *args, *extra_args, prepare=prepare)

@@ -49,7 +49,7 @@ def test_header_shows_settings(inner: Inner, pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([
         "execserver: seed=1234 server=ref --inject-bug reorder toxiproxy=embedded mode=legacy-read "
-        "budget-scale=2.5 topology=direct confinement=*"
+        "budget-scale=2.5 topology=direct confinement=* (*)"
     ])
 
 
@@ -109,13 +109,13 @@ def test_unconfined_is_loud(inner: Inner, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(HEADER_TEST)
     result = inner("--execserver-unconfined")
     result.stdout.fnmatch_lines([
-        "execserver: seed=* confinement=none",
+        "execserver: seed=* confinement=none (--execserver-unconfined)",
         "execserver: WARNING: pytest-execserver: --execserver-unconfined: servers run WITHOUT confinement*",
         "*WARNING: pytest-execserver: --execserver-unconfined*",
     ])
     assert "ExecServerUnconfinedWarning" in result.stdout.str()
     ini = inner(ini="execserver_unconfined = true\n")
-    ini.stdout.fnmatch_lines(["execserver: seed=* confinement=none"])
+    ini.stdout.fnmatch_lines(["execserver: seed=* confinement=none (--execserver-unconfined)"])
 
 
 def test_report_json_written(inner: Inner, pytester: pytest.Pytester) -> None:
