@@ -29,6 +29,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from pytest_execserver.glue.fixtures import ExecProxy
 from pytest_execserver.subjects.detection import detection_times
 from pytest_execserver.subjects.run import RecordingSubject
+from pytest_execserver.suites.chaos.findings import client_version
 from pytest_execserver.suites.chaos.kit import paced_workload, run_workload
 from pytest_execserver.suites.chaos.workloads import Workload, seq_lines
 
@@ -41,6 +42,11 @@ QUIET_S = 30
 QUIET = Workload(f"quiet{QUIET_S}", ("/bin/sh", "-c", f"seq 1 3; sleep {QUIET_S}; seq 4 6"), seq_lines(1, 6),
                  nominal_s=QUIET_S)
 STREAM = paced_workload(40, per_batch=100, sleep_s=0.05)  # ~2 s of output
+# A finding (measured 3 of 3 with codex 0.171.0, see docs/protocol-faults.md "Measured").
+CODEX_BLACKHOLE = frozenset({"0.171.0"}), (
+    "never opens a new connection after its exec-server connection is blackholed (3 of 3): at its 30 s yield "
+    "it tells the model 'Process running' with the output up to the fault, then never answers; the harness "
+    "stopped it at 59.4 s p50 (timeout_ms 40 s + the 20 s margin), so reported_in_time fails")
 
 
 async def _measure(kind: str, workload: Workload, subject: RecordingSubject, proxy: ExecProxy,
@@ -65,6 +71,9 @@ async def _measure(kind: str, workload: Workload, subject: RecordingSubject, pro
 @pytest.mark.fault("blackhole", on=OUTPUT, nth=2)
 async def test_blackhole_detection(sample: int, exec_subject: RecordingSubject, exec_proxy: ExecProxy,
                                    benchmark: BenchmarkFixture, request: pytest.FixtureRequest) -> None:
+    found = client_version(request.config)
+    if found is not None and found[1] in CODEX_BLACKHOLE[0]:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"codex {found[1]}: {CODEX_BLACKHOLE[1]}"))
     await _measure("blackhole", STREAM, exec_subject, exec_proxy, benchmark, request)
 
 
