@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -86,15 +87,17 @@ def test_round_trip(benchmark: BenchmarkFixture, urls: dict[str, str], target: s
 
 
 def test_overhead_per_message_interleaved(benchmark: BenchmarkFixture, urls: dict[str, str]) -> None:
-    """The figure to report: round trips to every target in turn (blocks of 50, 40 blocks each), so a change
-    in the machine's load hits all targets alike; p50 per target, half the difference to direct."""
+    """The figure to report: round trips to every target in turn (blocks of 50, 40 blocks each, in a new
+    order each round), so a change in the machine's load hits all targets alike; p50 per target, half the
+    difference to direct."""
     samples: dict[str, list[int]] = {kind: [] for kind in TARGETS}
     sockets = {kind: connect(urls[kind], compression=None, max_size=None) for kind in TARGETS}
     try:
         order = list(sockets.items())
-        for block in range(40):
-            # each round starts at another target, so no target always follows the same one
-            for kind, ws in order[block % len(order):] + order[:block % len(order)]:
+        shuffle = random.Random(20).shuffle
+        for _ in range(40):
+            shuffle(order)  # a new order each round: no target keeps a place (the last one measured slower)
+            for kind, ws in order:
                 for _ in range(50):
                     start = time.perf_counter_ns()
                     ws.send(MESSAGE)
