@@ -3,7 +3,8 @@ transports, a 160-byte ``process/output`` each way, nothing armed and a fault ar
 
 Run: ``.venv/bin/python tests/benchmarks/proxy_python_path.py [--profile]``; an earlier commit's proxy:
 ``PYTHONPATH=DIR .venv/bin/python tests/benchmarks/proxy_python_path.py`` with ``DIR`` a copy of it
-(``git archive COMMIT pytest_execserver | tar -x -C DIR``). Prints µs per message, best of 300 rounds of 1000 rounds.
+(``git archive COMMIT pytest_execserver | tar -x -C DIR``). Prints µs per message, best of 300 rounds
+of 1000 messages each way.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ async def measure(armed: bool, profile: bool) -> float:
 def main() -> None:
     for armed in (False, True):
         us = asyncio.run(measure(armed, "--profile" in sys.argv))
-        print(f"{'armed' if armed else 'nothing armed'}: {us:.2f} us of Python per message (best of 300 rounds of 1000)")
+        label = "armed" if armed else "nothing armed"
+        print(f"{label}: {us:.2f} us of Python per message (best of 300 rounds of 1000)")
 
 
 if __name__ == "__main__":
