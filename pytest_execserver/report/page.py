@@ -17,6 +17,7 @@ from typing import Any
 
 from pytest_execserver.report.load_page import HEADER_KEYS as LOAD_HEADER_KEYS
 from pytest_execserver.report.load_page import load_section
+from pytest_execserver.report.summary import detection_text
 from pytest_execserver.telemetry.summary import html_tables
 
 PHASE_FOR_PICTURE = ("process", "first_output", "rpc", "connect", "initialize")
@@ -132,6 +133,21 @@ def _client_section(report: dict[str, Any]) -> str:
     return f"<h2>Client checks per fault (pass / fail), client {clients}</h2>{_matrix_table(matrix)}"
 
 
+def _detection_section(report: dict[str, Any]) -> str:
+    """Each client's time to notice a silently dead connection (blackhole, mute_pongs) and to answer."""
+    stats = report.get("detection_ms") or {}
+    rows = []
+    for client, kinds in sorted(stats.items()):
+        for kind, row in sorted(kinds.items()):
+            rows.append(f"<tr><td>{html.escape(str(client))}</td><td>{html.escape(str(kind))}</td>"
+                        f"<td>{html.escape(detection_text(row))}</td></tr>")
+    if not rows:
+        return ""
+    return ("<h2>Dead-connection detection per client (ms from the fault)</h2><p>noticed: the client's first "
+            "new connection; answered: the end of the run in flight</p><table><tr><th>client</th><th>fault</th>"
+            f"<th>times</th></tr>{''.join(rows)}</table>")
+
+
 def _failures(tests: list[dict[str, Any]], base: Path | None) -> str:
     """Failing tests with links to their timelines (relative to the page) and their shrunk schedules."""
     rows = []
@@ -189,6 +205,7 @@ td.pass {{ background: #e3f4e1; }} td.fail {{ background: #f8d7d3; font-weight: 
 <h2>Invariants per fault (pass / fail)</h2>
 {_matrix_table(report.get("matrix") or {}, report.get("sandbox_denied_on_wire"))}
 {_client_section(report)}
+{_detection_section(report)}
 <h2>Latency per fault and mode</h2>
 <p class="legend">solid bar: p50, pale bar: p95
 <span style="background:{_MODE_COLOURS["event-stream"]}"></span>event-stream

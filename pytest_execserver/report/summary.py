@@ -51,6 +51,8 @@ class Summary:
         self.telemetry = TelemetrySummary()
         # per fault kind: how process/exited reported sandboxDenied on the wire (true / false / absent)
         self.sandbox_wire: dict[str, dict[str, int]] = defaultdict(lambda: {"true": 0, "false": 0, "absent": 0})
+        # per client and silent fault (blackhole, mute_pongs): each detection entry (subjects/detection.py)
+        self.detection: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
 
     def add(self, record: dict[str, Any], outcome: str) -> None:
         entry = {"outcome": outcome, **record}
@@ -59,6 +61,8 @@ class Summary:
         client = record.get("client")
         if isinstance(client, dict) and isinstance(client.get("checks"), dict):
             self.clients.add(str(client.get("name")))
+            for entry in client.get("detection") or []:
+                self.detection[str(client.get("name"))][str(entry.get("fault"))].append(entry)
             for kind in record.get("faults") or [NO_FAULT]:
                 for name, violations in client["checks"].items():
                     self.client_matrix[kind][name]["fail" if violations else "pass"] += 1
@@ -118,8 +122,14 @@ class Summary:
             "latency_ms": self.latency(),
             "span_coverage": self.coverage_fractions(),
             "telemetry": self.telemetry.to_json(),
+            "detection_ms": self.detection_stats(),
             "tests": self.tests,
         }
+
+    def detection_stats(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per client and silent fault: how long until it noticed (a new connection) and answered, p50/max."""
+        return {client: {kind: detection_row(entries) for kind, entries in sorted(kinds.items())}
+                for client, kinds in sorted(self.detection.items())}
 
     def write_json(self, path: Path, header: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,7 +167,45 @@ class Summary:
                 parts.append(f"{phase} {shown} of {fractions['measured_ms'] or 0:.1f} ms")
             out.append("span coverage (named sub-phases / measured wall time): " + ", ".join(parts))
         out.extend(self.telemetry.lines())
+        detection = self.detection_stats()
+        if detection:
+            out.append("dead-connection detection (fault -> client noticed, answered; ms):")
+            for client, kinds in detection.items():
+                for kind, row in kinds.items():
+                    out.append(f"  {client} {kind}: {detection_text(row)}")
         return out
+
+
+def _p50_max(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {"p50": ordered[(len(ordered) - 1) // 2], "max": ordered[-1]}
+
+
+def detection_row(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """n, noticed (p50/max of those that noticed; how many never did), answered (p50/max), answers."""
+    noticed = [float(e["noticed_ms"]) for e in entries if e.get("noticed_ms") is not None]
+    answered = [float(e["answered_ms"]) for e in entries if e.get("answered_ms") is not None]
+    answers: dict[str, int] = defaultdict(int)
+    for e in entries:
+        answers[str(e.get("answer"))] += 1
+    return {"n": len(entries), "noticed": _p50_max(noticed), "not_noticed": len(entries) - len(noticed),
+            "answered": _p50_max(answered), "answers": dict(sorted(answers.items()))}
+
+
+def detection_text(row: dict[str, Any]) -> str:
+    """One line of :func:`detection_row`."""
+    noticed = row.get("noticed")
+    answered = row.get("answered")
+    parts = [f"n={row['n']}"]
+    parts.append(f"noticed p50 {noticed['p50']:.0f} max {noticed['max']:.0f}" if noticed else "noticed never")
+    if noticed and row.get("not_noticed"):
+        parts.append(f"never noticed {row['not_noticed']}")
+    if answered:
+        parts.append(f"answered p50 {answered['p50']:.0f} max {answered['max']:.0f}")
+    parts.append("answers " + ", ".join(f"{k} {v}" for k, v in (row.get("answers") or {}).items()))
+    return "; ".join(parts)
 
 
 def _matrix_lines(title: str, matrix: dict[str, dict[str, dict[str, int]]], order: Any) -> list[str]:

@@ -35,6 +35,7 @@ from pytest_execserver.subjects.checks import (
     format_violations,
     phase_samples,
 )
+from pytest_execserver.subjects.detection import detection_times
 from pytest_execserver.subjects.journal_free import (
     JOURNAL_FREE_CHECKS,
     NOT_CHECKED,
@@ -424,6 +425,13 @@ def evaluate_subject(item: pytest.Item) -> str | None:
             test_state.record["client"]["journal_free"] = {
                 "checked": dict(JOURNAL_FREE_CHECKS), "not_checked": {**NOT_CHECKED, **state.unchecked}}
             item.user_properties.append(("execserver_journal_free", sorted(JOURNAL_FREE_CHECKS)))
+        history = getattr(test_state, "history", None)
+        if state.journal is not None and history is not None:  # a silently dead connection: when noticed
+            fired = [(str(e.data.get("kind")), e.time_ns) for e in history.events
+                     if e.op == "fault" and e.data.get("action") == "apply"]
+            detection = detection_times(fired, records, state.runs)
+            if detection:
+                test_state.record["client"]["detection"] = detection
     if not violations:
         return None
     return f"client under test {state.subject.name!r} failed the client checks:\n{format_violations(violations)}"

@@ -20,6 +20,7 @@ uncompressed messages, which leave the receiver's context untouched).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -131,16 +132,33 @@ class FaultSet:
     def __init__(self, faults: Iterable[Fault] = ()) -> None:
         self.armed: list[Armed] = [Armed(f) for f in faults]
         self.pending = bool(self.armed)  # some fault has not fired yet
+        self.needles: tuple[bytes, ...] = ()
+        self._update()
 
     def add(self, fault: Fault) -> None:
         self.armed.append(Armed(fault))
-        self.pending = True
+        self._update()
 
     def offer(self, info: MessageInfo) -> list[Fault]:
         fired = [a.fault for a in self.armed if a.offer(info)]
         if fired:
-            self.pending = not all(a.fired for a in self.armed)
+            self._update()
         return fired
+
+    def _update(self) -> None:
+        waiting = [a for a in self.armed if not a.fired]
+        self.pending = bool(waiting)
+        # The methods the unfired triggers name, as they appear in JSON: a message without any of them (and
+        # without an escape that could spell one) cannot match, so it is not parsed (see ``could_match``).
+        names = {t.method for a in waiting for t in (a.fault.trigger.alternatives or (a.fault.trigger,))}
+        self.needles = tuple(sorted(json.dumps(name).encode() for name in names))
+
+    def could_match(self, payload: bytes) -> bool:
+        """Whether a request or notification in ``payload`` could name a method some trigger waits for."""
+        for needle in self.needles:
+            if needle in payload:
+                return True
+        return b"\\" in payload and (b"\\u" in payload or b"\\/" in payload)  # a name spelt with escapes
 
 
 class _Side:
@@ -201,6 +219,25 @@ class ConnectionCore:
         return self._closing[0] if self._closing is not None and self.state == "closing" else None
 
     # ------------------------------------------------------------------ input
+
+    def forward(self, direction: Direction, data: bytes) -> bytes | None:
+        """The pass-through path: with no fault waiting and nothing held, the bytes of ``data``'s complete
+        frames to forward unchanged (``b""``: none complete yet); ``None`` when :meth:`receive` must decide."""
+        side = self._up if direction is TO_SERVER else self._down
+        if (
+            self._faults.pending
+            or side.in_head
+            or side.decoder is not None
+            or side.desync
+            or side.frames
+            or side.held
+            or self._mute_pongs
+            or self.state != "open"
+            or self.raw
+            or self.negotiated is None
+        ):
+            return None
+        return side.parser.split(data)
 
     def receive(self, direction: Direction, data: bytes) -> list[Action]:
         """Bytes read from the side that sends towards ``direction``; returns what to do with them."""
@@ -276,7 +313,7 @@ class ConnectionCore:
         ):
             # Nothing can fire: forward the complete frames as one piece, read nothing. (A response trigger
             # armed later does not know the requests that passed here.)
-            _, complete = side.parser.feed_raw(data)
+            complete = side.parser.split(data)
             if complete:
                 self._emit(Write(side.direction, complete))
             return
@@ -321,13 +358,14 @@ class ConnectionCore:
         opcode = first.opcode if first.opcode != OP_CONT else OP_TEXT
         payload = parts[0] if len(parts) == 1 else b"".join(parts)
         compressed = first.rsv1 and side.decoder is not None
-        info = (
-            MessageInfo(direction, "other")
-            if side.unreadable
+        if side.unreadable or not self._faults.pending:
+            info = MessageInfo(direction, "other")
+        elif self._faults.could_match(payload) or self._tracker.awaits_reply(direction):
             # JSON-RPC in a binary frame is still a message: codex's `exec-server forward` sends its requests so
-            else self._tracker.observe(direction, payload, text=opcode in (OP_TEXT, OP_BINARY))
-        )
-        fired = self._faults.offer(info) if self._faults.pending else []
+            info = self._tracker.observe(direction, payload, text=opcode in (OP_TEXT, OP_BINARY))
+        else:  # names no method a trigger waits for, and answers no request it saw: not parsed
+            info = MessageInfo(direction, "other")
+        fired = self._faults.offer(info) if info.kind != "other" else []
         if not fired:  # the hot path: nothing fires
             if not side.streamed:
                 if compressed and side.desync:

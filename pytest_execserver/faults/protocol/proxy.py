@@ -251,6 +251,11 @@ class _Connection:
         if data is _EOF:
             self._end_of_stream(direction)
             return
+        complete = self.core.forward(direction, data)
+        if complete is not None:  # the hot path: nothing armed, nothing held
+            if complete:
+                (self.server if direction is TO_SERVER else self.client).write(complete)
+            return
         actions = self.core.receive(direction, data)
         for i, action in enumerate(actions):
             if type(action) is Write:

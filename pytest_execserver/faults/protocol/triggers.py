@@ -105,6 +105,10 @@ class RpcTracker:
         self._to_server: dict[str, tuple[str, str | None]] = {}
         self._to_client: dict[str, tuple[str, str | None]] = {}
 
+    def awaits_reply(self, direction: Direction) -> bool:
+        """Whether a message travelling ``direction`` could answer a request this tracker saw."""
+        return bool(self._to_client if direction is Direction.TO_SERVER else self._to_server)
+
     def observe(self, direction: Direction, payload: bytes | str, *, text: bool = True) -> MessageInfo:
         if not text:
             return MessageInfo(direction, "other")

@@ -51,6 +51,38 @@ class FrameParser:
         """Bytes of an incomplete frame waiting for more input."""
         return len(self._buffer)
 
+    def split(self, data: bytes) -> bytes:
+        """The bytes of the complete frames, in one piece, without making frame objects (the pass-through
+        path); the incomplete rest stays buffered. ``data`` itself when it is exactly whole frames."""
+        if self._buffer:
+            return self.feed_raw(data)[1]
+        size = len(data)
+        start = 0
+        while size - start >= 2:
+            b1 = data[start + 1]
+            length = b1 & 0x7F
+            pos = start + 2
+            if length == 126:
+                if size - pos < 2:
+                    break
+                (length,) = struct.unpack_from("!H", data, pos)
+                pos += 2
+            elif length == 127:
+                if size - pos < 8:
+                    break
+                (length,) = struct.unpack_from("!Q", data, pos)
+                pos += 8
+            if b1 & 0x80:
+                pos += 4
+            end = pos + length
+            if end > size:
+                break
+            start = end
+        if start == size:
+            return data
+        self._buffer = bytearray(data[start:])
+        return data[:start]
+
     def feed(self, data: bytes) -> list[RawFrame]:
         return self.feed_raw(data)[0]
 
