@@ -78,7 +78,8 @@ def rows(f: Facts) -> list[Row]:
         out.append(Row("bubblewrap", WARN, "not installed (servers fall back to an unprivileged user)", fix))
     out.append(_codex_row(f))
     out.append(Row("npm", OK, f.npm) if f.npm else
-               Row("npm", WARN, "not installed: codex cannot be fetched (tests that need it skip)",
+               Row("npm", WARN, "not installed: only cached codex versions can be used (a run that asks for "
+                   "another stops with this reason, or skips under --execserver-skip-unavailable)",
                    f"{sudo}apt-get install -y npm"))
     if f.toxiproxy_real:
         out.append(Row("toxiproxy (real)", OK, f"{f.toxiproxy_real} {f.toxiproxy_version or '(version unknown)'}"))
