@@ -119,13 +119,14 @@ class RetryResume(Adapter):
                 await asyncio.sleep(0.1)
 
 
-class HoardingConnection(Connection):
-    """Keeps every message it receives (a client that buffers whatever a server sends)."""
+class TappedConnection(Connection):
+    """A connection whose reader sees each message first: :meth:`tap` returns False to stop reading."""
 
-    hoard: list[Any] = []
+    def tap(self, message: Any) -> bool:
+        raise NotImplementedError
 
     async def _read(self) -> None:
-        original = self.ws
+        original, tap = self.ws, self.tap
 
         class Tap:
             def __aiter__(self) -> Any:
@@ -133,39 +134,7 @@ class HoardingConnection(Connection):
 
             async def _messages(self) -> Any:
                 async for message in original:
-                    HoardingConnection.hoard.append(json.loads(message))
-                    yield message
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(original, name)
-
-        self.ws = Tap()  # type: ignore[assignment]
-        try:
-            await super()._read()
-        finally:
-            self.ws = original
-
-
-class StrictConnection(Connection):
-    """Abandons the connection, and its session, on a frame about a process its client did not start."""
-
-    started: set[str] = set()
-    fatal: str | None = None
-
-    async def _read(self) -> None:
-        original = self.ws
-
-        class Tap:
-            def __aiter__(self) -> Any:
-                return self._messages()
-
-            async def _messages(self) -> Any:
-                async for message in original:
-                    frame = json.loads(message)
-                    params = frame.get("params") if isinstance(frame, dict) else None
-                    pid = params.get("processId") if isinstance(params, dict) else None
-                    if pid is not None and pid not in StrictConnection.started:
-                        StrictConnection.fatal = f"the server sent {frame.get('method')} for unknown process {pid!r}"
+                    if not tap(message):
                         return
                     yield message
 
@@ -177,6 +146,32 @@ class StrictConnection(Connection):
             await super()._read()
         finally:
             self.ws = original
+
+
+class HoardingConnection(TappedConnection):
+    """Keeps every message it receives (a client that buffers whatever a server sends)."""
+
+    hoard: list[Any] = []
+
+    def tap(self, message: Any) -> bool:
+        HoardingConnection.hoard.append(json.loads(message))
+        return True
+
+
+class StrictConnection(TappedConnection):
+    """Abandons the connection, and its session, on a frame about a process its client did not start."""
+
+    started: set[str] = set()
+    fatal: str | None = None
+
+    def tap(self, message: Any) -> bool:
+        frame = json.loads(message)
+        params = frame.get("params") if isinstance(frame, dict) else None
+        pid = params.get("processId") if isinstance(params, dict) else None
+        if pid is not None and pid not in StrictConnection.started:
+            StrictConnection.fatal = f"the server sent {frame.get('method')} for unknown process {pid!r}"
+            return False
+        return True
 
 
 class StrictSession(Adapter):
