@@ -285,36 +285,42 @@ def check_session_lost_reported(view: JournalView, runs: Sequence[SubjectRun]) -
     out: list[Violation] = []
     restarts = [r["t"] for r in view.records if r.get("kind") == "server_restart"]
     for run in runs:
-        bound = run.session_lost_within_s
-        if bound is None or run.outcome is None:  # no bound stated; a hang is reported_in_time's
+        if run.session_lost_within_s is None or run.outcome is None:  # no bound stated; a hang is reported_in_time's
             continue
         restart = next((t for t in restarts if run.begin_ns <= t <= run.end_ns), None)
         if restart is None or not any(p.t < restart for p in view.procs_in(run)):
             continue  # the run's process did not lose its session
-        what = f"run {run.index} ({' '.join(run.request.argv)[:60]})"
-        error = run.outcome.error
-        if error is None:
-            out.append(Violation("session_lost_reported", f"{what}: the server restarted at "
-                                 f"{_ms(restart, run.begin_ns)} and lost the session of the run's process, but "
-                                 f"the client reported success (exit code {run.outcome.exit_code})"))
-            continue
         refusals = view.between(restart, run.end_ns, lambda r: r.get("kind") == "frame" and r.get("dir") == "in"
                                 and r.get("method") == "initialize"
                                 and bool((r.get("params") or {}).get("resumeSessionId")))
-        since = refusals[0]["t"] if refusals else restart
-        after_s = (run.end_ns - since) / 1e9
-        basis = ("the restarted server was first asked to resume the session" if refusals
-                 else "the server restart (no resume was tried)")
-        if after_s > bound:
-            tries = f" ({len(refusals)} resume attempts)" if refusals else ""
-            out.append(Violation("session_lost_reported", f"{what}: the session was lost to a server restart, "
-                                 f"but the client reported it {after_s:.1f} s after {basis}{tries}, over the "
-                                 f"test's bound {bound:g} s: a refused resume is terminal, report it at once "
-                                 f"({error.type}: {error.message[:120]})"))
-        elif not SESSION_LOST_WORDS.search(f"{error.type} {error.message}"):
-            out.append(Violation("session_lost_reported", f"{what}: the session was lost to a server restart, "
-                                 f"but the client's error does not say so: {error.type}: {error.message[:160]}"))
+        if refusals:
+            basis = f"the restarted server was first asked to resume the session ({len(refusals)} resume attempts)"
+        else:
+            basis = "the server restart (no resume was tried)"
+        out.extend(session_lost_violations(run, restart, refusals[0]["t"] if refusals else restart, basis))
     return out
+
+
+def session_lost_violations(run: SubjectRun, restart_ns: int, since_ns: int, basis: str) -> list[Violation]:
+    """Judge one run whose process lost its session to a server restart at ``restart_ns``: it must end in an
+    error that says so, within the run's bound of ``since_ns`` (``basis`` names that moment)."""
+    assert run.outcome is not None and run.session_lost_within_s is not None
+    what = f"run {run.index} ({' '.join(run.request.argv)[:60]})"
+    error = run.outcome.error
+    if error is None:
+        return [Violation("session_lost_reported", f"{what}: the server restarted at "
+                          f"{_ms(restart_ns, run.begin_ns)} and lost the session of the run's process, but "
+                          f"the client reported success (exit code {run.outcome.exit_code})")]
+    after_s, bound = (run.end_ns - since_ns) / 1e9, run.session_lost_within_s
+    if after_s > bound:
+        return [Violation("session_lost_reported", f"{what}: the session was lost to a server restart, "
+                          f"but the client reported it {after_s:.1f} s after {basis}, over the "
+                          f"test's bound {bound:g} s: a refused resume is terminal, report it at once "
+                          f"({error.type}: {error.message[:120]})")]
+    if not SESSION_LOST_WORDS.search(f"{error.type} {error.message}"):
+        return [Violation("session_lost_reported", f"{what}: the session was lost to a server restart, "
+                          f"but the client's error does not say so: {error.type}: {error.message[:160]}")]
+    return []
 
 
 def check_bounded_memory(view: JournalView, runs: Sequence[SubjectRun]) -> list[Violation]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pytest_execserver.subjects.checks import SubjectRun, Violation
+from pytest_execserver.checks.history import History
+from pytest_execserver.subjects.checks import SubjectRun, Violation, session_lost_violations
 
 MARKER_PREFIX = ".execserver-run-"
 
@@ -28,6 +29,8 @@ JOURNAL_FREE_CHECKS = {
     "delivered_output": "the client's view against the workload's expected bytes (the suite's own assertions)",
     "started_once": "each run's process started at most once: bytes appended to its marker file in scratch",
     "reported_in_time": "every run answered within its timeout_ms plus the harness's margin",
+    "session_lost_reported": "timed from the restarted server being back (the restart's end in the history), "
+                             "not from its first refused resume, which only its journal shows",
 }
 NOT_CHECKED = {
     "writes_idempotent": "stdin written twice shows only as wrong output (checked as delivered bytes); "
@@ -95,3 +98,24 @@ def interleaving_error(text: bytes, first: bytes, second: bytes, *, whole: bool 
         return (f"the text ends after {len(text)} bytes: {len(text) - best} of {len(first)} stdout bytes and "
                 f"{best} of {len(second)} stderr bytes")
     return None
+
+
+def check_session_lost_journal_free(runs: Sequence[SubjectRun], starts: Mapping[int, int],
+                                    restarts_back: Sequence[int]) -> list[Violation]:
+    """``session_lost_reported`` without the journal: a run with a stated bound whose process had started
+    (``starts``: marker bytes) when the server restarted is judged from the moment the restarted server was
+    back (``restarts_back``: the restart faults' ends, ``time.monotonic_ns()``), before any resume it refused."""
+    out: list[Violation] = []
+    for run in runs:
+        if run.session_lost_within_s is None or run.outcome is None or not starts.get(run.index):
+            continue
+        back = next((t for t in restarts_back if run.begin_ns <= t <= run.end_ns), None)
+        if back is not None:
+            out.extend(session_lost_violations(run, back, back, "the restarted server was back (journal-free)"))
+    return out
+
+
+def restart_ends(history: History) -> list[int]:
+    """When each ``server_restart`` fault of ``history`` ended: the restarted server was back."""
+    return [e.time_ns for e in history.select("fault")
+            if e.data.get("kind") == "server_restart" and e.data.get("action") == "remove"]

@@ -40,7 +40,9 @@ from pytest_execserver.subjects.journal_free import (
     JOURNAL_FREE_CHECKS,
     NOT_CHECKED,
     check_ran_once,
+    check_session_lost_journal_free,
     marker_name,
+    restart_ends,
     wrap_argv,
 )
 from pytest_execserver.subjects.memory import MemoryProbe
@@ -406,7 +408,10 @@ def evaluate_subject(item: pytest.Item) -> str | None:
         return None
     if state.journal is None:  # no journal: the journal-free checks (journal_free.py)
         starts = {index: _size(path) for index, path in state.markers.items()}
-        violations = check_reported_in_time(JournalView([]), state.runs) + check_ran_once(state.runs, starts)
+        history = getattr(item.stash.get(TEST_KEY, None), "history", None)
+        back = [] if history is None else restart_ends(history)
+        violations = (check_reported_in_time(JournalView([]), state.runs) + check_ran_once(state.runs, starts)
+                      + check_session_lost_journal_free(state.runs, starts, back))
     else:
         records = read_records(state.journal, state.offset)
         history = getattr(item.stash.get(TEST_KEY, None), "history", None)
@@ -415,7 +420,7 @@ def evaluate_subject(item: pytest.Item) -> str | None:
         violations = check_subject(records, state.runs, lambda chunks: delivered_view(state.subject, chunks))
     test_state = item.stash.get(TEST_KEY, None)
     if test_state is not None:  # the JSON report: which client, and each check with its violations
-        checked = CHECKS if state.journal is not None else {"reported_in_time": 0, "started_once": 0}
+        checked = CHECKS if state.journal is not None else ("reported_in_time", "started_once", "session_lost_reported")
         test_state.record["client"] = {
             "name": state.subject.name,
             "runs": len(state.runs),

@@ -140,8 +140,9 @@ def test_codex_executor_behind_the_relay_runs_the_suite_journal_free(pytester: p
     (record,) = [t for t in json.loads((pytester.path / "report.json").read_text())["tests"]
                  if t["outcome"] == "passed"]
     client = record["client"]
-    assert client["checks"] == {"reported_in_time": [], "started_once": []}, client
-    assert set(client["journal_free"]["checked"]) == {"delivered_output", "started_once", "reported_in_time"}
+    assert client["checks"] == {"reported_in_time": [], "started_once": [], "session_lost_reported": []}, client
+    assert set(client["journal_free"]["checked"]) == {"delivered_output", "started_once", "reported_in_time",
+                                                      "session_lost_reported"}
     assert "session_resumed" in client["journal_free"]["not_checked"]
     assert "cut_landed" not in client["journal_free"]["not_checked"]  # the relay saw the second websocket
     assert "process" in record["budgets_not_measured"]  # the case's latency_budget: no journal phases

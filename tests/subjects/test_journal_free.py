@@ -10,7 +10,13 @@ import pytest
 
 from pytest_execserver.subjects.base import ClientFailure, Outcome, RunRequest
 from pytest_execserver.subjects.checks import SubjectRun
-from pytest_execserver.subjects.journal_free import check_ran_once, interleaving_error, marker_name, wrap_argv
+from pytest_execserver.subjects.journal_free import (
+    check_ran_once,
+    check_session_lost_journal_free,
+    interleaving_error,
+    marker_name,
+    wrap_argv,
+)
 from pytest_execserver.suites.chaos.workloads import paced_workload
 
 OUT, ERR = b"1\n2\n3\n4\n", b"err-1\nerr-2\n"
@@ -67,6 +73,31 @@ def test_ran_once() -> None:
     assert [v.check for v in violations] == ["started_once", "started_once"]
     assert "started 2 times" in violations[0].message and "never started" in violations[1].message
     assert check_ran_once([_run(1, failed)], {1: 0}) == []  # a failure may not have started it
+
+
+def test_session_lost_journal_free() -> None:
+    """Timed from the restarted server being back (at 2 s): a lost session must be reported within the bound
+    (3 s) in words that say so; a run with no bound, or whose process never started, is not judged."""
+    lost = Outcome(None, b"", b"", error=ClientFailure("SessionLost", "session 7 lost: the server refused it"))
+    late = Outcome(None, b"", b"", error=ClientFailure("TransportError", "gave up reconnecting at the deadline"))
+    vague = Outcome(None, b"", b"", error=ClientFailure("TransportError", "connection closed"))
+
+    def run(outcome: Outcome, end_s: float, bound: float | None = 3.0) -> SubjectRun:
+        return SubjectRun(1, RunRequest(["seq", "3"], "file:///scratch"), 0, int(end_s * 1e9), outcome,
+                          session_lost_within_s=bound)
+
+    back = [int(2e9)]
+    assert check_session_lost_journal_free([run(lost, 2.5)], {1: 1}, back) == []
+    (slow,) = check_session_lost_journal_free([run(late, 10.0)], {1: 1}, back)
+    assert "reported it 8.0 s after the restarted server was back (journal-free), over the test's bound 3 s" \
+        in slow.message
+    (unsaid,) = check_session_lost_journal_free([run(vague, 2.5)], {1: 1}, back)
+    assert "the client's error does not say so" in unsaid.message
+    (success,) = check_session_lost_journal_free([run(Outcome(0, b"", b""), 2.5)], {1: 1}, back)
+    assert "the client reported success" in success.message
+    assert check_session_lost_journal_free([run(late, 10.0, bound=None)], {1: 1}, back) == []
+    assert check_session_lost_journal_free([run(late, 10.0)], {1: 0}, back) == []
+    assert check_session_lost_journal_free([run(late, 10.0)], {1: 1}, []) == []
 
 
 class _Seen:

@@ -43,7 +43,8 @@ def test_a_wrong_client_fails_the_start_marker_check(pytester: pytest.Pytester) 
     client_record = failed["client"]
     assert isinstance(client_record, dict)
     assert client_record["checks"]["started_once"], client_record
-    assert set(client_record["journal_free"]["checked"]) == {"delivered_output", "started_once", "reported_in_time"}
+    assert set(client_record["journal_free"]["checked"]) == {"delivered_output", "started_once", "reported_in_time",
+                                                             "session_lost_reported"}
     assert "resumed_session" in client_record["journal_free"]["not_checked"]
 
 
