@@ -406,19 +406,18 @@ def evaluate_subject(item: pytest.Item) -> str | None:
     state = item.stash.get(SUBJECT_STATE, None)
     if state is None:
         return None
+    test_state = item.stash.get(TEST_KEY, None)
+    history = getattr(test_state, "history", None)
     if state.journal is None:  # no journal: the journal-free checks (journal_free.py)
         starts = {index: _size(path) for index, path in state.markers.items()}
-        history = getattr(item.stash.get(TEST_KEY, None), "history", None)
         back = [] if history is None else restart_ends(history)
         violations = (check_reported_in_time(JournalView([]), state.runs) + check_ran_once(state.runs, starts)
                       + check_session_lost_journal_free(state.runs, starts, back))
     else:
         records = read_records(state.journal, state.offset)
-        history = getattr(item.stash.get(TEST_KEY, None), "history", None)
         if isinstance(history, ExecHistory):
             _feed_phases(history, records, state.runs, state.subject.name)
         violations = check_subject(records, state.runs, lambda chunks: delivered_view(state.subject, chunks))
-    test_state = item.stash.get(TEST_KEY, None)
     if test_state is not None:  # the JSON report: which client, and each check with its violations
         checked = CHECKS if state.journal is not None else ("reported_in_time", "started_once", "session_lost_reported")
         test_state.record["client"] = {
@@ -430,8 +429,7 @@ def evaluate_subject(item: pytest.Item) -> str | None:
             test_state.record["client"]["journal_free"] = {
                 "checked": dict(JOURNAL_FREE_CHECKS), "not_checked": {**NOT_CHECKED, **state.unchecked}}
             item.user_properties.append(("execserver_journal_free", sorted(JOURNAL_FREE_CHECKS)))
-        history = getattr(test_state, "history", None)
-        if state.journal is not None and history is not None:  # a silently dead connection: when noticed
+        elif history is not None:  # a silently dead connection: when the client noticed
             fired = [(str(e.data.get("kind")), e.time_ns) for e in history.events
                      if e.op == "fault" and e.data.get("action") == "apply"]
             detection = detection_times(fired, records, state.runs)
